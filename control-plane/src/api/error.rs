@@ -1,0 +1,75 @@
+//! The one place where failures become gRPC statuses.
+
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+
+use super::validation::Violations;
+use crate::secrets::SealError;
+use crate::store::StoreError;
+
+/// Why a ConnectorService call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The request is invalid; each violation names its field.
+    #[error("invalid request")]
+    Invalid(Violations),
+    /// A store failure (includes NOT_FOUND and version conflicts).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Stored secrets could not be opened (wrong key?).
+    #[error(transparent)]
+    Seal(#[from] SealError),
+}
+
+impl From<Violations> for ApiError {
+    fn from(violations: Violations) -> Self {
+        Self::Invalid(violations)
+    }
+}
+
+impl From<ApiError> for Status {
+    fn from(error: ApiError) -> Self {
+        match error {
+            ApiError::Invalid(violations) => {
+                let summary: Vec<String> = violations
+                    .iter()
+                    .map(|v| format!("{}: {}", v.field, v.description))
+                    .collect();
+                let mut details = ErrorDetails::new();
+                for violation in violations.iter() {
+                    details.add_bad_request_violation(&violation.field, &violation.description);
+                }
+                Status::with_error_details(
+                    Code::InvalidArgument,
+                    format!("invalid request: {}", summary.join("; ")),
+                    details,
+                )
+            }
+            ApiError::Store(StoreError::NotFound(id)) => {
+                Status::not_found(format!("connector {id} not found"))
+            }
+            ApiError::Store(StoreError::VersionMismatch {
+                id,
+                expected,
+                current,
+            }) => Status::aborted(format!(
+                "connector {id} is at version {current} but the request was based on version {expected}: \
+                 read it again and reapply the change"
+            )),
+            ApiError::Store(error) if error.is_unavailable() => {
+                tracing::warn!(%error, "database unavailable");
+                Status::unavailable("the database is unavailable; retry")
+            }
+            ApiError::Store(error) => {
+                tracing::error!(%error, "store failure");
+                Status::internal("internal store error")
+            }
+            ApiError::Seal(error) => {
+                tracing::error!(%error, "cannot open stored secrets");
+                Status::internal(
+                    "stored credentials cannot be read with the configured secrets key",
+                )
+            }
+        }
+    }
+}

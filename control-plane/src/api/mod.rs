@@ -1,0 +1,345 @@
+//! ConnectorService: the admin API over the connector store.
+
+mod convert;
+mod error;
+mod page_token;
+pub mod validation;
+
+use eventconnectors_proto::catalog;
+use eventconnectors_proto::v1::connector_service_server::ConnectorService;
+use eventconnectors_proto::v1::{
+    ActivateConnectorRequest, Connector, ConnectorStatus as ProtoStatus, CreateConnectorRequest,
+    DeactivateConnectorRequest, DeleteConnectorRequest, DeleteConnectorResponse,
+    GetConnectorRequest, ListConnectorsRequest, ListConnectorsResponse, ListPartnersRequest,
+    ListPartnersResponse, UpdateConnectorRequest,
+};
+use tonic::{Request, Response, Status};
+
+pub use convert::now_ms;
+pub use error::ApiError;
+use validation::{
+    ConnectorDraft, MAX_ID_CHARS, Violations, check_draft, check_partner, check_workspace_id,
+};
+
+use crate::secrets::SecretBox;
+use crate::store::{ConnectorRecord, ConnectorStatus, ListFilter, NewConnector, Store, StoreError};
+
+/// Default and largest ListConnectors page.
+const DEFAULT_PAGE_SIZE: u32 = 50;
+const MAX_PAGE_SIZE: u32 = 500;
+
+/// Fields UpdateConnector can replace.
+const UPDATABLE: [&str; 5] = ["name", "settings", "secrets", "mappings", "filter"];
+
+/// The ConnectorService implementation.
+#[derive(Debug, Clone)]
+pub struct ConnectorApi {
+    store: Store,
+    secrets: SecretBox,
+}
+
+impl ConnectorApi {
+    /// An API over `store`, sealing credentials with `secrets`.
+    pub fn new(store: Store, secrets: SecretBox) -> Self {
+        Self { store, secrets }
+    }
+
+    async fn create(&self, request: CreateConnectorRequest) -> Result<Connector, ApiError> {
+        let mut violations = Violations::default();
+        let Some(connector) = request.connector else {
+            violations.add("connector", "required");
+            return Err(violations.into());
+        };
+        check_workspace_id(
+            &mut violations,
+            "connector.workspace_id",
+            &connector.workspace_id,
+        );
+        let partner = check_partner(&mut violations, "connector.partner", &connector.partner);
+        if request.request_id.chars().count() > MAX_ID_CHARS {
+            violations.add("request_id", format!("at most {MAX_ID_CHARS} characters"));
+        }
+        let draft = ConnectorDraft {
+            name: connector.name.trim().to_owned(),
+            settings: connector.settings,
+            secrets: connector.secrets,
+            mappings: connector.mappings,
+            filter: connector.filter,
+        };
+        if let Some(partner) = partner {
+            check_draft(&mut violations, "connector", partner, &draft);
+        }
+        violations.into_result(())?;
+
+        let id = uuid::Uuid::now_v7().to_string();
+        let now = now_ms();
+        let record = ConnectorRecord {
+            sealed_secrets: self.secrets.seal(&id, &draft.secrets),
+            secret_names: draft.secrets.keys().cloned().collect(),
+            id,
+            workspace_id: connector.workspace_id,
+            name: draft.name,
+            partner: connector.partner,
+            status: ConnectorStatus::Active,
+            settings: draft.settings,
+            mappings: draft.mappings,
+            filter: draft.filter,
+            version: 1,
+            created_at_ms: now,
+            updated_at_ms: now,
+        };
+        let request_id = Some(request.request_id).filter(|r| !r.is_empty());
+        let stored = self
+            .store
+            .insert(&NewConnector { record, request_id })
+            .await?;
+        tracing::info!(connector_id = %stored.id, workspace_id = %stored.workspace_id, partner = %stored.partner, "connector created");
+        Ok(convert::to_proto(&stored))
+    }
+
+    async fn list(
+        &self,
+        request: ListConnectorsRequest,
+    ) -> Result<ListConnectorsResponse, ApiError> {
+        let mut violations = Violations::default();
+        if !request.workspace_id.is_empty() {
+            check_workspace_id(&mut violations, "workspace_id", &request.workspace_id);
+        }
+        let status = match ProtoStatus::try_from(request.status) {
+            Ok(ProtoStatus::StatusUnspecified) => None,
+            Ok(ProtoStatus::Active) => Some(ConnectorStatus::Active),
+            Ok(ProtoStatus::Inactive) => Some(ConnectorStatus::Inactive),
+            Err(_) => {
+                violations.add("status", "must be ACTIVE, INACTIVE or unspecified");
+                None
+            }
+        };
+        let page_size = match u32::try_from(request.page_size) {
+            Ok(0) => DEFAULT_PAGE_SIZE,
+            Ok(size) => size.min(MAX_PAGE_SIZE),
+            Err(_) => {
+                violations.add("page_size", "must not be negative");
+                DEFAULT_PAGE_SIZE
+            }
+        };
+        let after = if request.page_token.is_empty() {
+            None
+        } else {
+            let decoded = page_token::decode(&request.page_token);
+            if decoded.is_none() {
+                violations.add("page_token", "not a token this API returned");
+            }
+            decoded
+        };
+        violations.into_result(())?;
+
+        let filter = ListFilter {
+            workspace_id: Some(request.workspace_id).filter(|w| !w.is_empty()),
+            status,
+        };
+        // One extra row tells whether another page follows.
+        let mut records = self
+            .store
+            .list(&filter, after.as_deref(), page_size + 1)
+            .await?;
+        let next_page_token = if records.len() > page_size as usize {
+            records.truncate(page_size as usize);
+            records
+                .last()
+                .map(|last| page_token::encode(&last.id))
+                .unwrap_or_default()
+        } else {
+            String::new()
+        };
+        Ok(ListConnectorsResponse {
+            connectors: records.iter().map(convert::to_proto).collect(),
+            next_page_token,
+        })
+    }
+
+    async fn update(&self, request: UpdateConnectorRequest) -> Result<Connector, ApiError> {
+        let mut violations = Violations::default();
+        let Some(changes) = request.connector else {
+            violations.add("connector", "required");
+            return Err(violations.into());
+        };
+        if changes.id.is_empty() {
+            violations.add("connector.id", "required");
+        }
+        if changes.version <= 0 {
+            violations.add(
+                "connector.version",
+                "required: the version you last read (optimistic concurrency)",
+            );
+        }
+        let paths = request
+            .update_mask
+            .map(|mask| mask.paths)
+            .unwrap_or_default();
+        if paths.is_empty() {
+            violations.add(
+                "update_mask",
+                format!(
+                    "required: the fields to replace, any of {}",
+                    UPDATABLE.join(", ")
+                ),
+            );
+        }
+        for (index, path) in paths.iter().enumerate() {
+            if !UPDATABLE.contains(&path.as_str()) {
+                violations.add(
+                    format!("update_mask.paths[{index}]"),
+                    format!(
+                        "`{path}` cannot be updated; updatable: {}",
+                        UPDATABLE.join(", ")
+                    ),
+                );
+            }
+        }
+        violations.into_result(())?;
+
+        let current = self.store.get(&changes.id).await?;
+        if current.version != changes.version {
+            return Err(StoreError::VersionMismatch {
+                id: current.id,
+                expected: changes.version,
+                current: current.version,
+            }
+            .into());
+        }
+        let mut draft = ConnectorDraft {
+            name: current.name.clone(),
+            settings: current.settings.clone(),
+            secrets: self.secrets.open(&current.id, &current.sealed_secrets)?,
+            mappings: current.mappings.clone(),
+            filter: current.filter.clone(),
+        };
+        let mut changes = changes;
+        for path in &paths {
+            match path.as_str() {
+                "name" => draft.name = changes.name.trim().to_owned(),
+                "settings" => draft.settings = std::mem::take(&mut changes.settings),
+                "secrets" => draft.secrets = std::mem::take(&mut changes.secrets),
+                "mappings" => draft.mappings = std::mem::take(&mut changes.mappings),
+                "filter" => draft.filter = changes.filter.take(),
+                _ => unreachable!("paths were checked against UPDATABLE"),
+            }
+        }
+        let partner = catalog::partner(&current.partner).ok_or_else(|| StoreError::Corrupt {
+            id: current.id.clone(),
+            reason: format!("partner `{}` is no longer in the catalog", current.partner),
+        })?;
+        let mut violations = Violations::default();
+        check_draft(&mut violations, "connector", partner, &draft);
+        violations.into_result(())?;
+
+        let record = ConnectorRecord {
+            sealed_secrets: self.secrets.seal(&current.id, &draft.secrets),
+            secret_names: draft.secrets.keys().cloned().collect(),
+            name: draft.name,
+            settings: draft.settings,
+            mappings: draft.mappings,
+            filter: draft.filter,
+            updated_at_ms: now_ms(),
+            ..current
+        };
+        let stored = self.store.update(&record, changes.version).await?;
+        tracing::info!(connector_id = %stored.id, version = stored.version, fields = ?paths, "connector updated");
+        Ok(convert::to_proto(&stored))
+    }
+
+    async fn set_status(&self, id: &str, status: ConnectorStatus) -> Result<Connector, ApiError> {
+        require_id(id)?;
+        let stored = self.store.set_status(id, status, now_ms()).await?;
+        tracing::info!(connector_id = %id, status = status.as_str(), version = stored.version, "connector status set");
+        Ok(convert::to_proto(&stored))
+    }
+
+    async fn delete(&self, id: &str) -> Result<DeleteConnectorResponse, ApiError> {
+        require_id(id)?;
+        self.store.delete(id, now_ms()).await?;
+        tracing::info!(connector_id = %id, "connector deleted");
+        Ok(DeleteConnectorResponse {})
+    }
+}
+
+fn require_id(id: &str) -> Result<(), ApiError> {
+    let mut violations = Violations::default();
+    if id.is_empty() {
+        violations.add("id", "required");
+    }
+    Ok(violations.into_result(())?)
+}
+
+#[tonic::async_trait]
+impl ConnectorService for ConnectorApi {
+    async fn list_partners(
+        &self,
+        _request: Request<ListPartnersRequest>,
+    ) -> Result<Response<ListPartnersResponse>, Status> {
+        Ok(Response::new(ListPartnersResponse {
+            partners: catalog::PARTNERS
+                .iter()
+                .map(catalog::PartnerSpec::to_proto)
+                .collect(),
+        }))
+    }
+
+    async fn create_connector(
+        &self,
+        request: Request<CreateConnectorRequest>,
+    ) -> Result<Response<Connector>, Status> {
+        Ok(Response::new(self.create(request.into_inner()).await?))
+    }
+
+    async fn get_connector(
+        &self,
+        request: Request<GetConnectorRequest>,
+    ) -> Result<Response<Connector>, Status> {
+        let id = request.into_inner().id;
+        require_id(&id)?;
+        let record = self.store.get(&id).await.map_err(ApiError::from)?;
+        Ok(Response::new(convert::to_proto(&record)))
+    }
+
+    async fn list_connectors(
+        &self,
+        request: Request<ListConnectorsRequest>,
+    ) -> Result<Response<ListConnectorsResponse>, Status> {
+        Ok(Response::new(self.list(request.into_inner()).await?))
+    }
+
+    async fn update_connector(
+        &self,
+        request: Request<UpdateConnectorRequest>,
+    ) -> Result<Response<Connector>, Status> {
+        Ok(Response::new(self.update(request.into_inner()).await?))
+    }
+
+    async fn activate_connector(
+        &self,
+        request: Request<ActivateConnectorRequest>,
+    ) -> Result<Response<Connector>, Status> {
+        Ok(Response::new(
+            self.set_status(&request.into_inner().id, ConnectorStatus::Active)
+                .await?,
+        ))
+    }
+
+    async fn deactivate_connector(
+        &self,
+        request: Request<DeactivateConnectorRequest>,
+    ) -> Result<Response<Connector>, Status> {
+        Ok(Response::new(
+            self.set_status(&request.into_inner().id, ConnectorStatus::Inactive)
+                .await?,
+        ))
+    }
+
+    async fn delete_connector(
+        &self,
+        request: Request<DeleteConnectorRequest>,
+    ) -> Result<Response<DeleteConnectorResponse>, Status> {
+        Ok(Response::new(self.delete(&request.into_inner().id).await?))
+    }
+}

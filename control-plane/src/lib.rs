@@ -1,0 +1,117 @@
+//! The control plane: connector lifecycle over Postgres or an embedded
+//! SQLite store, behind bearer-token auth, with health and reflection.
+
+pub mod api;
+pub mod config;
+pub mod secrets;
+pub mod store;
+
+use std::future::Future;
+
+use eventconnectors_proto::auth::{BearerAuth, EmptyToken};
+use eventconnectors_proto::serving;
+use eventconnectors_proto::v1::connector_service_server::ConnectorServiceServer;
+use tokio::net::TcpListener;
+
+use crate::api::ConnectorApi;
+use crate::config::Args;
+use crate::secrets::{KeyError, SecretBox};
+use crate::store::{Backend, Store, StoreError};
+
+/// Why the control plane could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// A token is unusable.
+    #[error(transparent)]
+    Token(#[from] EmptyToken),
+    /// The secrets key is missing or unusable.
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    /// A Postgres deployment without an explicit key.
+    #[error(
+        "no secrets key: set SECRETS_KEY or SECRETS_KEY_FILE (every replica sharing the database needs the same key)"
+    )]
+    MissingKey,
+    /// The store could not be opened.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The listen address could not be bound.
+    #[error("cannot listen: {0}")]
+    Bind(#[from] std::io::Error),
+    /// The server failed.
+    #[error(transparent)]
+    Transport(#[from] tonic::transport::Error),
+}
+
+/// A control plane ready to serve.
+#[derive(Debug)]
+pub struct ControlPlane {
+    store: Store,
+    secrets: SecretBox,
+    admin_auth: BearerAuth,
+    grace: std::time::Duration,
+}
+
+impl ControlPlane {
+    /// Opens the store (running migrations) and loads the keys.
+    pub async fn start(args: &Args) -> Result<Self, StartError> {
+        let admin_auth = BearerAuth::new("admin", &args.admin_token)?;
+        let backend = Backend::of_url(&args.database_url)?;
+        let secrets = match &args.secrets_key {
+            Some(key) => SecretBox::from_base64(key)?,
+            None if backend == Backend::Postgres && !args.secrets_key_file.exists() => {
+                return Err(StartError::MissingKey);
+            }
+            // The embedded store is one process on one machine: a key file
+            // beside it is created on first start.
+            None => SecretBox::load_or_create(&args.secrets_key_file, backend == Backend::Sqlite)?,
+        };
+        let store = Store::connect(&args.database_url, args.database_max_connections).await?;
+        tracing::info!(database = %config::redact_url(&args.database_url), ?backend, "store ready");
+        Ok(Self {
+            store,
+            secrets,
+            admin_auth,
+            grace: args.shutdown_grace,
+        })
+    }
+
+    /// The connector store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Serves until `shutdown` resolves, then drains (see
+    /// [`serving::serve`]) and closes the store.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), StartError> {
+        let (health, routes) = serving::base_routes();
+        let api = ConnectorApi::new(self.store.clone(), self.secrets.clone());
+        health
+            .set_serving::<ConnectorServiceServer<ConnectorApi>>()
+            .await;
+        let routes = routes.add_service(ConnectorServiceServer::with_interceptor(
+            api,
+            self.admin_auth.clone(),
+        ));
+        let result = serving::serve(routes, listener, health, shutdown, self.grace).await;
+        self.store.close().await;
+        Ok(result?)
+    }
+}
+
+/// Starts the control plane on `args.listen` and serves until SIGTERM.
+pub async fn run(args: Args) -> Result<(), StartError> {
+    tracing::info!(?args, "starting control plane");
+    let control_plane = ControlPlane::start(&args).await?;
+    let listener = TcpListener::bind(args.listen).await?;
+    tracing::info!(address = %listener.local_addr()?, "serving gRPC");
+    control_plane
+        .serve(listener, serving::shutdown_signal())
+        .await?;
+    tracing::info!("control plane stopped");
+    Ok(())
+}

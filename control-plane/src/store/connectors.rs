@@ -1,0 +1,189 @@
+//! Connector queries. Every change is one statement guarded by the row's
+//! version or status, so concurrent writers never overwrite each other.
+
+use super::record::{COLUMNS, ConnectorRecord, ConnectorStatus, ListFilter, NewConnector};
+use super::{Store, StoreError};
+
+impl Store {
+    /// Inserts a connector. When `request_id` was already used in the same
+    /// workspace, returns the connector that request created instead.
+    pub async fn insert(&self, new: &NewConnector) -> Result<ConnectorRecord, StoreError> {
+        let record = &new.record;
+        let encoded = record.encode();
+        let sql = format!(
+            "INSERT INTO connectors ({COLUMNS}, create_request_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
+             ON CONFLICT (workspace_id, create_request_id) DO NOTHING \
+             RETURNING {COLUMNS}"
+        );
+        let inserted = sqlx::query(&sql)
+            .bind(&record.id)
+            .bind(&record.workspace_id)
+            .bind(&record.name)
+            .bind(&record.partner)
+            .bind(record.status.as_str())
+            .bind(encoded.settings)
+            .bind(record.sealed_secrets.clone())
+            .bind(encoded.secret_names)
+            .bind(encoded.mappings)
+            .bind(encoded.filter)
+            .bind(record.version)
+            .bind(record.created_at_ms)
+            .bind(record.updated_at_ms)
+            .bind(new.request_id.clone())
+            .fetch_optional(&self.pool)
+            .await?;
+        if let Some(row) = inserted {
+            return ConnectorRecord::from_row(&row);
+        }
+        // Only a request-id conflict skips the insert: return its connector.
+        let sql = format!(
+            "SELECT {COLUMNS} FROM connectors WHERE workspace_id = $1 AND create_request_id = $2"
+        );
+        let row = sqlx::query(&sql)
+            .bind(&record.workspace_id)
+            .bind(new.request_id.clone())
+            .fetch_one(&self.pool)
+            .await?;
+        ConnectorRecord::from_row(&row)
+    }
+
+    /// The connector with this id.
+    pub async fn get(&self, id: &str) -> Result<ConnectorRecord, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM connectors WHERE id = $1");
+        match sqlx::query(&sql)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+        {
+            Some(row) => ConnectorRecord::from_row(&row),
+            None => Err(StoreError::NotFound(id.to_owned())),
+        }
+    }
+
+    /// Up to `limit` connectors with ids after `after`, in id order.
+    pub async fn list(
+        &self,
+        filter: &ListFilter,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<ConnectorRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM connectors \
+             WHERE ($1 = '' OR workspace_id = $1) AND ($2 = '' OR status = $2) AND id > $3 \
+             ORDER BY id LIMIT $4"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(filter.workspace_id.clone().unwrap_or_default())
+            .bind(filter.status.map_or("", ConnectorStatus::as_str))
+            .bind(after.unwrap_or_default())
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(ConnectorRecord::from_row).collect()
+    }
+
+    /// Replaces the mutable fields of `record` if the stored version is still
+    /// `expected_version`; the stored version becomes `expected_version + 1`.
+    pub async fn update(
+        &self,
+        record: &ConnectorRecord,
+        expected_version: i64,
+    ) -> Result<ConnectorRecord, StoreError> {
+        let encoded = record.encode();
+        let sql = format!(
+            "UPDATE connectors SET name = $1, settings = $2, secrets = $3, secret_names = $4, mappings = $5, \
+             filter = $6, version = version + 1, updated_at_ms = $7 \
+             WHERE id = $8 AND version = $9 RETURNING {COLUMNS}"
+        );
+        let updated = sqlx::query(&sql)
+            .bind(&record.name)
+            .bind(encoded.settings)
+            .bind(record.sealed_secrets.clone())
+            .bind(encoded.secret_names)
+            .bind(encoded.mappings)
+            .bind(encoded.filter)
+            .bind(record.updated_at_ms)
+            .bind(&record.id)
+            .bind(expected_version)
+            .fetch_optional(&self.pool)
+            .await?;
+        match updated {
+            Some(row) => ConnectorRecord::from_row(&row),
+            None => Err(self.version_conflict(&record.id, expected_version).await),
+        }
+    }
+
+    /// Sets the status. Returns the connector unchanged (same version) when
+    /// it already had that status.
+    pub async fn set_status(
+        &self,
+        id: &str,
+        status: ConnectorStatus,
+        now_ms: i64,
+    ) -> Result<ConnectorRecord, StoreError> {
+        let sql = format!(
+            "UPDATE connectors SET status = $1, version = version + 1, updated_at_ms = $2 \
+             WHERE id = $3 AND status <> $1 RETURNING {COLUMNS}"
+        );
+        let updated = sqlx::query(&sql)
+            .bind(status.as_str())
+            .bind(now_ms)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        match updated {
+            Some(row) => ConnectorRecord::from_row(&row),
+            None => self.get(id).await,
+        }
+    }
+
+    /// Removes the connector and records the deletion, in one transaction, so
+    /// its statistics can be erased even if that fails now.
+    pub async fn delete(&self, id: &str, now_ms: i64) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let workspace: Option<String> =
+            sqlx::query_scalar("DELETE FROM connectors WHERE id = $1 RETURNING workspace_id")
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some(workspace_id) = workspace else {
+            return Err(StoreError::NotFound(id.to_owned()));
+        };
+        sqlx::query(
+            "INSERT INTO connector_deletions (connector_id, workspace_id, deleted_at_ms) VALUES ($1, $2, $3) \
+             ON CONFLICT (connector_id) DO NOTHING",
+        )
+        .bind(id)
+        .bind(workspace_id)
+        .bind(now_ms)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Deleted connectors whose statistics are not yet confirmed erased,
+    /// oldest first.
+    pub async fn pending_stats_erasures(&self, limit: u32) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT connector_id FROM connector_deletions WHERE stats_erased_at_ms IS NULL \
+             ORDER BY deleted_at_ms LIMIT $1",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Why a version-guarded change matched no row.
+    async fn version_conflict(&self, id: &str, expected: i64) -> StoreError {
+        match self.get(id).await {
+            Ok(current) => StoreError::VersionMismatch {
+                id: id.to_owned(),
+                expected,
+                current: current.version,
+            },
+            Err(error) => error,
+        }
+    }
+}

@@ -1,0 +1,120 @@
+//! Durable connector state in Postgres (production) or an embedded SQLite
+//! file (the default). One implementation serves both through sqlx's `Any`
+//! driver, so the two cannot drift apart; only the migrations are written
+//! per dialect.
+
+mod connectors;
+mod record;
+
+pub use record::{ConnectorRecord, ConnectorStatus, ListFilter, NewConnector};
+
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::{AnyPool, Executor};
+
+/// Which database a store runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// PostgreSQL: shared by every control-plane replica.
+    Postgres,
+    /// SQLite: one file, one process.
+    Sqlite,
+}
+
+impl Backend {
+    /// The backend a database URL names.
+    pub fn of_url(url: &str) -> Result<Self, StoreError> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Self::Postgres)
+        } else if url.starts_with("sqlite:") {
+            Ok(Self::Sqlite)
+        } else {
+            Err(StoreError::UnsupportedUrl)
+        }
+    }
+}
+
+/// What can go wrong in the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The URL names neither Postgres nor SQLite.
+    #[error("the database URL must start with postgres:// or sqlite:")]
+    UnsupportedUrl,
+    /// No connector with this id.
+    #[error("connector {0} not found")]
+    NotFound(String),
+    /// The connector changed since the caller read it.
+    #[error("connector {id} is at version {current}, not {expected}")]
+    VersionMismatch {
+        /// The connector.
+        id: String,
+        /// The version the caller based its change on.
+        expected: i64,
+        /// The version stored now.
+        current: i64,
+    },
+    /// A stored value could not be decoded.
+    #[error("stored connector {id} is corrupt: {reason}")]
+    Corrupt {
+        /// The connector.
+        id: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Migrations failed.
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The database failed or could not be reached.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+impl StoreError {
+    /// Whether the database could not be reached (as opposed to a bug or a
+    /// bad row): callers may retry.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(
+            self,
+            Self::Database(
+                sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed
+            )
+        )
+    }
+}
+
+/// The connector store.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+impl Store {
+    /// Connects and brings the schema up to date.
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
+        let backend = Backend::of_url(url)?;
+        install_default_drivers();
+        let pool = AnyPoolOptions::new()
+            .max_connections(max_connections.max(1))
+            .connect(url)
+            .await?;
+        if backend == Backend::Sqlite {
+            // Readers never wait for the writer; the setting is kept in the file.
+            pool.execute("PRAGMA journal_mode = WAL").await?;
+        }
+        match backend {
+            Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await?,
+            Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&pool).await?,
+        }
+        Ok(Self { pool, backend })
+    }
+
+    /// The database this store runs on.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Closes every connection.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}

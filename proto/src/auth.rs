@@ -1,0 +1,118 @@
+//! Bearer-token authentication at the gRPC edge.
+//!
+//! Each service guards its RPCs with one of these interceptors (admin token,
+//! node token, ingest token). Health and reflection are added to the router
+//! without it and stay open.
+
+use std::fmt;
+use std::sync::Arc;
+
+use subtle::ConstantTimeEq;
+use tonic::service::Interceptor;
+use tonic::{Request, Status};
+
+/// Rejects requests whose `authorization` metadata is not `Bearer <token>`
+/// with the expected token. The comparison runs in constant time.
+#[derive(Clone)]
+pub struct BearerAuth {
+    expected: Arc<[u8]>,
+    role: &'static str,
+}
+
+/// A configured token that cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[error("the {0} token must not be empty")]
+pub struct EmptyToken(pub &'static str);
+
+impl BearerAuth {
+    /// An interceptor accepting `token`. `role` names the token in errors
+    /// ("admin", "node", "ingest"); the token itself is never logged.
+    pub fn new(role: &'static str, token: &str) -> Result<Self, EmptyToken> {
+        let token = token.trim();
+        if token.is_empty() {
+            return Err(EmptyToken(role));
+        }
+        Ok(Self {
+            expected: Arc::from(token.as_bytes()),
+            role,
+        })
+    }
+
+    fn check(
+        &self,
+        header: Option<&tonic::metadata::MetadataValue<tonic::metadata::Ascii>>,
+    ) -> Result<(), Status> {
+        let Some(value) = header else {
+            return Err(Status::unauthenticated(format!(
+                "missing `authorization: Bearer <{} token>` metadata",
+                self.role
+            )));
+        };
+        let presented = value.as_bytes().strip_prefix(b"Bearer ").ok_or_else(|| {
+            Status::unauthenticated("authorization metadata must be `Bearer <token>`")
+        })?;
+        if bool::from(presented.ct_eq(&self.expected)) {
+            Ok(())
+        } else {
+            Err(Status::unauthenticated(format!(
+                "invalid {} token",
+                self.role
+            )))
+        }
+    }
+}
+
+impl Interceptor for BearerAuth {
+    fn call(&mut self, request: Request<()>) -> Result<Request<()>, Status> {
+        self.check(request.metadata().get("authorization"))?;
+        Ok(request)
+    }
+}
+
+impl fmt::Debug for BearerAuth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BearerAuth")
+            .field("role", &self.role)
+            .field("expected", &"<redacted>")
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(header: Option<&str>) -> Request<()> {
+        let mut request = Request::new(());
+        if let Some(value) = header {
+            request
+                .metadata_mut()
+                .insert("authorization", value.parse().expect("ascii metadata"));
+        }
+        request
+    }
+
+    #[test]
+    fn accepts_only_the_exact_bearer_token() {
+        let mut auth = BearerAuth::new("admin", "s3cret").expect("token");
+        assert!(auth.call(request(Some("Bearer s3cret"))).is_ok());
+        for bad in [
+            None,
+            Some("Bearer s3cre"),
+            Some("Bearer s3cret2"),
+            Some("s3cret"),
+            Some("Basic s3cret"),
+            Some("Bearer "),
+        ] {
+            let status = auth.call(request(bad)).expect_err("must be refused");
+            assert_eq!(status.code(), tonic::Code::Unauthenticated, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn refuses_an_empty_token_and_never_prints_it() {
+        assert!(BearerAuth::new("node", "  ").is_err());
+        let auth = BearerAuth::new("node", "hunter2").expect("token");
+        assert!(!format!("{auth:?}").contains("hunter2"));
+    }
+}
