@@ -10,7 +10,7 @@ use std::future::Future;
 
 use eventconnectors_proto::auth::{BearerAuth, EmptyToken};
 use eventconnectors_proto::serving;
-use eventconnectors_proto::v1::connector_service_server::ConnectorServiceServer;
+use eventconnectors_proto::v1::connector_service_server::{self, ConnectorServiceServer};
 use tokio::net::TcpListener;
 
 use crate::api::ConnectorApi;
@@ -88,7 +88,7 @@ impl ControlPlane {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), StartError> {
-        let (health, routes) = serving::base_routes();
+        let (health, routes) = serving::base_routes(&[connector_service_server::SERVICE_NAME]);
         let api = ConnectorApi::new(self.store.clone(), self.secrets.clone());
         health
             .set_serving::<ConnectorServiceServer<ConnectorApi>>()

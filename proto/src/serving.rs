@@ -6,28 +6,39 @@ use tonic::service::Routes;
 use tonic_health::server::HealthReporter;
 
 /// Routes with health and reflection (v1 and v1alpha) already added; the
-/// caller adds its own services. Neither requires a token.
-pub fn base_routes() -> (HealthReporter, Routes) {
+/// caller adds its own services, whose names it lists in `served` so that
+/// reflection lists exactly what this server answers. Neither health nor
+/// reflection requires a token.
+pub fn base_routes(served: &[&str]) -> (HealthReporter, Routes) {
     let (reporter, health) = tonic_health::server::health_reporter();
     let routes = Routes::default()
         .add_service(health)
         .add_service(
-            reflection_builder()
+            reflection_builder(served)
                 .build_v1()
                 .expect("embedded descriptor sets are valid"),
         )
         .add_service(
-            reflection_builder()
+            reflection_builder(served)
                 .build_v1alpha()
                 .expect("embedded descriptor sets are valid"),
         );
     (reporter, routes)
 }
 
-fn reflection_builder() -> tonic_reflection::server::Builder<'static> {
-    tonic_reflection::server::Builder::configure()
+fn reflection_builder(served: &[&str]) -> tonic_reflection::server::Builder<'static> {
+    let builder = tonic_reflection::server::Builder::configure()
+        .include_reflection_service(false)
         .register_encoded_file_descriptor_set(crate::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET)
+        .with_service_name("grpc.health.v1.Health")
+        .with_service_name("grpc.reflection.v1.ServerReflection")
+        .with_service_name("grpc.reflection.v1alpha.ServerReflection");
+    served
+        .iter()
+        .fold(builder, |builder, name| builder.with_service_name(*name))
 }
 
 /// Installs the global tracing subscriber: `RUST_LOG` filters (default

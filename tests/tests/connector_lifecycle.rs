@@ -145,7 +145,7 @@ async fn lifecycle_create_get_list_deactivate_activate_delete(db: Db) {
         .await
         .expect("list")
         .into_inner();
-    assert_eq!(listed.connectors, [created.clone()]);
+    assert_eq!(listed.connectors, std::slice::from_ref(&created));
     assert!(listed.next_page_token.is_empty());
 
     let deactivated = admin
@@ -233,7 +233,7 @@ async fn lifecycle_create_get_list_deactivate_activate_delete(db: Db) {
     let store = server.store().await;
     assert_eq!(
         store.pending_stats_erasures(10).await.expect("pending"),
-        [created.id.clone()]
+        std::slice::from_ref(&created.id)
     );
     store.close().await;
 

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# The whole test suite: brings up what the tests need, builds once, runs the
+# README walkthrough against the real binary, then every Rust test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
+target_dir=${CARGO_TARGET_DIR:-$root/target}
+export CARGO_TARGET_DIR=$target_dir
+
+log() { printf '== %s\n' "$*" >&2; }
+
+# --- Postgres -----------------------------------------------------------------
+pg_up() { pg_isready -q -h "$1" -p "$2" 2>/dev/null || (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
+ensure_postgres() {
+  if [ -n "${TEST_DATABASE_URL:-}" ]; then log "Postgres: using TEST_DATABASE_URL"; return; fi
+  if pg_up 127.0.0.1 5432; then log "Postgres: reusing 127.0.0.1:5432"; return; fi
+  if command -v pg_ctlcluster >/dev/null && [ -d /etc/postgresql ]; then
+    log "Postgres: starting the local cluster"
+    pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start || true
+    for _ in $(seq 50); do pg_up 127.0.0.1 5432 && return; sleep 0.2; done
+  fi
+  local bin; bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1)
+  if [ -z "$bin" ]; then log "Postgres: not installed (apt-get install postgresql)"; exit 1; fi
+  local dir port; dir=$(mktemp -d /tmp/ec-pg.XXXXXX); port=$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')
+  log "Postgres: throwaway server on port $port in $dir"
+  local as=(); [ "$(id -u)" = 0 ] && { chown -R postgres "$dir"; as=(runuser -u postgres --); }
+  "${as[@]}" "$bin/initdb" -q -A trust -U postgres -D "$dir/data" >/dev/null
+  "${as[@]}" "$bin/pg_ctl" -s -D "$dir/data" -l "$dir/log" -o "-h 127.0.0.1 -p $port -k $dir" -w start
+  export TEST_DATABASE_URL="postgres://postgres@127.0.0.1:$port/postgres"
+}
+
+# --- Redis --------------------------------------------------------------------
+ensure_redis() {
+  if [ -n "${TEST_REDIS_URL:-}" ]; then log "Redis: using TEST_REDIS_URL"; return; fi
+  if (exec 3<>/dev/tcp/127.0.0.1/6379) 2>/dev/null; then log "Redis: reusing 127.0.0.1:6379"; return; fi
+  if ! command -v redis-server >/dev/null; then log "Redis: not installed (apt-get install redis-server)"; exit 1; fi
+  log "Redis: starting on 127.0.0.1:6379"
+  redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no >/dev/null
+  for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/6379) 2>/dev/null && return; sleep 0.1; done
+  log "Redis did not start"; exit 1
+}
+
+ensure_postgres
+ensure_redis
+
+# --- Build once ---------------------------------------------------------------
+log "building (target dir: $target_dir)"
+cargo build --workspace --all-targets --locked
+
+# --- README walkthrough with a reflection-only client --------------------------
+venv="$target_dir/python-venv"
+wanted=$(sha256sum tests/python/requirements.txt | cut -d' ' -f1)
+if [ "$(cat "$venv/requirements.sha256" 2>/dev/null)" != "$wanted" ]; then
+  log "installing the Python test clients into $venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check -r tests/python/requirements.txt
+  echo "$wanted" > "$venv/requirements.sha256"
+fi
+log "Kubernetes manifests (offline)"
+"$venv/bin/python" tests/python/check_manifests.py deploy "$target_dir/debug"
+log "README walkthrough"
+"$venv/bin/python" tests/python/readme_walkthrough.py "$target_dir/debug/control-plane" README.md
+
+# --- Rust tests -----------------------------------------------------------------
+log "Rust tests"
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --locked --no-fail-fast
+else
+  cargo test --workspace --locked --no-fail-fast
+fi

@@ -1,0 +1,120 @@
+#!/usr/bin/env python3
+"""Validates the Kubernetes manifests offline, against the binaries they run.
+
+No cluster or schema download is needed: it parses deploy/base with PyYAML and
+checks what a cluster would reject or what would break at run time:
+- kustomization resources exist and parse; every object has apiVersion, kind
+  and metadata.name; names are unique per kind;
+- each Deployment's selector matches its pod labels, and a Service selects
+  some Deployment's pods on a port that container exposes;
+- every container runs a binary built by the workspace, sets resource
+  requests and a memory limit, and has readiness and liveness probes on a
+  declared port;
+- every environment variable a container sets is one its binary reads
+  (from the binary's own `--help`), so a renamed flag cannot silently leave a
+  manifest setting nothing.
+
+usage: check_manifests.py DEPLOY_DIR BIN_DIR
+"""
+
+import os
+import re
+import subprocess
+import sys
+
+import yaml
+
+PASSED = 0
+FAILED = 0
+
+
+def check(condition, what):
+    global PASSED, FAILED
+    if condition:
+        PASSED += 1
+    else:
+        FAILED += 1
+        print(f"FAIL {what}")
+
+
+def binary_env_vars(bin_dir, binary):
+    path = os.path.join(bin_dir, binary)
+    if not os.path.exists(path):
+        return None
+    help_text = subprocess.run([path, "--help"], capture_output=True, text=True, check=True).stdout
+    return set(re.findall(r"\[env: ([A-Z0-9_]+)[=\]]", help_text))
+
+
+def main():
+    deploy_dir, bin_dir = sys.argv[1], sys.argv[2]
+    base = os.path.join(deploy_dir, "base")
+    kustomization = yaml.safe_load(open(os.path.join(base, "kustomization.yaml")))
+    objects = []
+    for resource in kustomization["resources"]:
+        path = os.path.join(base, resource)
+        check(os.path.exists(path), f"kustomization resource {resource} exists")
+        for doc in yaml.safe_load_all(open(path)):
+            if doc is not None:
+                objects.append((resource, doc))
+    check(os.path.exists(os.path.join(deploy_dir, "Dockerfile")), "deploy/Dockerfile exists")
+
+    seen = set()
+    for resource, obj in objects:
+        for key in ("apiVersion", "kind", "metadata"):
+            check(key in obj, f"{resource}: object has {key}")
+        name = (obj["kind"], obj["metadata"].get("name"))
+        check(name[1], f"{resource}: {obj['kind']} has a name")
+        check(name not in seen, f"{resource}: {name} is unique")
+        seen.add(name)
+
+    deployments = [o for _, o in objects if o["kind"] == "Deployment"]
+    check(len(deployments) > 0, "at least one Deployment")
+    for deployment in deployments:
+        name = deployment["metadata"]["name"]
+        spec = deployment["spec"]
+        pod_labels = spec["template"]["metadata"]["labels"]
+        selector = spec["selector"]["matchLabels"]
+        check(all(pod_labels.get(k) == v for k, v in selector.items()), f"{name}: selector matches pod labels")
+        for container in spec["template"]["spec"]["containers"]:
+            where = f"{name}/{container['name']}"
+            binary = container["command"][0]
+            known_env = binary_env_vars(bin_dir, binary)
+            check(known_env is not None, f"{where}: runs a workspace binary ({binary})")
+            ports = {p["containerPort"] for p in container.get("ports", [])}
+            for probe in ("readinessProbe", "livenessProbe"):
+                handler = container.get(probe, {})
+                port = (handler.get("grpc") or handler.get("httpGet") or handler.get("tcpSocket") or {}).get("port")
+                check(port in ports, f"{where}: {probe} on a declared port")
+            resources = container.get("resources", {})
+            check("cpu" in resources.get("requests", {}), f"{where}: cpu request")
+            check("memory" in resources.get("limits", {}), f"{where}: memory limit")
+            for env in container.get("env", []):
+                check(
+                    known_env is not None and env["name"] in known_env,
+                    f"{where}: env {env['name']} is read by {binary}",
+                )
+
+    for _, service in [(r, o) for r, o in objects if o["kind"] == "Service"]:
+        name = service["metadata"]["name"]
+        selector = service["spec"]["selector"]
+        targets = [
+            d
+            for d in deployments
+            if all(d["spec"]["template"]["metadata"]["labels"].get(k) == v for k, v in selector.items())
+        ]
+        check(len(targets) == 1, f"service {name} selects one Deployment")
+        for port in service["spec"]["ports"]:
+            named = {
+                p.get("name")
+                for d in targets
+                for c in d["spec"]["template"]["spec"]["containers"]
+                for p in c.get("ports", [])
+            }
+            check(port["targetPort"] in named, f"service {name}: targetPort {port['targetPort']} exists")
+
+    print(f"manifests: {PASSED} passed, {FAILED} failed")
+    return 1 if FAILED else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
