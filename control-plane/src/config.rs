@@ -33,6 +33,31 @@ pub struct Args {
     #[arg(long, env = "ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: String,
 
+    /// Token data-plane nodes send to watch the configuration feed (it
+    /// carries partner credentials).
+    #[arg(long, env = "NODE_TOKEN", hide_env_values = true)]
+    pub node_token: String,
+
+    /// How often the configuration version is polled, as the safety net for
+    /// lost notifications.
+    #[arg(long, env = "CONFIG_POLL_INTERVAL", default_value = "1s", value_parser = humantime::parse_duration)]
+    pub config_poll_interval: Duration,
+
+    /// Listen for other replicas' changes with Postgres LISTEN/NOTIFY
+    /// (`false`: the poll alone).
+    #[arg(long, env = "CONFIG_LISTEN_NOTIFY", default_value_t = true, action = clap::ArgAction::Set)]
+    pub config_listen_notify: bool,
+
+    /// Configuration versions kept in the change log; a node older than that
+    /// gets a full snapshot.
+    #[arg(long, env = "CONFIG_KEEP_CHANGES", default_value_t = 100_000)]
+    pub config_keep_changes: u64,
+
+    /// This replica's id in ListNodes (default: host name and a random
+    /// suffix).
+    #[arg(long, env = "REPLICA_ID")]
+    pub replica_id: Option<String>,
+
     /// Key sealing partner credentials at rest: 32 bytes, base64. Every
     /// replica sharing a database must use the same key.
     #[arg(long, env = "SECRETS_KEY", hide_env_values = true)]
@@ -58,6 +83,10 @@ impl std::fmt::Debug for Args {
             .field("listen", &self.listen)
             .field("database_url", &redact_url(&self.database_url))
             .field("database_max_connections", &self.database_max_connections)
+            .field("config_poll_interval", &self.config_poll_interval)
+            .field("config_listen_notify", &self.config_listen_notify)
+            .field("config_keep_changes", &self.config_keep_changes)
+            .field("replica_id", &self.replica_id)
             .field("secrets_key_file", &self.secrets_key_file)
             .field("shutdown_grace", &self.shutdown_grace)
             .finish_non_exhaustive()

@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod config;
+pub mod feed;
 pub mod secrets;
 pub mod store;
 
@@ -10,11 +11,13 @@ use std::future::Future;
 
 use eventconnectors_proto::auth::{BearerAuth, EmptyToken};
 use eventconnectors_proto::serving;
+use eventconnectors_proto::v1::config_service_server::{self, ConfigServiceServer};
 use eventconnectors_proto::v1::connector_service_server::{self, ConnectorServiceServer};
 use tokio::net::TcpListener;
 
 use crate::api::ConnectorApi;
 use crate::config::Args;
+use crate::feed::{ConfigApi, ConfigFeed, FeedSettings};
 use crate::secrets::{KeyError, SecretBox};
 use crate::store::{Backend, Store, StoreError};
 
@@ -49,6 +52,9 @@ pub struct ControlPlane {
     store: Store,
     secrets: SecretBox,
     admin_auth: BearerAuth,
+    node_auth: BearerAuth,
+    feed: ConfigFeed,
+    feed_settings: FeedSettings,
     grace: std::time::Duration,
 }
 
@@ -56,6 +62,7 @@ impl ControlPlane {
     /// Opens the store (running migrations) and loads the keys.
     pub async fn start(args: &Args) -> Result<Self, StartError> {
         let admin_auth = BearerAuth::new("admin", &args.admin_token)?;
+        let node_auth = BearerAuth::new("node", &args.node_token)?;
         let backend = Backend::of_url(&args.database_url)?;
         let secrets = match &args.secrets_key {
             Some(key) => SecretBox::from_base64(key)?,
@@ -68,10 +75,21 @@ impl ControlPlane {
         };
         let store = Store::connect(&args.database_url, args.database_max_connections).await?;
         tracing::info!(database = %config::redact_url(&args.database_url), ?backend, "store ready");
+        let feed = ConfigFeed::new(store.clone(), secrets.clone()).await?;
+        let feed_settings = FeedSettings {
+            database_url: args.database_url.clone(),
+            listen_notify: args.config_listen_notify,
+            poll_interval: args.config_poll_interval,
+            keep_changes: args.config_keep_changes,
+            replica_id: args.replica_id.clone().unwrap_or_else(default_replica_id),
+        };
         Ok(Self {
             store,
             secrets,
             admin_auth,
+            node_auth,
+            feed,
+            feed_settings,
             grace: args.shutdown_grace,
         })
     }
@@ -88,19 +106,53 @@ impl ControlPlane {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), StartError> {
-        let (health, routes) = serving::base_routes(&[connector_service_server::SERVICE_NAME]);
-        let api = ConnectorApi::new(self.store.clone(), self.secrets.clone());
+        let (health, routes) = serving::base_routes(&[
+            connector_service_server::SERVICE_NAME,
+            config_service_server::SERVICE_NAME,
+        ]);
+        // Streams end on `stop` so nodes reconnect to another replica at once
+        // instead of holding the drain for the whole grace period.
+        let (stop_tx, stop) = tokio::sync::watch::channel(false);
+        let publisher = tokio::spawn(
+            self.feed
+                .clone()
+                .run_publisher(self.feed_settings.clone(), stop.clone()),
+        );
+        let connectors = ConnectorApi::new(self.store.clone(), self.secrets.clone());
+        let config = ConfigApi::new(
+            self.feed.clone(),
+            self.store.clone(),
+            self.node_auth.clone(),
+            self.admin_auth.clone(),
+            &self.feed_settings.replica_id,
+            stop,
+        );
         health
             .set_serving::<ConnectorServiceServer<ConnectorApi>>()
             .await;
-        let routes = routes.add_service(ConnectorServiceServer::with_interceptor(
-            api,
-            self.admin_auth.clone(),
-        ));
+        health.set_serving::<ConfigServiceServer<ConfigApi>>().await;
+        let routes = routes
+            .add_service(ConnectorServiceServer::with_interceptor(
+                connectors,
+                self.admin_auth.clone(),
+            ))
+            .add_service(ConfigServiceServer::new(config).max_encoding_message_size(usize::MAX));
+        let shutdown = async move {
+            shutdown.await;
+            let _ = stop_tx.send(true);
+        };
         let result = serving::serve(routes, listener, health, shutdown, self.grace).await;
+        let _ = publisher.await;
         self.store.close().await;
         Ok(result?)
     }
+}
+
+/// Host name plus a random suffix: unique even when pods share a name.
+fn default_replica_id() -> String {
+    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "control-plane".to_owned());
+    let suffix = uuid::Uuid::new_v4().simple().to_string();
+    format!("{host}-{}", &suffix[..8])
 }
 
 /// Starts the control plane on `args.listen` and serves until SIGTERM.

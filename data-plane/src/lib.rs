@@ -1,2 +1,6 @@
-//! Data-plane nodes: ingest raw events and deliver them to partners. The
-//! node is built in the data-plane issues; this crate holds what exists.
+//! A data-plane node: follows the configuration feed, and (in the delivery
+//! issue) ingests raw events and delivers them to partners.
+
+pub mod args;
+pub mod config_feed;
+pub mod node;

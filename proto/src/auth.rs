@@ -38,11 +38,10 @@ impl BearerAuth {
         })
     }
 
-    fn check(
-        &self,
-        header: Option<&tonic::metadata::MetadataValue<tonic::metadata::Ascii>>,
-    ) -> Result<(), Status> {
-        let Some(value) = header else {
+    /// Checks the `authorization` entry of `metadata`. Services whose
+    /// methods need different tokens call it from their handlers.
+    pub fn verify(&self, metadata: &tonic::metadata::MetadataMap) -> Result<(), Status> {
+        let Some(value) = metadata.get("authorization") else {
             return Err(Status::unauthenticated(format!(
                 "missing `authorization: Bearer <{} token>` metadata",
                 self.role
@@ -64,7 +63,7 @@ impl BearerAuth {
 
 impl Interceptor for BearerAuth {
     fn call(&mut self, request: Request<()>) -> Result<Request<()>, Status> {
-        self.check(request.metadata().get("authorization"))?;
+        self.verify(request.metadata())?;
         Ok(request)
     }
 }

@@ -6,6 +6,7 @@
 pub mod auth;
 pub mod catalog;
 pub mod serving;
+pub mod validation;
 
 /// Generated code for package `eventconnectors.v1`.
 pub mod v1 {

@@ -2,6 +2,8 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
 
 use control_plane::config::Args;
 use control_plane::store::Store;
@@ -16,6 +18,8 @@ use crate::postgres::TestDatabase;
 
 /// The admin token every test control plane accepts.
 pub const ADMIN_TOKEN: &str = "test-admin-token";
+/// The node token every test control plane accepts.
+pub const NODE_TOKEN: &str = "test-node-token";
 /// The secrets key every test control plane seals with (32 bytes of 0x2a).
 pub const SECRETS_KEY: &str = "KioqKioqKioqKioqKioqKioqKioqKioqKioqKioqKio=";
 
@@ -26,6 +30,60 @@ pub enum Db {
     Postgres,
     /// A fresh SQLite file in a temporary directory.
     Sqlite,
+}
+
+/// A database for one test, shared by every control-plane replica of it;
+/// dropped with the last handle.
+#[derive(Debug)]
+pub struct TestStore {
+    /// Its URL.
+    pub url: String,
+    _postgres: Option<TestDatabase>,
+    _dir: tempfile::TempDir,
+}
+
+impl TestStore {
+    /// A fresh, empty store.
+    pub async fn new(db: Db) -> Arc<Self> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (postgres, url) = match db {
+            Db::Postgres => {
+                let database = TestDatabase::create().await;
+                let url = database.url().to_owned();
+                (Some(database), url)
+            }
+            Db::Sqlite => (
+                None,
+                format!("sqlite://{}?mode=rwc", dir.path().join("cp.db").display()),
+            ),
+        };
+        Arc::new(Self {
+            url,
+            _postgres: postgres,
+            _dir: dir,
+        })
+    }
+}
+
+/// How a test control plane is started.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Address to listen on (default: a free loopback port).
+    pub addr: SocketAddr,
+    /// Version poll interval.
+    pub poll_interval: Duration,
+    /// Whether to LISTEN for other replicas' NOTIFY.
+    pub listen_notify: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            addr: "127.0.0.1:0".parse().expect("addr"),
+            poll_interval: Duration::from_secs(1),
+            listen_notify: true,
+        }
+    }
 }
 
 /// An authenticated ConnectorService client.
@@ -40,10 +98,10 @@ pub struct ControlPlaneHandle {
     pub addr: SocketAddr,
     /// Its database URL.
     pub database_url: String,
+    /// Its store, to start more replicas on.
+    pub test_store: Arc<TestStore>,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<Result<(), control_plane::StartError>>>,
-    _postgres: Option<TestDatabase>,
-    _dir: tempfile::TempDir,
 }
 
 fn add_admin_token(mut request: Request<()>) -> Result<Request<()>, Status> {
@@ -57,26 +115,25 @@ fn add_admin_token(mut request: Request<()>) -> Result<Request<()>, Status> {
 impl ControlPlaneHandle {
     /// Starts a control plane on 127.0.0.1:0 with a fresh store.
     pub async fn start(db: Db) -> Self {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let (postgres, database_url) = match db {
-            Db::Postgres => {
-                let database = TestDatabase::create().await;
-                let url = database.url().to_owned();
-                (Some(database), url)
-            }
-            Db::Sqlite => (
-                None,
-                format!("sqlite://{}?mode=rwc", dir.path().join("cp.db").display()),
-            ),
-        };
+        Self::start_with(TestStore::new(db).await, Options::default()).await
+    }
+
+    /// Starts a replica on `store` (shared with other replicas).
+    pub async fn start_with(store: Arc<TestStore>, options: Options) -> Self {
+        crate::init_logs();
         let args = Args {
-            listen: "127.0.0.1:0".parse().expect("addr"),
-            database_url: database_url.clone(),
+            listen: options.addr,
+            database_url: store.url.clone(),
             database_max_connections: 5,
             admin_token: ADMIN_TOKEN.to_owned(),
+            node_token: NODE_TOKEN.to_owned(),
+            config_poll_interval: options.poll_interval,
+            config_listen_notify: options.listen_notify,
+            config_keep_changes: 100_000,
+            replica_id: None,
             secrets_key: Some(SECRETS_KEY.to_owned()),
             secrets_key_file: PathBuf::from("unused.key"),
-            shutdown_grace: std::time::Duration::from_secs(2),
+            shutdown_grace: Duration::from_secs(2),
             log_json: false,
         };
         let control_plane = control_plane::ControlPlane::start(&args)
@@ -90,12 +147,16 @@ impl ControlPlaneHandle {
         }));
         Self {
             addr,
-            database_url,
+            database_url: store.url.clone(),
+            test_store: store,
             shutdown: Some(shutdown),
             task: Some(task),
-            _postgres: postgres,
-            _dir: dir,
         }
+    }
+
+    /// The URL nodes use to reach it.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
     }
 
     /// A channel to the server.

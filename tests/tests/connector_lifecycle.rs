@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use base64::Engine;
 use e2e_tests::control_plane::{ADMIN_TOKEN, ControlPlaneHandle, Db};
+use e2e_tests::fixtures::{META_TOKEN, create, mask, meta_connector};
 use eventconnectors_proto::v1::connector_service_client::ConnectorServiceClient;
 use eventconnectors_proto::v1::{
     ActivateConnectorRequest, ConditionOperator, Connector, ConnectorStatus,
@@ -41,48 +42,6 @@ on_both_stores!(
     pagination_and_filters_cover_every_connector_once,
     update_replaces_only_masked_fields,
 );
-
-const META_TOKEN: &str = "EAAB-meta-access-token-f00dfeed";
-
-fn meta_connector(workspace: &str, name: &str) -> Connector {
-    Connector {
-        workspace_id: workspace.to_owned(),
-        name: name.to_owned(),
-        partner: "meta_capi".to_owned(),
-        settings: BTreeMap::from([("pixel_id".to_owned(), "123456789012345".to_owned())]),
-        secrets: BTreeMap::from([("access_token".to_owned(), META_TOKEN.to_owned())]),
-        mappings: vec![FieldMapping {
-            source: "properties.total".to_owned(),
-            target: "custom_data.value".to_owned(),
-            r#type: DataType::Number as i32,
-            required: false,
-            default_value: Some("0".to_owned()),
-            constant: None,
-        }],
-        filter: Some(EventFilter {
-            event_types: vec!["Purchase".to_owned()],
-            condition: Some(PropertyCondition {
-                path: "properties.country".to_owned(),
-                operator: ConditionOperator::Equals as i32,
-                value: "FR".to_owned(),
-            }),
-        }),
-        ..Default::default()
-    }
-}
-
-fn create(connector: Connector) -> CreateConnectorRequest {
-    CreateConnectorRequest {
-        connector: Some(connector),
-        request_id: String::new(),
-    }
-}
-
-fn mask(paths: &[&str]) -> Option<prost_types::FieldMask> {
-    Some(prost_types::FieldMask {
-        paths: paths.iter().map(|p| (*p).to_owned()).collect(),
-    })
-}
 
 /// The fields named by the status's google.rpc.BadRequest detail.
 fn violated_fields(status: &Status) -> Vec<String> {

@@ -3,9 +3,9 @@
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
-use super::validation::Violations;
 use crate::secrets::SealError;
 use crate::store::StoreError;
+use eventconnectors_proto::validation::Violations;
 
 /// Why a ConnectorService call failed.
 #[derive(Debug, thiserror::Error)]

@@ -3,7 +3,6 @@
 mod convert;
 mod error;
 mod page_token;
-pub mod validation;
 
 use eventconnectors_proto::catalog;
 use eventconnectors_proto::v1::connector_service_server::ConnectorService;
@@ -15,9 +14,9 @@ use eventconnectors_proto::v1::{
 };
 use tonic::{Request, Response, Status};
 
-pub use convert::now_ms;
+pub use convert::{now_ms, timestamp};
 pub use error::ApiError;
-use validation::{
+use eventconnectors_proto::validation::{
     ConnectorDraft, MAX_ID_CHARS, Violations, check_draft, check_partner, check_workspace_id,
 };
 

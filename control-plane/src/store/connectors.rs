@@ -1,5 +1,7 @@
 //! Connector queries. Every change is one statement guarded by the row's
-//! version or status, so concurrent writers never overwrite each other.
+//! version or status, so concurrent writers never overwrite each other, run
+//! inside a [`Change`](super::change::Change) that versions it for the
+//! configuration feed.
 
 use super::record::{COLUMNS, ConnectorRecord, ConnectorStatus, ListFilter, NewConnector};
 use super::{Store, StoreError};
@@ -16,6 +18,7 @@ impl Store {
              ON CONFLICT (workspace_id, create_request_id) DO NOTHING \
              RETURNING {COLUMNS}"
         );
+        let mut change = self.begin_change().await?;
         let inserted = sqlx::query(&sql)
             .bind(&record.id)
             .bind(&record.workspace_id)
@@ -31,11 +34,14 @@ impl Store {
             .bind(record.created_at_ms)
             .bind(record.updated_at_ms)
             .bind(new.request_id.clone())
-            .fetch_optional(&self.pool)
+            .fetch_optional(change.tx())
             .await?;
         if let Some(row) = inserted {
-            return ConnectorRecord::from_row(&row);
+            let stored = ConnectorRecord::from_row(&row)?;
+            change.commit(&stored.id).await?;
+            return Ok(stored);
         }
+        change.rollback().await?;
         // Only a request-id conflict skips the insert: return its connector.
         let sql = format!(
             "SELECT {COLUMNS} FROM connectors WHERE workspace_id = $1 AND create_request_id = $2"
@@ -96,6 +102,7 @@ impl Store {
              filter = $6, version = version + 1, updated_at_ms = $7 \
              WHERE id = $8 AND version = $9 RETURNING {COLUMNS}"
         );
+        let mut change = self.begin_change().await?;
         let updated = sqlx::query(&sql)
             .bind(&record.name)
             .bind(encoded.settings)
@@ -106,11 +113,18 @@ impl Store {
             .bind(record.updated_at_ms)
             .bind(&record.id)
             .bind(expected_version)
-            .fetch_optional(&self.pool)
+            .fetch_optional(change.tx())
             .await?;
         match updated {
-            Some(row) => ConnectorRecord::from_row(&row),
-            None => Err(self.version_conflict(&record.id, expected_version).await),
+            Some(row) => {
+                let stored = ConnectorRecord::from_row(&row)?;
+                change.commit(&stored.id).await?;
+                Ok(stored)
+            }
+            None => {
+                change.rollback().await?;
+                Err(self.version_conflict(&record.id, expected_version).await)
+            }
         }
     }
 
@@ -126,28 +140,37 @@ impl Store {
             "UPDATE connectors SET status = $1, version = version + 1, updated_at_ms = $2 \
              WHERE id = $3 AND status <> $1 RETURNING {COLUMNS}"
         );
+        let mut change = self.begin_change().await?;
         let updated = sqlx::query(&sql)
             .bind(status.as_str())
             .bind(now_ms)
             .bind(id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(change.tx())
             .await?;
         match updated {
-            Some(row) => ConnectorRecord::from_row(&row),
-            None => self.get(id).await,
+            Some(row) => {
+                let stored = ConnectorRecord::from_row(&row)?;
+                change.commit(id).await?;
+                Ok(stored)
+            }
+            None => {
+                change.rollback().await?;
+                self.get(id).await
+            }
         }
     }
 
     /// Removes the connector and records the deletion, in one transaction, so
     /// its statistics can be erased even if that fails now.
     pub async fn delete(&self, id: &str, now_ms: i64) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut change = self.begin_change().await?;
         let workspace: Option<String> =
             sqlx::query_scalar("DELETE FROM connectors WHERE id = $1 RETURNING workspace_id")
                 .bind(id)
-                .fetch_optional(&mut *tx)
+                .fetch_optional(change.tx())
                 .await?;
         let Some(workspace_id) = workspace else {
+            change.rollback().await?;
             return Err(StoreError::NotFound(id.to_owned()));
         };
         sqlx::query(
@@ -157,10 +180,9 @@ impl Store {
         .bind(id)
         .bind(workspace_id)
         .bind(now_ms)
-        .execute(&mut *tx)
+        .execute(change.tx())
         .await?;
-        tx.commit().await?;
-        Ok(())
+        change.commit(id).await
     }
 
     /// Deleted connectors whose statistics are not yet confirmed erased,

@@ -3,9 +3,15 @@
 //! driver, so the two cannot drift apart; only the migrations are written
 //! per dialect.
 
+mod change;
 mod connectors;
+mod feed;
+mod nodes;
 mod record;
 
+pub use change::NOTIFY_CHANNEL;
+pub use feed::FeedPosition;
+pub use nodes::{NodeRecord, Rejection};
 pub use record::{ConnectorRecord, ConnectorStatus, ListFilter, NewConnector};
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
@@ -86,6 +92,8 @@ impl StoreError {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// Latest version committed through this handle (see [`Store::local_commits`]).
+    committed: std::sync::Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 impl Store {
@@ -105,7 +113,15 @@ impl Store {
             Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await?,
             Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&pool).await?,
         }
-        Ok(Self { pool, backend })
+        let (committed, _) = tokio::sync::watch::channel(0);
+        let store = Self {
+            pool,
+            backend,
+            committed: std::sync::Arc::new(committed),
+        };
+        let position = store.feed_position().await?;
+        store.committed.send_replace(position.version);
+        Ok(store)
     }
 
     /// The database this store runs on.

@@ -1,15 +1,15 @@
 //! Checks a connector against its partner's catalog entry. Every problem is
 //! collected, each naming the offending field, so one round trip shows the
-//! caller everything to fix.
+//! caller everything to fix. The control plane runs it on every write; a
+//! data-plane node runs it on what it receives, so a node older than its
+//! control plane reports what it cannot apply instead of guessing.
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::catalog::{self, PartnerSpec};
+use crate::v1::{ConditionOperator, DataType, EventFilter, FieldMapping, SettingType};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use eventconnectors_proto::catalog::{self, PartnerSpec};
-use eventconnectors_proto::v1::{
-    ConditionOperator, DataType, EventFilter, FieldMapping, SettingType,
-};
 
 /// Longest connector name, in characters.
 pub const MAX_NAME_CHARS: usize = 200;

@@ -1,0 +1,262 @@
+//! ConfigService: one session per node stream, and the node listing.
+
+use std::pin::Pin;
+use std::sync::Arc;
+
+use eventconnectors_proto::auth::BearerAuth;
+use eventconnectors_proto::v1::config_service_server::ConfigService;
+use eventconnectors_proto::v1::watch_config_request::Message as NodeMessage;
+use eventconnectors_proto::v1::{
+    ConfigUpdate, ConnectorRejection, ListNodesRequest, ListNodesResponse, Node, Subscribe,
+    WatchConfigRequest,
+};
+use futures::Stream;
+use tokio::sync::{broadcast, mpsc, watch};
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status, Streaming};
+
+use super::publisher::HEARTBEAT;
+use super::{ConfigFeed, Delta};
+use crate::api::now_ms;
+use crate::store::{NodeRecord, Rejection, Store};
+
+/// Updates buffered per stream before the session waits for the node.
+const STREAM_BUFFER: usize = 16;
+/// Longest node id.
+const MAX_NODE_ID: usize = 128;
+
+/// The ConfigService implementation.
+#[derive(Debug, Clone)]
+pub struct ConfigApi {
+    feed: ConfigFeed,
+    store: Store,
+    node_auth: BearerAuth,
+    admin_auth: BearerAuth,
+    replica_id: Arc<str>,
+    stop: watch::Receiver<bool>,
+}
+
+impl ConfigApi {
+    /// The service over `feed`. Streams end (UNAVAILABLE, so nodes reconnect
+    /// elsewhere) when `stop` turns true.
+    pub fn new(
+        feed: ConfigFeed,
+        store: Store,
+        node_auth: BearerAuth,
+        admin_auth: BearerAuth,
+        replica_id: &str,
+        stop: watch::Receiver<bool>,
+    ) -> Self {
+        Self {
+            feed,
+            store,
+            node_auth,
+            admin_auth,
+            replica_id: Arc::from(replica_id),
+            stop,
+        }
+    }
+}
+
+type UpdateStream = Pin<Box<dyn Stream<Item = Result<ConfigUpdate, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl ConfigService for ConfigApi {
+    type WatchConfigStream = UpdateStream;
+
+    async fn watch_config(
+        &self,
+        request: Request<Streaming<WatchConfigRequest>>,
+    ) -> Result<Response<Self::WatchConfigStream>, Status> {
+        self.node_auth.verify(request.metadata())?;
+        let mut inbound = request.into_inner();
+        let subscribe = match inbound.message().await?.and_then(|m| m.message) {
+            Some(NodeMessage::Subscribe(subscribe)) => subscribe,
+            _ => {
+                return Err(Status::invalid_argument(
+                    "the first message must be `subscribe`",
+                ));
+            }
+        };
+        if subscribe.node_id.is_empty() || subscribe.node_id.len() > MAX_NODE_ID {
+            return Err(Status::invalid_argument(format!(
+                "subscribe.node_id: required, at most {MAX_NODE_ID} bytes"
+            )));
+        }
+        let (outbound, updates) = mpsc::channel(STREAM_BUFFER);
+        let session = Session {
+            api: self.clone(),
+            node_id: subscribe.node_id.clone(),
+            outbound,
+            sent: subscribe.last_applied_version,
+        };
+        tokio::spawn(session.run(subscribe, inbound));
+        Ok(Response::new(Box::pin(ReceiverStream::new(updates))))
+    }
+
+    async fn list_nodes(
+        &self,
+        request: Request<ListNodesRequest>,
+    ) -> Result<Response<ListNodesResponse>, Status> {
+        self.admin_auth.verify(request.metadata())?;
+        let nodes = self.store.list_nodes().await.map_err(|error| {
+            tracing::error!(%error, "cannot list nodes");
+            Status::unavailable("cannot read nodes; retry")
+        })?;
+        let now = now_ms();
+        // A replica that died could not mark its nodes gone: trust
+        // `connected` only while heartbeats are fresh.
+        let stale_after = i64::try_from((HEARTBEAT * 3).as_millis()).unwrap_or(i64::MAX);
+        Ok(Response::new(ListNodesResponse {
+            nodes: nodes
+                .into_iter()
+                .map(|node| Node {
+                    connected: node.connected && now - node.last_seen_ms < stale_after,
+                    node_id: node.node_id,
+                    applied_version: node.applied_version,
+                    last_seen: Some(crate::api::timestamp(node.last_seen_ms)),
+                    rejections: node
+                        .rejections
+                        .into_iter()
+                        .map(|r| ConnectorRejection {
+                            connector_id: r.connector_id,
+                            reason: r.reason,
+                        })
+                        .collect(),
+                })
+                .collect(),
+        }))
+    }
+}
+
+/// One node's stream.
+struct Session {
+    api: ConfigApi,
+    node_id: String,
+    outbound: mpsc::Sender<Result<ConfigUpdate, Status>>,
+    /// The version the node has once it applies everything sent so far.
+    sent: u64,
+}
+
+/// Why a session ended.
+enum End {
+    NodeLeft,
+    Failed(Status),
+}
+
+impl Session {
+    async fn run(mut self, subscribe: Subscribe, mut inbound: Streaming<WatchConfigRequest>) {
+        tracing::info!(node_id = %self.node_id, last_applied_version = subscribe.last_applied_version, "node connected");
+        // Subscribe before catching up: nothing published meanwhile is missed.
+        let mut deltas = self.api.feed.subscribe();
+        self.record(subscribe.last_applied_version, Vec::new())
+            .await;
+        let mut stop = self.api.stop.clone();
+        let end = match self.catch_up().await {
+            Err(end) => end,
+            Ok(()) => loop {
+                tokio::select! {
+                    () = super::stopped(&mut stop) => {
+                        break End::Failed(Status::unavailable("control plane shutting down; reconnect"));
+                    }
+                    message = inbound.message() => match message {
+                        Ok(Some(message)) => self.on_node_message(message).await,
+                        Ok(None) | Err(_) => break End::NodeLeft,
+                    },
+                    delta = deltas.recv() => {
+                        if let Err(end) = self.on_delta(delta).await {
+                            break end;
+                        }
+                    }
+                }
+            },
+        };
+        if let End::Failed(status) = end {
+            tracing::info!(node_id = %self.node_id, %status, "ending node stream");
+            let _ = self.outbound.send(Err(status)).await;
+        }
+        if let Err(error) = self
+            .api
+            .store
+            .disconnect_node(&self.node_id, &self.api.replica_id, now_ms())
+            .await
+        {
+            tracing::warn!(%error, node_id = %self.node_id, "cannot mark node disconnected");
+        }
+        tracing::info!(node_id = %self.node_id, "node disconnected");
+    }
+
+    /// Sends whatever the node lacks, from the database.
+    async fn catch_up(&mut self) -> Result<(), End> {
+        match self.api.feed.catch_up(self.sent).await {
+            Ok(Some(update)) => self.send(update).await,
+            Ok(None) => Ok(()),
+            Err(error) => {
+                tracing::warn!(%error, node_id = %self.node_id, "cannot read configuration for node");
+                Err(End::Failed(Status::unavailable(
+                    "configuration store unavailable; reconnect",
+                )))
+            }
+        }
+    }
+
+    async fn on_delta(
+        &mut self,
+        delta: Result<Arc<Delta>, broadcast::error::RecvError>,
+    ) -> Result<(), End> {
+        match delta {
+            Ok(delta) if delta.update.version <= self.sent => Ok(()),
+            Ok(delta) if delta.from == self.sent => self.send(delta.update.clone()).await,
+            // Behind or ahead of the shared change: read exactly what this node needs.
+            Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => self.catch_up().await,
+            Err(broadcast::error::RecvError::Closed) => Err(End::Failed(Status::unavailable(
+                "control plane shutting down; reconnect",
+            ))),
+        }
+    }
+
+    async fn send(&mut self, update: ConfigUpdate) -> Result<(), End> {
+        let version = update.version;
+        self.outbound
+            .send(Ok(update))
+            .await
+            .map_err(|_| End::NodeLeft)?;
+        self.sent = version;
+        Ok(())
+    }
+
+    async fn on_node_message(&mut self, message: WatchConfigRequest) {
+        match message.message {
+            Some(NodeMessage::Ack(ack)) => self.record(ack.version, Vec::new()).await,
+            Some(NodeMessage::Nack(nack)) => {
+                let rejections: Vec<_> = nack
+                    .rejections
+                    .into_iter()
+                    .map(|r| Rejection {
+                        connector_id: r.connector_id,
+                        reason: r.reason,
+                    })
+                    .collect();
+                tracing::warn!(node_id = %self.node_id, version = nack.version, ?rejections, "node could not apply connectors");
+                self.record(nack.version, rejections).await;
+            }
+            Some(NodeMessage::Subscribe(_)) | None => {
+                tracing::debug!(node_id = %self.node_id, "ignoring a repeated subscribe");
+            }
+        }
+    }
+
+    async fn record(&self, applied_version: u64, rejections: Vec<Rejection>) {
+        let node = NodeRecord {
+            node_id: self.node_id.clone(),
+            replica_id: self.api.replica_id.to_string(),
+            connected: true,
+            applied_version,
+            last_seen_ms: now_ms(),
+            rejections,
+        };
+        if let Err(error) = self.api.store.save_node(&node).await {
+            tracing::warn!(%error, node_id = %self.node_id, "cannot record node state");
+        }
+    }
+}

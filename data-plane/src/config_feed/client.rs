@@ -1,0 +1,154 @@
+//! Follows ConfigService.WatchConfig: subscribes with the last applied
+//! version, applies each update, acknowledges it (or reports what it could
+//! not apply), and reconnects to any control-plane replica with backoff
+//! while keeping the last good configuration.
+
+use std::time::Duration;
+
+use eventconnectors_proto::v1::config_service_client::ConfigServiceClient;
+use eventconnectors_proto::v1::watch_config_request::Message;
+use eventconnectors_proto::v1::{Ack, Nack, Subscribe, WatchConfigRequest};
+use tokio::sync::{mpsc, watch};
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::transport::Endpoint;
+
+use super::ConfigState;
+use super::backoff::Backoff;
+
+/// Largest configuration message accepted (a full snapshot of many
+/// thousands of connectors is several MiB).
+const MAX_UPDATE_BYTES: usize = 256 * 1024 * 1024;
+
+/// Where and how the node follows the configuration.
+#[derive(Debug, Clone)]
+pub struct WatchSettings {
+    /// Control-plane URLs (`http://host:port`); tried in turn.
+    pub endpoints: Vec<String>,
+    /// This node's id.
+    pub node_id: String,
+    /// The node token.
+    pub node_token: String,
+    /// First reconnection delay.
+    pub backoff_min: Duration,
+    /// Longest reconnection delay.
+    pub backoff_max: Duration,
+}
+
+/// Why a session ended.
+#[derive(Debug, thiserror::Error)]
+enum SessionError {
+    #[error("invalid control-plane URL: {0}")]
+    Url(#[from] tonic::transport::Error),
+    #[error("{0}")]
+    Status(#[from] tonic::Status),
+    #[error("invalid node token")]
+    Token,
+}
+
+/// Keeps `state` current until `stop` turns true.
+pub async fn watch_config(
+    state: ConfigState,
+    settings: WatchSettings,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut backoff = Backoff::new(settings.backoff_min, settings.backoff_max);
+    let mut next = rand::random_range(0..settings.endpoints.len().max(1));
+    loop {
+        let Some(endpoint) = settings
+            .endpoints
+            .get(next % settings.endpoints.len().max(1))
+        else {
+            tracing::error!("no control-plane endpoint configured");
+            return;
+        };
+        next += 1;
+        let session = tokio::select! {
+            () = stopped(&mut stop) => return,
+            result = follow(&state, endpoint, &settings, &mut backoff) => result,
+        };
+        match session {
+            Ok(()) => tracing::info!(%endpoint, "configuration stream closed; reconnecting"),
+            Err(error) => {
+                tracing::warn!(%endpoint, %error, "configuration stream failed; keeping the last good configuration")
+            }
+        }
+        let delay = backoff.next_delay();
+        tokio::select! {
+            () = stopped(&mut stop) => return,
+            () = tokio::time::sleep(delay) => {}
+        }
+    }
+}
+
+/// One stream: subscribe, then apply and acknowledge updates until it ends.
+async fn follow(
+    state: &ConfigState,
+    endpoint: &str,
+    settings: &WatchSettings,
+    backoff: &mut Backoff,
+) -> Result<(), SessionError> {
+    let channel = Endpoint::from_shared(endpoint.to_owned())?
+        .connect_timeout(Duration::from_secs(2))
+        .tcp_nodelay(true)
+        .http2_keep_alive_interval(Duration::from_secs(10))
+        .keep_alive_timeout(Duration::from_secs(5))
+        .connect()
+        .await?;
+    let mut client = ConfigServiceClient::new(channel).max_decoding_message_size(MAX_UPDATE_BYTES);
+
+    let last_applied_version = state.current().map_or(0, |snapshot| snapshot.version());
+    let (replies, outbound) = mpsc::channel(8);
+    replies
+        .send(message(Message::Subscribe(Subscribe {
+            node_id: settings.node_id.clone(),
+            last_applied_version,
+        })))
+        .await
+        .expect("the receiver is held above");
+    let mut request = tonic::Request::new(ReceiverStream::new(outbound));
+    let token = format!("Bearer {}", settings.node_token)
+        .parse()
+        .map_err(|_| SessionError::Token)?;
+    request.metadata_mut().insert("authorization", token);
+    let mut updates = client.watch_config(request).await?.into_inner();
+    tracing::info!(%endpoint, last_applied_version, "following the configuration");
+
+    while let Some(update) = updates.message().await? {
+        backoff.reset();
+        let version = update.version;
+        let full = update.full_snapshot;
+        let (upserts, removals) = (update.upserts.len(), update.removed_connector_ids.len());
+        let rejections = state.apply(update);
+        tracing::debug!(
+            version,
+            full,
+            upserts,
+            removals,
+            rejected = rejections.len(),
+            "configuration applied"
+        );
+        let reply = if rejections.is_empty() {
+            Message::Ack(Ack { version })
+        } else {
+            tracing::warn!(version, ?rejections, "connectors this node cannot apply");
+            Message::Nack(Nack {
+                version,
+                rejections,
+            })
+        };
+        if replies.send(message(reply)).await.is_err() {
+            break;
+        }
+    }
+    Ok(())
+}
+
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|stopped| *stopped).await;
+}
+
+fn message(message: Message) -> WatchConfigRequest {
+    WatchConfigRequest {
+        message: Some(message),
+    }
+}

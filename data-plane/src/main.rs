@@ -1,0 +1,14 @@
+use clap::Parser;
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let args = data_plane::args::Args::parse();
+    eventconnectors_proto::serving::init_tracing(args.log_json);
+    match data_plane::node::run(args).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(error = %error, "data-plane node stopped");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
