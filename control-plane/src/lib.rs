@@ -75,13 +75,13 @@ impl ControlPlane {
         };
         let store = Store::connect(&args.database_url, args.database_max_connections).await?;
         tracing::info!(database = %config::redact_url(&args.database_url), ?backend, "store ready");
-        let feed = ConfigFeed::new(store.clone(), secrets.clone()).await?;
+        let replica_id = args.replica_id.clone().unwrap_or_else(default_replica_id);
+        let feed = ConfigFeed::new(store.clone(), secrets.clone(), replica_id).await?;
         let feed_settings = FeedSettings {
             database_url: args.database_url.clone(),
             listen_notify: args.config_listen_notify,
             poll_interval: args.config_poll_interval,
             keep_changes: args.config_keep_changes,
-            replica_id: args.replica_id.clone().unwrap_or_else(default_replica_id),
         };
         Ok(Self {
             store,
@@ -124,7 +124,6 @@ impl ControlPlane {
             self.store.clone(),
             self.node_auth.clone(),
             self.admin_auth.clone(),
-            &self.feed_settings.replica_id,
             stop,
         );
         health
@@ -143,6 +142,7 @@ impl ControlPlane {
         };
         let result = serving::serve(routes, listener, health, shutdown, self.grace).await;
         let _ = publisher.await;
+        self.feed.flush_nodes().await;
         self.store.close().await;
         Ok(result?)
     }

@@ -112,6 +112,25 @@ def main():
             }
             check(port["targetPort"] in named, f"service {name}: targetPort {port['targetPort']} exists")
 
+    deployment_names = {d["metadata"]["name"] for d in deployments}
+    for _, obj in objects:
+        if obj["kind"] == "HorizontalPodAutoscaler":
+            target = obj["spec"]["scaleTargetRef"]
+            check(
+                target["kind"] == "Deployment" and target["name"] in deployment_names,
+                f"HPA {obj['metadata']['name']} scales an existing Deployment",
+            )
+            check(obj["spec"]["minReplicas"] <= obj["spec"]["maxReplicas"], "HPA min <= max")
+        if obj["kind"] == "PodDisruptionBudget":
+            selector = obj["spec"]["selector"]["matchLabels"]
+            check(
+                any(
+                    all(d["spec"]["template"]["metadata"]["labels"].get(k) == v for k, v in selector.items())
+                    for d in deployments
+                ),
+                f"PDB {obj['metadata']['name']} selects a Deployment's pods",
+            )
+
     print(f"manifests: {PASSED} passed, {FAILED} failed")
     return 1 if FAILED else 0
 

@@ -148,7 +148,7 @@ def main():
 
     port = free_port()
     workdir = tempfile.mkdtemp(prefix="control-plane-")
-    env = dict(os.environ, ADMIN_TOKEN=ADMIN_TOKEN, LISTEN_ADDR=f"127.0.0.1:{port}")
+    env = dict(os.environ, ADMIN_TOKEN=ADMIN_TOKEN, NODE_TOKEN="dev-node-token", LISTEN_ADDR=f"127.0.0.1:{port}")
     env.pop("DATABASE_URL", None)
     env.pop("SECRETS_KEY", None)
     process = subprocess.Popen([binary], cwd=workdir, env=env, stdout=sys.stderr, stderr=sys.stderr)
@@ -164,14 +164,14 @@ def main():
             result = grpcurl.run(argv)
             print(f"$ grpcurl ... {target}\n{json.dumps(result, indent=2)}")
             if target == "list":
-                services = result["services"]
-                for expected in [
+                expected = {
                     "eventconnectors.v1.ConnectorService",
+                    "eventconnectors.v1.ConfigService",
                     "grpc.health.v1.Health",
                     "grpc.reflection.v1.ServerReflection",
                     "grpc.reflection.v1alpha.ServerReflection",
-                ]:
-                    check(expected in services, f"list shows {expected}")
+                }
+                check(set(result["services"]) == expected, f"list shows exactly {sorted(expected)}")
             elif target.endswith("/ListPartners"):
                 ids = [p["id"] for p in result["partners"]]
                 check(ids == ["ga4", "meta_capi", "tiktok", "webhook"], "ListPartners shows the catalog")

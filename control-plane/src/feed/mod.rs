@@ -4,6 +4,7 @@
 //! node stream it serves.
 
 mod publisher;
+mod registry;
 mod service;
 mod update;
 
@@ -13,6 +14,7 @@ use std::time::Duration;
 use eventconnectors_proto::v1::ConfigUpdate;
 use tokio::sync::{broadcast, watch};
 
+pub use registry::NodeRegistry;
 pub use service::ConfigApi;
 
 use crate::secrets::SecretBox;
@@ -33,8 +35,6 @@ pub struct FeedSettings {
     pub poll_interval: Duration,
     /// Versions kept in the change log; older nodes get a full snapshot.
     pub keep_changes: u64,
-    /// This replica's id, recorded with the nodes it serves.
-    pub replica_id: String,
 }
 
 /// Resolves once `stop` turns true (or its sender is gone).
@@ -58,11 +58,19 @@ pub struct ConfigFeed {
     secrets: SecretBox,
     deltas: broadcast::Sender<Arc<Delta>>,
     published: Arc<watch::Sender<u64>>,
+    nodes: Arc<NodeRegistry>,
+    /// The last full snapshot built, reused while no newer version exists.
+    snapshot: Arc<tokio::sync::Mutex<Option<Arc<ConfigUpdate>>>>,
 }
 
 impl ConfigFeed {
-    /// A feed starting at the store's current version.
-    pub async fn new(store: Store, secrets: SecretBox) -> Result<Self, StoreError> {
+    /// A feed starting at the store's current version, for replica
+    /// `replica_id`.
+    pub async fn new(
+        store: Store,
+        secrets: SecretBox,
+        replica_id: String,
+    ) -> Result<Self, StoreError> {
         let start = store.feed_position().await?.version;
         let (deltas, _) = broadcast::channel(FANOUT_CAPACITY);
         let (published, _) = watch::channel(start);
@@ -71,7 +79,19 @@ impl ConfigFeed {
             secrets,
             deltas,
             published: Arc::new(published),
+            nodes: Arc::new(NodeRegistry::new(replica_id)),
+            snapshot: Arc::default(),
         })
+    }
+
+    /// The nodes this replica serves.
+    pub fn nodes(&self) -> &NodeRegistry {
+        &self.nodes
+    }
+
+    /// Writes the nodes' latest state (used once more at shutdown).
+    pub async fn flush_nodes(&self) {
+        self.nodes.flush(&self.store, false).await;
     }
 
     /// Changes as they are published.
@@ -79,10 +99,36 @@ impl ConfigFeed {
         self.deltas.subscribe()
     }
 
-    /// What a node at `node_version` needs to be current (see
-    /// [`update::catch_up`]).
+    /// What a node at `node_version` needs to reach the current version:
+    /// the changes since, or a full snapshot when its version is 0, older
+    /// than the pruned part of the log, or unknown (ahead of the log, e.g.
+    /// after a database restore). `None` when it is up to date.
     pub async fn catch_up(&self, node_version: u64) -> Result<Option<ConfigUpdate>, StoreError> {
-        update::catch_up(&self.store, &self.secrets, node_version).await
+        let position = self.store.feed_position().await?;
+        if node_version == 0
+            || node_version < position.compacted_through
+            || node_version > position.version
+        {
+            return self.full_snapshot(position.version).await.map(Some);
+        }
+        if node_version == position.version {
+            return Ok(None);
+        }
+        update::changes(&self.store, &self.secrets, node_version, position.version)
+            .await
+            .map(Some)
+    }
+
+    /// A full snapshot at least as new as `version`. Nodes starting together
+    /// (a rollout, a control-plane restart) share one read of the world.
+    async fn full_snapshot(&self, version: u64) -> Result<ConfigUpdate, StoreError> {
+        let mut cached = self.snapshot.lock().await;
+        if let Some(snapshot) = cached.as_ref().filter(|s| s.version >= version) {
+            return Ok(ConfigUpdate::clone(snapshot));
+        }
+        let snapshot = Arc::new(update::full_snapshot(&self.store, &self.secrets).await?);
+        *cached = Some(Arc::clone(&snapshot));
+        Ok(ConfigUpdate::clone(&snapshot))
     }
 
     /// Reads and fans out whatever was committed since the last publication.
@@ -93,7 +139,7 @@ impl ConfigFeed {
             return Ok(());
         }
         let update = if from < position.compacted_through {
-            update::full_snapshot(&self.store, &self.secrets).await?
+            self.full_snapshot(position.version).await?
         } else {
             update::changes(&self.store, &self.secrets, from, position.version).await?
         };

@@ -13,6 +13,8 @@ use crate::store::{Backend, NOTIFY_CHANNEL};
 
 /// How often connected nodes' `last_seen` is refreshed.
 pub const HEARTBEAT: Duration = Duration::from_secs(10);
+/// How often acknowledged versions are written.
+const FLUSH_NODES: Duration = Duration::from_secs(1);
 const COMPACT_EVERY: Duration = Duration::from_secs(60);
 
 impl ConfigFeed {
@@ -22,9 +24,10 @@ impl ConfigFeed {
         let use_notify = settings.listen_notify && self.store.backend() == Backend::Postgres;
         let mut listener = None;
         let mut poll = interval(settings.poll_interval);
-        let mut heartbeat = interval(HEARTBEAT);
+        let mut flush = interval(FLUSH_NODES);
+        let mut last_heartbeat = tokio::time::Instant::now();
         let mut compact = interval(COMPACT_EVERY);
-        for timer in [&mut poll, &mut heartbeat, &mut compact] {
+        for timer in [&mut poll, &mut flush, &mut compact] {
             timer.set_missed_tick_behavior(MissedTickBehavior::Delay);
         }
         loop {
@@ -44,10 +47,12 @@ impl ConfigFeed {
                     }
                 }
                 _ = poll.tick() => {}
-                _ = heartbeat.tick() => {
-                    if let Err(error) = self.store.touch_nodes(&settings.replica_id, crate::api::now_ms()).await {
-                        tracing::warn!(%error, "cannot refresh nodes' last_seen");
+                _ = flush.tick() => {
+                    let heartbeat = last_heartbeat.elapsed() >= HEARTBEAT;
+                    if heartbeat {
+                        last_heartbeat = tokio::time::Instant::now();
                     }
+                    self.nodes.flush(&self.store, heartbeat).await;
                     continue;
                 }
                 _ = compact.tick() => {

@@ -18,7 +18,7 @@ use tonic::{Request, Response, Status, Streaming};
 use super::publisher::HEARTBEAT;
 use super::{ConfigFeed, Delta};
 use crate::api::now_ms;
-use crate::store::{NodeRecord, Rejection, Store};
+use crate::store::{Rejection, Store};
 
 /// Updates buffered per stream before the session waits for the node.
 const STREAM_BUFFER: usize = 16;
@@ -32,7 +32,6 @@ pub struct ConfigApi {
     store: Store,
     node_auth: BearerAuth,
     admin_auth: BearerAuth,
-    replica_id: Arc<str>,
     stop: watch::Receiver<bool>,
 }
 
@@ -44,7 +43,6 @@ impl ConfigApi {
         store: Store,
         node_auth: BearerAuth,
         admin_auth: BearerAuth,
-        replica_id: &str,
         stop: watch::Receiver<bool>,
     ) -> Self {
         Self {
@@ -52,7 +50,6 @@ impl ConfigApi {
             store,
             node_auth,
             admin_auth,
-            replica_id: Arc::from(replica_id),
             stop,
         }
     }
@@ -149,8 +146,7 @@ impl Session {
         tracing::info!(node_id = %self.node_id, last_applied_version = subscribe.last_applied_version, "node connected");
         // Subscribe before catching up: nothing published meanwhile is missed.
         let mut deltas = self.api.feed.subscribe();
-        self.record(subscribe.last_applied_version, Vec::new())
-            .await;
+        self.record(subscribe.last_applied_version, Vec::new());
         let mut stop = self.api.stop.clone();
         let end = match self.catch_up().await {
             Err(end) => end,
@@ -160,7 +156,7 @@ impl Session {
                         break End::Failed(Status::unavailable("control plane shutting down; reconnect"));
                     }
                     message = inbound.message() => match message {
-                        Ok(Some(message)) => self.on_node_message(message).await,
+                        Ok(Some(message)) => self.on_node_message(message),
                         Ok(None) | Err(_) => break End::NodeLeft,
                     },
                     delta = deltas.recv() => {
@@ -175,14 +171,7 @@ impl Session {
             tracing::info!(node_id = %self.node_id, %status, "ending node stream");
             let _ = self.outbound.send(Err(status)).await;
         }
-        if let Err(error) = self
-            .api
-            .store
-            .disconnect_node(&self.node_id, &self.api.replica_id, now_ms())
-            .await
-        {
-            tracing::warn!(%error, node_id = %self.node_id, "cannot mark node disconnected");
-        }
+        self.api.feed.nodes().disconnected(&self.node_id);
         tracing::info!(node_id = %self.node_id, "node disconnected");
     }
 
@@ -225,9 +214,9 @@ impl Session {
         Ok(())
     }
 
-    async fn on_node_message(&mut self, message: WatchConfigRequest) {
+    fn on_node_message(&mut self, message: WatchConfigRequest) {
         match message.message {
-            Some(NodeMessage::Ack(ack)) => self.record(ack.version, Vec::new()).await,
+            Some(NodeMessage::Ack(ack)) => self.record(ack.version, Vec::new()),
             Some(NodeMessage::Nack(nack)) => {
                 let rejections: Vec<_> = nack
                     .rejections
@@ -238,7 +227,7 @@ impl Session {
                     })
                     .collect();
                 tracing::warn!(node_id = %self.node_id, version = nack.version, ?rejections, "node could not apply connectors");
-                self.record(nack.version, rejections).await;
+                self.record(nack.version, rejections);
             }
             Some(NodeMessage::Subscribe(_)) | None => {
                 tracing::debug!(node_id = %self.node_id, "ignoring a repeated subscribe");
@@ -246,17 +235,10 @@ impl Session {
         }
     }
 
-    async fn record(&self, applied_version: u64, rejections: Vec<Rejection>) {
-        let node = NodeRecord {
-            node_id: self.node_id.clone(),
-            replica_id: self.api.replica_id.to_string(),
-            connected: true,
-            applied_version,
-            last_seen_ms: now_ms(),
-            rejections,
-        };
-        if let Err(error) = self.api.store.save_node(&node).await {
-            tracing::warn!(%error, node_id = %self.node_id, "cannot record node state");
-        }
+    fn record(&self, applied_version: u64, rejections: Vec<Rejection>) {
+        self.api
+            .feed
+            .nodes()
+            .applied(&self.node_id, applied_version, rejections);
     }
 }

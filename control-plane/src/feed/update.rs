@@ -53,30 +53,6 @@ pub async fn changes(
     })
 }
 
-/// What a node at `node_version` needs to reach the current version: the
-/// changes since, or a full snapshot when its version is 0, older than the
-/// pruned part of the log, or unknown (ahead of the log, e.g. after a
-/// database restore). `None` when it is up to date.
-pub async fn catch_up(
-    store: &Store,
-    secrets: &SecretBox,
-    node_version: u64,
-) -> Result<Option<ConfigUpdate>, StoreError> {
-    let position = store.feed_position().await?;
-    if node_version == 0
-        || node_version < position.compacted_through
-        || node_version > position.version
-    {
-        return full_snapshot(store, secrets).await.map(Some);
-    }
-    if node_version == position.version {
-        return Ok(None);
-    }
-    changes(store, secrets, node_version, position.version)
-        .await
-        .map(Some)
-}
-
 /// The connector as nodes receive it, secrets opened. `None` (logged) when
 /// its secrets cannot be opened: nodes then stop sending for it rather than
 /// send with credentials nobody can vouch for.

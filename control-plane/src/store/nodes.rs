@@ -33,14 +33,16 @@ pub struct NodeRecord {
 }
 
 impl Store {
-    /// Records a node's state (insert or replace).
+    /// Records a node's state (insert or replace), unless the stored state
+    /// is newer (the node moved to another replica meanwhile).
     pub async fn save_node(&self, node: &NodeRecord) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO config_nodes (node_id, replica_id, connected, applied_version, last_seen_ms, rejections) \
              VALUES ($1, $2, $3, $4, $5, $6) \
              ON CONFLICT (node_id) DO UPDATE SET replica_id = excluded.replica_id, connected = excluded.connected, \
              applied_version = excluded.applied_version, last_seen_ms = excluded.last_seen_ms, \
-             rejections = excluded.rejections",
+             rejections = excluded.rejections \
+             WHERE excluded.last_seen_ms >= config_nodes.last_seen_ms",
         )
         .bind(&node.node_id)
         .bind(&node.replica_id)
@@ -65,18 +67,6 @@ impl Store {
         )
         .bind(now_ms)
         .bind(node_id)
-        .bind(replica_id)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
-    /// Refreshes `last_seen` of every node connected to this replica.
-    pub async fn touch_nodes(&self, replica_id: &str, now_ms: i64) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE config_nodes SET last_seen_ms = $1 WHERE replica_id = $2 AND connected = 1",
-        )
-        .bind(now_ms)
         .bind(replica_id)
         .execute(&self.pool)
         .await?;

@@ -1,19 +1,25 @@
 //! The node's configuration at one version: every ACTIVE connector it
-//! delivers for, indexed by workspace for routing. Snapshots are immutable;
-//! applying an update builds the next one.
+//! delivers for, indexed by workspace for routing. Snapshots are immutable
+//! and share structure: applying a change to one connector costs O(log n)
+//! plus the size of its workspace, not a copy of every connector, so a
+//! node with tens of thousands of connectors applies changes in microseconds.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use eventconnectors_proto::v1::{ConfigUpdate, ConnectorConfig, ConnectorRejection};
 use eventconnectors_proto::validation::{ConnectorDraft, Violations, check_draft, check_partner};
 
+type Connectors = imbl::HashMap<String, Arc<ConnectorConfig>>;
+
 /// The configuration at one version.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Snapshot {
     version: u64,
-    connectors: HashMap<String, Arc<ConnectorConfig>>,
-    by_workspace: HashMap<String, Vec<Arc<ConnectorConfig>>>,
+    connectors: Connectors,
+    /// Each workspace's connectors by id (for incremental updates).
+    members: imbl::HashMap<String, imbl::OrdMap<String, Arc<ConnectorConfig>>>,
+    /// Each workspace's connectors as a slice (for routing).
+    routes: imbl::HashMap<String, Arc<[Arc<ConnectorConfig>]>>,
 }
 
 impl Snapshot {
@@ -39,51 +45,70 @@ impl Snapshot {
 
     /// The workspace's connectors.
     pub fn workspace(&self, workspace_id: &str) -> &[Arc<ConnectorConfig>] {
-        self.by_workspace
-            .get(workspace_id)
-            .map_or(&[], Vec::as_slice)
+        self.routes.get(workspace_id).map_or(&[], |list| list)
     }
 
     /// The snapshot after `update`, and the connectors this node could not
     /// apply (left out, so nothing is sent for them with a configuration the
     /// node does not understand).
     pub fn apply(&self, update: ConfigUpdate) -> (Self, Vec<ConnectorRejection>) {
-        let mut connectors = if update.full_snapshot {
-            HashMap::with_capacity(update.upserts.len())
+        let mut next = if update.full_snapshot {
+            Self::default()
         } else {
-            self.connectors.clone()
+            self.clone()
         };
+        next.version = update.version;
+        let mut touched = std::collections::HashSet::new();
         for id in &update.removed_connector_ids {
-            connectors.remove(id);
+            if let Some(removed) = next.remove(id) {
+                touched.insert(removed.workspace_id.clone());
+            }
         }
         let mut rejections = Vec::new();
         for connector in update.upserts {
+            if let Some(previous) = next.remove(&connector.id) {
+                touched.insert(previous.workspace_id.clone());
+            }
             match check(&connector) {
                 Ok(()) => {
-                    connectors.insert(connector.id.clone(), Arc::new(connector));
+                    touched.insert(connector.workspace_id.clone());
+                    next.insert(Arc::new(connector));
                 }
-                Err(reason) => {
-                    connectors.remove(&connector.id);
-                    rejections.push(ConnectorRejection {
-                        connector_id: connector.id,
-                        reason,
-                    });
+                Err(reason) => rejections.push(ConnectorRejection {
+                    connector_id: connector.id,
+                    reason,
+                }),
+            }
+        }
+        for workspace in touched {
+            match next.members.get(&workspace) {
+                Some(members) if !members.is_empty() => {
+                    let list: Arc<[Arc<ConnectorConfig>]> = members.values().cloned().collect();
+                    next.routes.insert(workspace, list);
+                }
+                _ => {
+                    next.members.remove(&workspace);
+                    next.routes.remove(&workspace);
                 }
             }
         }
-        let mut by_workspace: HashMap<String, Vec<Arc<ConnectorConfig>>> = HashMap::new();
-        for connector in connectors.values() {
-            by_workspace
-                .entry(connector.workspace_id.clone())
-                .or_default()
-                .push(Arc::clone(connector));
-        }
-        let next = Self {
-            version: update.version,
-            connectors,
-            by_workspace,
-        };
         (next, rejections)
+    }
+
+    fn remove(&mut self, id: &str) -> Option<Arc<ConnectorConfig>> {
+        let removed = self.connectors.remove(id)?;
+        if let Some(members) = self.members.get_mut(&removed.workspace_id) {
+            members.remove(id);
+        }
+        Some(removed)
+    }
+
+    fn insert(&mut self, connector: Arc<ConnectorConfig>) {
+        self.members
+            .entry(connector.workspace_id.clone())
+            .or_default()
+            .insert(connector.id.clone(), Arc::clone(&connector));
+        self.connectors.insert(connector.id.clone(), connector);
     }
 }
 
