@@ -58,6 +58,20 @@ pub struct Args {
     #[arg(long, env = "REPLICA_ID")]
     pub replica_id: Option<String>,
 
+    /// StatsService URL: deleted connectors' statistics are erased there
+    /// (retried until it succeeds). Unset: deletions stay recorded, pending.
+    #[arg(long, env = "STATS_URL")]
+    pub stats_url: Option<String>,
+
+    /// Admin token of the stats service (default: this control plane's).
+    #[arg(long, env = "STATS_ADMIN_TOKEN", hide_env_values = true)]
+    pub stats_admin_token: Option<String>,
+
+    /// Pause between passes of the statistics eraser when idle, and its
+    /// first retry delay after a failure (doubling up to a minute).
+    #[arg(long, env = "STATS_ERASE_INTERVAL", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub stats_erase_interval: Duration,
+
     /// Key sealing partner credentials at rest: 32 bytes, base64. Every
     /// replica sharing a database must use the same key.
     #[arg(long, env = "SECRETS_KEY", hide_env_values = true)]
@@ -87,6 +101,7 @@ impl std::fmt::Debug for Args {
             .field("config_listen_notify", &self.config_listen_notify)
             .field("config_keep_changes", &self.config_keep_changes)
             .field("replica_id", &self.replica_id)
+            .field("stats_url", &self.stats_url)
             .field("secrets_key_file", &self.secrets_key_file)
             .field("shutdown_grace", &self.shutdown_grace)
             .finish_non_exhaustive()

@@ -5,6 +5,7 @@ pub mod api;
 pub mod config;
 pub mod feed;
 pub mod secrets;
+pub mod stats_eraser;
 pub mod store;
 
 use std::future::Future;
@@ -55,6 +56,7 @@ pub struct ControlPlane {
     node_auth: BearerAuth,
     feed: ConfigFeed,
     feed_settings: FeedSettings,
+    eraser: Option<stats_eraser::EraserSettings>,
     grace: std::time::Duration,
 }
 
@@ -83,6 +85,22 @@ impl ControlPlane {
             poll_interval: args.config_poll_interval,
             keep_changes: args.config_keep_changes,
         };
+        let eraser = args
+            .stats_url
+            .clone()
+            .map(|url| stats_eraser::EraserSettings {
+                url,
+                token: args
+                    .stats_admin_token
+                    .clone()
+                    .unwrap_or_else(|| args.admin_token.clone()),
+                interval: args.stats_erase_interval,
+            });
+        if eraser.is_none() {
+            tracing::warn!(
+                "no STATS_URL: statistics of deleted connectors stay pending until one is configured"
+            );
+        }
         Ok(Self {
             store,
             secrets,
@@ -90,6 +108,7 @@ impl ControlPlane {
             node_auth,
             feed,
             feed_settings,
+            eraser,
             grace: args.shutdown_grace,
         })
     }
@@ -118,6 +137,13 @@ impl ControlPlane {
                 .clone()
                 .run_publisher(self.feed_settings.clone(), stop.clone()),
         );
+        let eraser = self.eraser.clone().map(|settings| {
+            tokio::spawn(stats_eraser::run(
+                self.store.clone(),
+                settings,
+                stop.clone(),
+            ))
+        });
         let connectors = ConnectorApi::new(self.store.clone(), self.secrets.clone());
         let config = ConfigApi::new(
             self.feed.clone(),
@@ -142,6 +168,9 @@ impl ControlPlane {
         };
         let result = serving::serve(routes, listener, health, shutdown, self.grace).await;
         let _ = publisher.await;
+        if let Some(eraser) = eraser {
+            let _ = eraser.await;
+        }
         self.feed.flush_nodes().await;
         self.store.close().await;
         Ok(result?)

@@ -60,6 +60,25 @@ impl Violations {
     pub fn iter(&self) -> impl Iterator<Item = &Violation> {
         self.0.iter()
     }
+
+    /// INVALID_ARGUMENT with a google.rpc.BadRequest detail naming each
+    /// field, and the same list in the message for people reading it raw.
+    pub fn into_status(self) -> tonic::Status {
+        use tonic_types::{ErrorDetails, StatusExt};
+        let summary: Vec<String> = self
+            .iter()
+            .map(|v| format!("{}: {}", v.field, v.description))
+            .collect();
+        let mut details = ErrorDetails::new();
+        for violation in self.iter() {
+            details.add_bad_request_violation(&violation.field, &violation.description);
+        }
+        tonic::Status::with_error_details(
+            tonic::Code::InvalidArgument,
+            format!("invalid request: {}", summary.join("; ")),
+            details,
+        )
+    }
 }
 
 /// The user-editable part of a connector, as validated.

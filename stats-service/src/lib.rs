@@ -1,2 +1,107 @@
-//! Stats service: delivery outcomes into Redis counters. Built in the
-//! statistics issue; this crate holds what exists.
+//! The stats service: delivery outcomes from data-plane nodes into
+//! time-bucketed counters (Redis, or in process), and per-connector
+//! statistics over presets and custom ranges.
+
+pub mod api;
+pub mod args;
+pub mod counters;
+pub mod fields;
+pub mod intake;
+pub mod query;
+pub mod ranges;
+
+use std::future::Future;
+
+use eventconnectors_proto::auth::{BearerAuth, EmptyToken};
+use eventconnectors_proto::serving;
+use eventconnectors_proto::v1::stats_service_server::{self, StatsServiceServer};
+use tokio::net::TcpListener;
+
+use crate::api::StatsApi;
+use crate::args::Args;
+use crate::counters::{CounterError, Counters, MarkerTtls, MemoryCounters, RedisCounters};
+use crate::ranges::Retention;
+
+/// Why the service could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// A token is unusable.
+    #[error(transparent)]
+    Token(#[from] EmptyToken),
+    /// Redis could not be reached.
+    #[error(transparent)]
+    Counters(#[from] CounterError),
+    /// The listen address could not be bound.
+    #[error("cannot listen: {0}")]
+    Bind(#[from] std::io::Error),
+    /// The server failed.
+    #[error(transparent)]
+    Transport(#[from] tonic::transport::Error),
+}
+
+/// A stats service ready to serve.
+#[derive(Debug)]
+pub struct StatsServer {
+    api: StatsApi,
+    grace: std::time::Duration,
+}
+
+impl StatsServer {
+    /// Connects the counter store.
+    pub async fn start(args: &Args) -> Result<Self, StartError> {
+        let ttls = MarkerTtls {
+            dedupe: args.dedupe_ttl,
+            tombstone: args.tombstone_ttl,
+            samples: args.day_retention,
+        };
+        let counters = match &args.redis_url {
+            Some(url) => {
+                Counters::Redis(RedisCounters::connect(url, &args.redis_prefix, ttls).await?)
+            }
+            None => {
+                tracing::warn!(
+                    "no REDIS_URL: statistics are kept in this process and lost on restart"
+                );
+                Counters::Memory(MemoryCounters::new(ttls))
+            }
+        };
+        let retention = Retention {
+            hours: args.hour_retention,
+            days: args.day_retention,
+            max_span: args.max_range,
+        };
+        let api = StatsApi::new(
+            counters,
+            retention,
+            BearerAuth::new("node", &args.node_token)?,
+            BearerAuth::new("admin", &args.admin_token)?,
+        );
+        Ok(Self {
+            api,
+            grace: args.shutdown_grace,
+        })
+    }
+
+    /// Serves until `shutdown` resolves, then drains.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), StartError> {
+        let (health, routes) = serving::base_routes(&[stats_service_server::SERVICE_NAME]);
+        health.set_serving::<StatsServiceServer<StatsApi>>().await;
+        let routes = routes.add_service(StatsServiceServer::new(self.api));
+        Ok(serving::serve(routes, listener, health, shutdown, self.grace).await?)
+    }
+}
+
+/// Starts the service on `args.listen` and serves until SIGTERM.
+pub async fn run(args: Args) -> Result<(), StartError> {
+    tracing::info!(?args, "starting stats service");
+    let server = StatsServer::start(&args).await?;
+    let listener = TcpListener::bind(args.listen).await?;
+    tracing::info!(address = %listener.local_addr()?, "serving gRPC");
+    server.serve(listener, serving::shutdown_signal()).await?;
+    tracing::info!("stats service stopped");
+    Ok(())
+}

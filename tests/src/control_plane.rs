@@ -74,6 +74,8 @@ pub struct Options {
     pub poll_interval: Duration,
     /// Whether to LISTEN for other replicas' NOTIFY.
     pub listen_notify: bool,
+    /// StatsService URL for erasing deleted connectors' statistics.
+    pub stats_url: Option<String>,
 }
 
 impl Default for Options {
@@ -82,6 +84,7 @@ impl Default for Options {
             addr: "127.0.0.1:0".parse().expect("addr"),
             poll_interval: Duration::from_secs(1),
             listen_notify: true,
+            stats_url: None,
         }
     }
 }
@@ -131,6 +134,9 @@ impl ControlPlaneHandle {
             config_listen_notify: options.listen_notify,
             config_keep_changes: 100_000,
             replica_id: None,
+            stats_url: options.stats_url.clone(),
+            stats_admin_token: None,
+            stats_erase_interval: Duration::from_millis(200),
             secrets_key: Some(SECRETS_KEY.to_owned()),
             secrets_key_file: PathBuf::from("unused.key"),
             shutdown_grace: Duration::from_secs(2),

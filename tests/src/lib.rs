@@ -5,6 +5,7 @@ pub mod control_plane;
 pub mod fixtures;
 pub mod node;
 pub mod postgres;
+pub mod stats;
 
 /// Sends the services' logs to the test's output (shown for failing tests),
 /// filtered by `RUST_LOG` (default `warn`). Safe to call from every test.

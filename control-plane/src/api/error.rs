@@ -1,7 +1,6 @@
 //! The one place where failures become gRPC statuses.
 
-use tonic::{Code, Status};
-use tonic_types::{ErrorDetails, StatusExt};
+use tonic::Status;
 
 use crate::secrets::SealError;
 use crate::store::StoreError;
@@ -30,21 +29,7 @@ impl From<Violations> for ApiError {
 impl From<ApiError> for Status {
     fn from(error: ApiError) -> Self {
         match error {
-            ApiError::Invalid(violations) => {
-                let summary: Vec<String> = violations
-                    .iter()
-                    .map(|v| format!("{}: {}", v.field, v.description))
-                    .collect();
-                let mut details = ErrorDetails::new();
-                for violation in violations.iter() {
-                    details.add_bad_request_violation(&violation.field, &violation.description);
-                }
-                Status::with_error_details(
-                    Code::InvalidArgument,
-                    format!("invalid request: {}", summary.join("; ")),
-                    details,
-                )
-            }
+            ApiError::Invalid(violations) => violations.into_status(),
             ApiError::Store(StoreError::NotFound(id)) => {
                 Status::not_found(format!("connector {id} not found"))
             }

@@ -197,6 +197,18 @@ impl Store {
         .await?)
     }
 
+    /// Records that the statistics of deleted connector `id` are erased.
+    pub async fn mark_stats_erased(&self, id: &str, now_ms: i64) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE connector_deletions SET stats_erased_at_ms = $1 WHERE connector_id = $2",
+        )
+        .bind(now_ms)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     /// Why a version-guarded change matched no row.
     async fn version_conflict(&self, id: &str, expected: i64) -> StoreError {
         match self.get(id).await {

@@ -1,0 +1,89 @@
+//! Carries out the statistics erase of deleted connectors. DeleteConnector
+//! records each deletion in the same transaction as the delete; this loop
+//! calls StatsService.DeleteConnectorStats for every pending one until the
+//! stats service confirms, so an outage of the stats service delays the
+//! erase but never loses it.
+
+use std::time::Duration;
+
+use eventconnectors_proto::v1::DeleteConnectorStatsRequest;
+use eventconnectors_proto::v1::stats_service_client::StatsServiceClient;
+use tokio::sync::watch;
+use tonic::transport::{Channel, Endpoint};
+
+use crate::api::now_ms;
+use crate::store::Store;
+
+/// Deletions handled per pass.
+const BATCH: u32 = 100;
+
+/// Where the stats service is and how often to look for work.
+#[derive(Debug, Clone)]
+pub struct EraserSettings {
+    /// StatsService URL.
+    pub url: String,
+    /// Its admin token.
+    pub token: String,
+    /// Pause between passes when idle, and first retry delay after a failure.
+    pub interval: Duration,
+}
+
+/// Erases pending statistics until `stop` turns true. Wakes at once after
+/// every local write (a delete is one) and every `interval` otherwise.
+pub async fn run(store: Store, settings: EraserSettings, mut stop: watch::Receiver<bool>) {
+    let channel = match Endpoint::from_shared(settings.url.clone()) {
+        Ok(endpoint) => endpoint
+            .connect_timeout(Duration::from_secs(2))
+            .connect_lazy(),
+        Err(error) => {
+            tracing::error!(%error, url = %settings.url, "invalid stats-service URL; statistics of deleted connectors will not be erased");
+            return;
+        }
+    };
+    let mut client = StatsServiceClient::new(channel);
+    let mut writes = store.local_commits();
+    let mut delay = settings.interval;
+    loop {
+        delay = match erase_pending(&store, &mut client, &settings.token).await {
+            Ok(()) => settings.interval,
+            Err(error) => {
+                tracing::warn!(%error, retry_in = ?delay, "cannot erase statistics of deleted connectors yet");
+                (delay * 2).min(Duration::from_secs(60))
+            }
+        };
+        tokio::select! {
+            _ = stop.wait_for(|stopped| *stopped) => return,
+            changed = writes.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+            }
+            () = tokio::time::sleep(delay) => {}
+        }
+    }
+}
+
+/// Erases every pending deletion; stops at the first failure.
+async fn erase_pending(
+    store: &Store,
+    client: &mut StatsServiceClient<Channel>,
+    token: &str,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    loop {
+        let pending = store.pending_stats_erasures(BATCH).await?;
+        if pending.is_empty() {
+            return Ok(());
+        }
+        for connector_id in &pending {
+            let mut request = tonic::Request::new(DeleteConnectorStatsRequest {
+                connector_id: connector_id.clone(),
+            });
+            request
+                .metadata_mut()
+                .insert("authorization", format!("Bearer {token}").parse()?);
+            client.delete_connector_stats(request).await?;
+            store.mark_stats_erased(connector_id, now_ms()).await?;
+            tracing::info!(%connector_id, "statistics of deleted connector erased");
+        }
+    }
+}

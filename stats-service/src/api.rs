@@ -1,0 +1,163 @@
+//! StatsService: outcome intake from nodes, statistics for admins.
+
+use std::pin::Pin;
+
+use eventconnectors_proto::auth::BearerAuth;
+use eventconnectors_proto::v1::stats_service_server::StatsService;
+use eventconnectors_proto::v1::{
+    DeleteConnectorStatsRequest, DeleteConnectorStatsResponse, GetConnectorStatsRequest,
+    GetConnectorStatsResponse, OutcomeAck, OutcomeBatch,
+};
+use eventconnectors_proto::validation::Violations;
+use futures::Stream;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status, Streaming};
+
+use crate::counters::{Applied, CounterError, Counters};
+use crate::ranges::{self, RangeRequest, Retention};
+use crate::{intake, query};
+
+/// Acks buffered per stream before intake waits for the node to read them.
+const ACK_BUFFER: usize = 64;
+
+/// The StatsService implementation.
+#[derive(Debug, Clone)]
+pub struct StatsApi {
+    counters: Counters,
+    retention: Retention,
+    node_auth: BearerAuth,
+    admin_auth: BearerAuth,
+}
+
+fn now() -> i64 {
+    jiff::Timestamp::now().as_second()
+}
+
+fn unavailable(error: CounterError) -> Status {
+    tracing::warn!(%error, "counter store failed");
+    Status::unavailable("the counter store is unavailable; retry")
+}
+
+fn require_connector(connector_id: &str) -> Result<(), Status> {
+    let mut violations = Violations::default();
+    if connector_id.is_empty() {
+        violations.add("connector_id", "required");
+    }
+    violations.into_result(()).map_err(Violations::into_status)
+}
+
+impl StatsApi {
+    /// The service over `counters`.
+    pub fn new(
+        counters: Counters,
+        retention: Retention,
+        node_auth: BearerAuth,
+        admin_auth: BearerAuth,
+    ) -> Self {
+        Self {
+            counters,
+            retention,
+            node_auth,
+            admin_auth,
+        }
+    }
+
+    /// Applies a batch (each connector's part atomically, all at most once).
+    async fn apply(&self, batch: &OutcomeBatch) -> Result<(), Status> {
+        let parts = intake::split(batch, now(), self.retention).map_err(|reason| {
+            Status::invalid_argument(format!("batch {}: {reason}", batch.batch_id))
+        })?;
+        let applied =
+            futures::future::try_join_all(parts.iter().map(|part| self.counters.apply(part)))
+                .await
+                .map_err(unavailable)?;
+        let duplicates = applied.iter().filter(|a| **a == Applied::Duplicate).count();
+        let tombstoned = applied
+            .iter()
+            .filter(|a| **a == Applied::Tombstoned)
+            .count();
+        tracing::debug!(batch_id = %batch.batch_id, node_id = %batch.node_id, connectors = parts.len(), duplicates, tombstoned, "outcome batch");
+        Ok(())
+    }
+}
+
+type AckStream = Pin<Box<dyn Stream<Item = Result<OutcomeAck, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl StatsService for StatsApi {
+    type ReportOutcomesStream = AckStream;
+
+    async fn report_outcomes(
+        &self,
+        request: Request<Streaming<OutcomeBatch>>,
+    ) -> Result<Response<Self::ReportOutcomesStream>, Status> {
+        self.node_auth.verify(request.metadata())?;
+        let mut batches = request.into_inner();
+        let (acks, outbound) = mpsc::channel(ACK_BUFFER);
+        let api = self.clone();
+        tokio::spawn(async move {
+            loop {
+                let batch = match batches.message().await {
+                    Ok(Some(batch)) => batch,
+                    Ok(None) => return,
+                    Err(status) => {
+                        tracing::debug!(%status, "outcome stream ended");
+                        return;
+                    }
+                };
+                let reply = api.apply(&batch).await.map(|()| OutcomeAck {
+                    batch_id: batch.batch_id.clone(),
+                });
+                let failed = reply.is_err();
+                if acks.send(reply).await.is_err() || failed {
+                    return;
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(outbound))))
+    }
+
+    async fn get_connector_stats(
+        &self,
+        request: Request<GetConnectorStatsRequest>,
+    ) -> Result<Response<GetConnectorStatsResponse>, Status> {
+        self.admin_auth.verify(request.metadata())?;
+        let request = request.into_inner();
+        require_connector(&request.connector_id)?;
+        let range = RangeRequest {
+            preset: request.preset,
+            from: request.from.map(|t| t.seconds),
+            to: request.to.map(|t| t.seconds),
+            time_zone: &request.time_zone,
+        };
+        let plan = ranges::plan(&range, now(), self.retention).map_err(Violations::into_status)?;
+        let keys: Vec<String> = plan
+            .points
+            .iter()
+            .flat_map(|p| p.buckets.iter().cloned())
+            .collect();
+        let (buckets, samples) = tokio::try_join!(
+            self.counters.read(&request.connector_id, &keys),
+            self.counters.samples(&request.connector_id)
+        )
+        .map_err(unavailable)?;
+        Ok(Response::new(query::summarize(&plan, &buckets, &samples)))
+    }
+
+    async fn delete_connector_stats(
+        &self,
+        request: Request<DeleteConnectorStatsRequest>,
+    ) -> Result<Response<DeleteConnectorStatsResponse>, Status> {
+        self.admin_auth.verify(request.metadata())?;
+        let connector_id = request.into_inner().connector_id;
+        require_connector(&connector_id)?;
+        let buckets = ranges::all_buckets(now(), self.retention);
+        self.counters
+            .erase(&connector_id, &buckets)
+            .await
+            .map_err(unavailable)?;
+        tracing::info!(%connector_id, "connector statistics erased");
+        Ok(Response::new(DeleteConnectorStatsResponse {}))
+    }
+}

@@ -1,0 +1,125 @@
+//! Counters in this process, for running without Redis. Same keys, fields,
+//! expiry and markers as Redis; nothing survives a restart.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use super::{Applied, ConnectorBatch, MarkerTtls};
+
+#[derive(Debug, Default)]
+struct Connector {
+    buckets: HashMap<String, (HashMap<String, i64>, Instant)>,
+    batches: HashMap<String, Instant>,
+    samples: (HashMap<String, String>, Option<Instant>),
+    tombstone: Option<Instant>,
+}
+
+/// In-process counters.
+#[derive(Debug, Clone)]
+pub struct MemoryCounters {
+    connectors: Arc<Mutex<HashMap<String, Connector>>>,
+    ttls: MarkerTtls,
+}
+
+fn alive(expiry: Option<&Instant>, now: Instant) -> bool {
+    expiry.is_some_and(|at| *at > now)
+}
+
+impl MemoryCounters {
+    /// An empty store.
+    pub fn new(ttls: MarkerTtls) -> Self {
+        Self {
+            connectors: Arc::default(),
+            ttls,
+        }
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut HashMap<String, Connector>) -> T) -> T {
+        let mut connectors = self
+            .connectors
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        f(&mut connectors)
+    }
+
+    pub(super) fn apply(&self, batch: &ConnectorBatch) -> Applied {
+        let now = Instant::now();
+        let ttls = self.ttls;
+        self.with(|connectors| {
+            let connector = connectors.entry(batch.connector_id.clone()).or_default();
+            if alive(connector.tombstone.as_ref(), now) {
+                return Applied::Tombstoned;
+            }
+            connector.batches.retain(|_, expiry| *expiry > now);
+            if connector.batches.contains_key(&batch.batch_id) {
+                return Applied::Duplicate;
+            }
+            connector
+                .batches
+                .insert(batch.batch_id.clone(), now + ttls.dedupe);
+            for write in &batch.writes {
+                let (fields, expiry) = connector
+                    .buckets
+                    .entry(write.bucket.clone())
+                    .or_insert_with(|| (HashMap::new(), now));
+                if *expiry <= now {
+                    fields.clear();
+                }
+                for (field, by) in &write.fields {
+                    *fields.entry(field.clone()).or_default() += by;
+                }
+                *expiry = now + write.ttl;
+            }
+            if !batch.samples.is_empty() {
+                if !alive(connector.samples.1.as_ref(), now) {
+                    connector.samples.0.clear();
+                }
+                connector.samples.0.extend(batch.samples.iter().cloned());
+                connector.samples.1 = Some(now + ttls.samples);
+            }
+            Applied::Applied
+        })
+    }
+
+    pub(super) fn read(&self, connector_id: &str, buckets: &[String]) -> Vec<HashMap<String, i64>> {
+        let now = Instant::now();
+        self.with(|connectors| {
+            let connector = connectors.get(connector_id);
+            buckets
+                .iter()
+                .map(|bucket| {
+                    connector
+                        .and_then(|c| c.buckets.get(bucket))
+                        .filter(|(_, expiry)| *expiry > now)
+                        .map(|(fields, _)| fields.clone())
+                        .unwrap_or_default()
+                })
+                .collect()
+        })
+    }
+
+    pub(super) fn samples(&self, connector_id: &str) -> HashMap<String, String> {
+        let now = Instant::now();
+        self.with(|connectors| {
+            connectors
+                .get(connector_id)
+                .filter(|c| alive(c.samples.1.as_ref(), now))
+                .map(|c| c.samples.0.clone())
+                .unwrap_or_default()
+        })
+    }
+
+    pub(super) fn erase(&self, connector_id: &str) {
+        let tombstone: Duration = self.ttls.tombstone;
+        self.with(|connectors| {
+            connectors.insert(
+                connector_id.to_owned(),
+                Connector {
+                    tombstone: Some(Instant::now() + tombstone),
+                    ..Connector::default()
+                },
+            );
+        });
+    }
+}

@@ -1,0 +1,126 @@
+//! Where counters live: Redis in production, an in-process map when no Redis
+//! URL is given. Both hold the same keys and fields with the same semantics;
+//! everything above them (what to increment, what to read, how to sum) is
+//! shared, so the two cannot disagree.
+//!
+//! Every key of a connector carries its id as a hash tag
+//! (`<prefix>:{<connector>}:...`), so a connector's keys share one Redis
+//! Cluster slot and one script can touch them all atomically.
+
+mod memory;
+mod redis_store;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+pub use memory::MemoryCounters;
+pub use redis_store::RedisCounters;
+
+/// Increments to one bucket key, which then lives `ttl` after this write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BucketWrite {
+    /// Key suffix under the connector, e.g. `h:2026112917`.
+    pub bucket: String,
+    /// Field increments.
+    pub fields: Vec<(String, i64)>,
+    /// Time to live after this write.
+    pub ttl: Duration,
+}
+
+/// One connector's part of an outcome batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectorBatch {
+    /// The connector.
+    pub connector_id: String,
+    /// The batch id (dedupe key).
+    pub batch_id: String,
+    /// Bucket increments.
+    pub writes: Vec<BucketWrite>,
+    /// Sample messages by group field.
+    pub samples: Vec<(String, String)>,
+}
+
+/// What became of a connector batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    /// Counted now.
+    Applied,
+    /// Already counted (a re-sent batch).
+    Duplicate,
+    /// The connector's statistics were deleted: discarded.
+    Tombstoned,
+}
+
+/// How long the markers live.
+#[derive(Debug, Clone, Copy)]
+pub struct MarkerTtls {
+    /// How long a batch id is remembered (longer than any re-send).
+    pub dedupe: Duration,
+    /// How long a deleted connector's tombstone lasts (longer than any
+    /// outcome can be in flight).
+    pub tombstone: Duration,
+    /// How long sample messages live after their last update.
+    pub samples: Duration,
+}
+
+/// A counter store failure.
+#[derive(Debug, thiserror::Error)]
+pub enum CounterError {
+    /// Redis failed or is unreachable.
+    #[error("redis: {0}")]
+    Redis(#[from] redis::RedisError),
+}
+
+/// The counter store.
+#[derive(Debug, Clone)]
+pub enum Counters {
+    /// Redis (or Redis Cluster through a proxy).
+    Redis(RedisCounters),
+    /// In this process; gone on restart.
+    Memory(MemoryCounters),
+}
+
+impl Counters {
+    /// Applies one connector's batch atomically and at most once.
+    pub async fn apply(&self, batch: &ConnectorBatch) -> Result<Applied, CounterError> {
+        match self {
+            Self::Redis(store) => store.apply(batch).await,
+            Self::Memory(store) => Ok(store.apply(batch)),
+        }
+    }
+
+    /// The fields of each bucket (empty when absent), in order.
+    pub async fn read(
+        &self,
+        connector_id: &str,
+        buckets: &[String],
+    ) -> Result<Vec<HashMap<String, i64>>, CounterError> {
+        match self {
+            Self::Redis(store) => store.read(connector_id, buckets).await,
+            Self::Memory(store) => Ok(store.read(connector_id, buckets)),
+        }
+    }
+
+    /// Sample messages by group field.
+    pub async fn samples(
+        &self,
+        connector_id: &str,
+    ) -> Result<HashMap<String, String>, CounterError> {
+        match self {
+            Self::Redis(store) => store.samples(connector_id).await,
+            Self::Memory(store) => Ok(store.samples(connector_id)),
+        }
+    }
+
+    /// Tombstones the connector (later batches are discarded), then removes
+    /// `buckets` and its samples.
+    pub async fn erase(&self, connector_id: &str, buckets: &[String]) -> Result<(), CounterError> {
+        match self {
+            Self::Redis(store) => store.erase(connector_id, buckets).await,
+            Self::Memory(store) => {
+                store.erase(connector_id);
+                Ok(())
+            }
+        }
+    }
+}

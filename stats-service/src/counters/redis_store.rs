@@ -1,0 +1,176 @@
+//! Counters in Redis. A connector batch is one Lua script over keys of one
+//! hash slot: tombstone check, batch-id dedupe (a sorted set of the batch
+//! ids seen, scored by when each is forgotten), every HINCRBY and EXPIRE,
+//! samples; atomic, so a batch re-sent after a timeout is counted once.
+//! Reads are one pipelined round trip.
+
+use std::collections::HashMap;
+
+use redis::aio::ConnectionManager;
+
+use super::{Applied, ConnectorBatch, CounterError, MarkerTtls};
+
+/// Keys deleted per UNLINK.
+const UNLINK_CHUNK: usize = 512;
+
+const APPLY: &str = r"
+-- KEYS[1] tombstone, KEYS[2] seen batches (zset: id -> expiry), KEYS[3] samples, KEYS[4..] buckets
+-- ARGV[1] dedupe ttl s, ARGV[2] samples ttl s, ARGV[3] now s, ARGV[4] batch id,
+-- then per bucket: ttl s, n, n x (field, by), then m, m x (field, message)
+if redis.call('EXISTS', KEYS[1]) == 1 then return 2 end
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[3])
+if redis.call('ZSCORE', KEYS[2], ARGV[4]) then return 0 end
+redis.call('ZADD', KEYS[2], tonumber(ARGV[3]) + tonumber(ARGV[1]), ARGV[4])
+redis.call('EXPIRE', KEYS[2], ARGV[1])
+local a = 5
+for k = 4, #KEYS do
+  local ttl = ARGV[a]
+  local n = tonumber(ARGV[a + 1])
+  a = a + 2
+  for _ = 1, n do
+    redis.call('HINCRBY', KEYS[k], ARGV[a], ARGV[a + 1])
+    a = a + 2
+  end
+  redis.call('EXPIRE', KEYS[k], ttl)
+end
+local m = tonumber(ARGV[a])
+a = a + 1
+if m > 0 then
+  for _ = 1, m do
+    redis.call('HSET', KEYS[3], ARGV[a], ARGV[a + 1])
+    a = a + 2
+  end
+  redis.call('EXPIRE', KEYS[3], ARGV[2])
+end
+return 1
+";
+
+/// Redis-backed counters.
+#[derive(Clone)]
+pub struct RedisCounters {
+    connection: ConnectionManager,
+    prefix: String,
+    ttls: MarkerTtls,
+    script: redis::Script,
+}
+
+impl std::fmt::Debug for RedisCounters {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisCounters")
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs())
+}
+
+fn seconds(duration: std::time::Duration) -> u64 {
+    duration.as_secs().max(1)
+}
+
+impl RedisCounters {
+    /// Connects (with automatic reconnection) to `url`; every key starts
+    /// with `prefix`.
+    pub async fn connect(url: &str, prefix: &str, ttls: MarkerTtls) -> Result<Self, CounterError> {
+        let client = redis::Client::open(url)?;
+        let connection = ConnectionManager::new(client).await?;
+        Ok(Self {
+            connection,
+            prefix: prefix.to_owned(),
+            ttls,
+            script: redis::Script::new(APPLY),
+        })
+    }
+
+    fn key(&self, connector_id: &str, suffix: &str) -> String {
+        format!("{}:{{{connector_id}}}:{suffix}", self.prefix)
+    }
+
+    pub(super) async fn apply(&self, batch: &ConnectorBatch) -> Result<Applied, CounterError> {
+        let c = &batch.connector_id;
+        let mut invocation = self.script.prepare_invoke();
+        invocation
+            .key(self.key(c, "tomb"))
+            .key(self.key(c, "batches"))
+            .key(self.key(c, "samples"))
+            .arg(seconds(self.ttls.dedupe))
+            .arg(seconds(self.ttls.samples))
+            .arg(unix_now())
+            .arg(&batch.batch_id);
+        for write in &batch.writes {
+            invocation
+                .key(self.key(c, &write.bucket))
+                .arg(seconds(write.ttl))
+                .arg(write.fields.len());
+            for (field, by) in &write.fields {
+                invocation.arg(field).arg(*by);
+            }
+        }
+        invocation.arg(batch.samples.len());
+        for (field, message) in &batch.samples {
+            invocation.arg(field).arg(message);
+        }
+        let outcome: i64 = invocation
+            .invoke_async(&mut self.connection.clone())
+            .await?;
+        Ok(match outcome {
+            1 => Applied::Applied,
+            2 => Applied::Tombstoned,
+            _ => Applied::Duplicate,
+        })
+    }
+
+    pub(super) async fn read(
+        &self,
+        connector_id: &str,
+        buckets: &[String],
+    ) -> Result<Vec<HashMap<String, i64>>, CounterError> {
+        let mut pipe = redis::pipe();
+        for bucket in buckets {
+            pipe.hgetall(self.key(connector_id, bucket));
+        }
+        Ok(pipe.query_async(&mut self.connection.clone()).await?)
+    }
+
+    pub(super) async fn samples(
+        &self,
+        connector_id: &str,
+    ) -> Result<HashMap<String, String>, CounterError> {
+        let mut connection = self.connection.clone();
+        Ok(redis::cmd("HGETALL")
+            .arg(self.key(connector_id, "samples"))
+            .query_async(&mut connection)
+            .await?)
+    }
+
+    pub(super) async fn erase(
+        &self,
+        connector_id: &str,
+        buckets: &[String],
+    ) -> Result<(), CounterError> {
+        let mut connection = self.connection.clone();
+        // Tombstone first: a batch arriving while the buckets are removed is
+        // discarded instead of recreating them.
+        redis::cmd("SET")
+            .arg(self.key(connector_id, "tomb"))
+            .arg(1)
+            .arg("EX")
+            .arg(seconds(self.ttls.tombstone))
+            .query_async::<()>(&mut connection)
+            .await?;
+        let mut keys: Vec<String> = buckets.iter().map(|b| self.key(connector_id, b)).collect();
+        keys.push(self.key(connector_id, "samples"));
+        keys.push(self.key(connector_id, "batches"));
+        for chunk in keys.chunks(UNLINK_CHUNK) {
+            redis::cmd("UNLINK")
+                .arg(chunk)
+                .query_async::<()>(&mut connection)
+                .await?;
+        }
+        Ok(())
+    }
+}

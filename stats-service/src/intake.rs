@@ -1,0 +1,116 @@
+//! Turns an outcome batch from a node into per-connector counter writes.
+
+use std::collections::BTreeMap;
+
+use eventconnectors_proto::v1::{ErrorCategory, Outcome, OutcomeBatch};
+
+use crate::counters::{BucketWrite, ConnectorBatch};
+use crate::fields::{self, Group};
+use crate::ranges::{self, Retention};
+
+/// Longest batch id.
+const MAX_BATCH_ID: usize = 128;
+/// Longest stored sample message.
+const MAX_SAMPLE_CHARS: usize = 512;
+
+fn secs(duration: std::time::Duration) -> i64 {
+    i64::try_from(duration.as_secs()).unwrap_or(i64::MAX)
+}
+
+/// The batch split by connector, or why it is malformed. Counts in buckets
+/// older than the day retention are skipped (they would expire at once).
+pub fn split(
+    batch: &OutcomeBatch,
+    now: i64,
+    retention: Retention,
+) -> Result<Vec<ConnectorBatch>, String> {
+    if batch.batch_id.is_empty() || batch.batch_id.len() > MAX_BATCH_ID {
+        return Err(format!("batch_id: required, at most {MAX_BATCH_ID} bytes"));
+    }
+    type Buckets = BTreeMap<String, BTreeMap<String, i64>>;
+    let mut by_connector: BTreeMap<&str, (Buckets, BTreeMap<String, String>)> = BTreeMap::new();
+    for (index, count) in batch.counts.iter().enumerate() {
+        let at = |field: &str| format!("counts[{index}].{field}");
+        if count.connector_id.is_empty() {
+            return Err(format!("{}: required", at("connector_id")));
+        }
+        let Some(bucket_start) = count.bucket_start else {
+            return Err(format!("{}: required", at("bucket_start")));
+        };
+        let by = i64::try_from(count.count).map_err(|_| format!("{}: too large", at("count")))?;
+        if by == 0 {
+            continue;
+        }
+        let outcome = Outcome::try_from(count.outcome).unwrap_or(Outcome::Unspecified);
+        let (total, group) = match outcome {
+            Outcome::Delivered => (fields::DELIVERED, None),
+            Outcome::Dropped => (fields::DROPPED, None),
+            Outcome::Failed => {
+                let category =
+                    ErrorCategory::try_from(count.category).unwrap_or(ErrorCategory::Unspecified);
+                let category = if category == ErrorCategory::Unspecified {
+                    ErrorCategory::Other
+                } else {
+                    category
+                };
+                let group = Group::Connector {
+                    category,
+                    partner_code: count.partner_code.clone(),
+                };
+                (fields::FAILED, Some(group))
+            }
+            Outcome::TransformationError => {
+                let group = Group::Transformation {
+                    target_field: count.target_field.clone(),
+                    reason: count.reason.clone(),
+                };
+                (fields::TRANSFORMATION_ERRORS, Some(group))
+            }
+            Outcome::Unspecified => return Err(format!("{}: required", at("outcome"))),
+        };
+        let hour = ranges::floor_hour(bucket_start.seconds);
+        if hour < now - secs(retention.days) {
+            continue;
+        }
+        let (buckets, samples) = by_connector.entry(&count.connector_id).or_default();
+        for bucket in [ranges::hour_bucket(hour), ranges::day_bucket(hour)] {
+            let fields = buckets.entry(bucket).or_default();
+            *fields.entry(total.to_owned()).or_default() += by;
+            if let Some(group) = &group {
+                *fields.entry(group.field()).or_default() += by;
+            }
+        }
+        if let Some(group) = group
+            && !count.sample_message.is_empty()
+        {
+            samples.insert(
+                group.field(),
+                count
+                    .sample_message
+                    .chars()
+                    .take(MAX_SAMPLE_CHARS)
+                    .collect(),
+            );
+        }
+    }
+    Ok(by_connector
+        .into_iter()
+        .map(|(connector_id, (buckets, samples))| ConnectorBatch {
+            connector_id: connector_id.to_owned(),
+            batch_id: batch.batch_id.clone(),
+            writes: buckets
+                .into_iter()
+                .map(|(bucket, fields)| BucketWrite {
+                    ttl: if bucket.starts_with("h:") {
+                        retention.hours
+                    } else {
+                        retention.days
+                    },
+                    bucket,
+                    fields: fields.into_iter().collect(),
+                })
+                .collect(),
+            samples: samples.into_iter().collect(),
+        })
+        .collect())
+}

@@ -1,0 +1,14 @@
+use clap::Parser;
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let args = stats_service::args::Args::parse();
+    eventconnectors_proto::serving::init_tracing(args.log_json);
+    match stats_service::run(args).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(error = %error, "stats service stopped");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,796 @@
+//! Statistics end to end: a real stats service on a loopback port over real
+//! Redis (and the in-process store, which must behave the same), fed and
+//! read through real gRPC clients.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use e2e_tests::control_plane::{
+    ADMIN_TOKEN, ControlPlaneHandle, Db, NODE_TOKEN, Options, TestStore,
+};
+use e2e_tests::fixtures::{create, meta_connector};
+use e2e_tests::stats::{Backend, RedisPrefix, StatsHandle};
+use eventconnectors_proto::v1::stats_service_client::StatsServiceClient;
+use eventconnectors_proto::v1::{
+    DeleteConnectorRequest, DeleteConnectorStatsRequest, ErrorCategory, GetConnectorStatsRequest,
+    GetConnectorStatsResponse, Granularity, Outcome, OutcomeBatch, OutcomeCount, OutcomeTotals,
+    StatsPreset,
+};
+use futures::StreamExt;
+use stats_service::counters::{
+    BucketWrite, ConnectorBatch, Counters, MarkerTtls, MemoryCounters, RedisCounters,
+};
+use tonic::transport::Channel;
+use tonic::{Code, Request};
+use tonic_types::StatusExt;
+
+const HOUR: i64 = 3600;
+const DAY: i64 = 86_400;
+
+macro_rules! on_both_stores {
+    ($($case:ident),* $(,)?) => {
+        mod redis {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() { super::$case(super::Backend::Redis).await; })*
+        }
+        mod memory {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() { super::$case(super::Backend::Memory).await; })*
+        }
+    };
+}
+
+on_both_stores!(
+    a_resent_batch_is_counted_once,
+    concurrent_reports_from_many_nodes_add_up_exactly,
+    presets_include_whole_local_days_and_exclude_the_day_before,
+    custom_ranges_respect_hour_edges_and_time_zones,
+    errors_tabs_group_and_sample,
+    invalid_ranges_are_invalid_argument_with_the_reason,
+    delete_erases_and_the_tombstone_keeps_late_outcomes_out,
+    each_rpc_requires_its_token,
+    buckets_expire_after_their_retention,
+);
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64
+}
+
+fn ts(unix: i64) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: unix,
+        nanos: 0,
+    }
+}
+
+fn count(connector: &str, at: i64, outcome: Outcome, n: u64) -> OutcomeCount {
+    OutcomeCount {
+        connector_id: connector.to_owned(),
+        bucket_start: Some(ts(at - at.rem_euclid(HOUR))),
+        outcome: outcome as i32,
+        count: n,
+        ..Default::default()
+    }
+}
+
+fn batch(id: &str, counts: Vec<OutcomeCount>) -> OutcomeBatch {
+    OutcomeBatch {
+        batch_id: id.to_owned(),
+        node_id: "test-node".to_owned(),
+        counts,
+    }
+}
+
+fn with_token<T>(message: T, token: &str) -> Request<T> {
+    let mut request = Request::new(message);
+    request.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {token}").parse().expect("ascii"),
+    );
+    request
+}
+
+/// Sends `batches` on one stream and returns the acknowledged batch ids.
+async fn report(
+    client: &mut StatsServiceClient<Channel>,
+    batches: Vec<OutcomeBatch>,
+) -> Vec<String> {
+    let expected = batches.len();
+    let request = with_token(
+        futures::stream::iter(batches).chain(futures::stream::pending()),
+        NODE_TOKEN,
+    );
+    let mut acks = client
+        .report_outcomes(request)
+        .await
+        .expect("report")
+        .into_inner();
+    let mut ids = Vec::new();
+    while ids.len() < expected {
+        let ack = tokio::time::timeout(Duration::from_secs(10), acks.message())
+            .await
+            .expect("ack in time")
+            .expect("stream ok")
+            .expect("stream open");
+        ids.push(ack.batch_id);
+    }
+    ids
+}
+
+async fn stats(
+    client: &mut StatsServiceClient<Channel>,
+    request: GetConnectorStatsRequest,
+) -> GetConnectorStatsResponse {
+    client
+        .get_connector_stats(with_token(request, ADMIN_TOKEN))
+        .await
+        .expect("stats")
+        .into_inner()
+}
+
+fn preset(connector: &str, preset: StatsPreset) -> GetConnectorStatsRequest {
+    GetConnectorStatsRequest {
+        connector_id: connector.to_owned(),
+        preset: preset as i32,
+        ..Default::default()
+    }
+}
+
+fn custom(connector: &str, from: i64, to: i64, zone: &str) -> GetConnectorStatsRequest {
+    GetConnectorStatsRequest {
+        connector_id: connector.to_owned(),
+        from: Some(ts(from)),
+        to: Some(ts(to)),
+        time_zone: zone.to_owned(),
+        ..Default::default()
+    }
+}
+
+fn totals(response: &GetConnectorStatsResponse) -> OutcomeTotals {
+    response.totals.expect("totals")
+}
+
+fn delivered(n: u64) -> OutcomeTotals {
+    OutcomeTotals {
+        delivered: n,
+        ..Default::default()
+    }
+}
+
+async fn start(backend: Backend) -> (StatsHandle, RedisPrefix, StatsServiceClient<Channel>) {
+    let prefix = RedisPrefix::new();
+    let server = StatsHandle::start(backend, &prefix, "127.0.0.1:0".parse().expect("addr")).await;
+    let client = StatsServiceClient::new(server.channel().await);
+    (server, prefix, client)
+}
+
+async fn a_resent_batch_is_counted_once(backend: Backend) {
+    let (_server, _prefix, mut client) = start(backend).await;
+    let t = now();
+    let b1 = batch(
+        "b1",
+        vec![
+            count("c1", t, Outcome::Delivered, 10),
+            count("c2", t, Outcome::Dropped, 3),
+        ],
+    );
+    // Twice on one stream (a node that timed out waiting), then on a new stream.
+    assert_eq!(
+        report(&mut client, vec![b1.clone(), b1.clone()]).await,
+        ["b1", "b1"]
+    );
+    assert_eq!(report(&mut client, vec![b1.clone()]).await, ["b1"]);
+    let c1 = stats(&mut client, preset("c1", StatsPreset::Last7Days)).await;
+    assert_eq!(totals(&c1), delivered(10));
+    let c2 = stats(&mut client, preset("c2", StatsPreset::Last7Days)).await;
+    assert_eq!(totals(&c2).dropped, 3);
+    // A new batch id counts again.
+    report(
+        &mut client,
+        vec![batch("b2", vec![count("c1", t, Outcome::Delivered, 1)])],
+    )
+    .await;
+    assert_eq!(
+        totals(&stats(&mut client, preset("c1", StatsPreset::Last7Days)).await),
+        delivered(11)
+    );
+}
+
+async fn concurrent_reports_from_many_nodes_add_up_exactly(backend: Backend) {
+    let (_server, _prefix, client) = start(backend).await;
+    let t = now();
+    let nodes = 12;
+    let batches_per_node = 20;
+    let reports = (0..nodes).map(|node| {
+        let mut client = client.clone();
+        async move {
+            let batches = (0..batches_per_node)
+                .map(|b| {
+                    let n = (node * 31 + b * 7) % 13 + 1;
+                    batch(
+                        &format!("n{node}-b{b}"),
+                        vec![
+                            count("shared", t - (b as i64 % 3) * HOUR, Outcome::Delivered, n),
+                            count("shared", t, Outcome::Failed, 1),
+                        ],
+                    )
+                })
+                .collect::<Vec<_>>();
+            // Every node also re-sends its first batch: it must not count twice.
+            let mut with_resend = batches.clone();
+            with_resend.push(batches[0].clone());
+            report(&mut client, with_resend).await.len()
+        }
+    });
+    let acked: usize = futures::future::join_all(reports).await.into_iter().sum();
+    assert_eq!(acked as u64, nodes * (batches_per_node + 1));
+    let expected_delivered: u64 = (0..nodes)
+        .flat_map(|node| (0..batches_per_node).map(move |b| (node * 31 + b * 7) % 13 + 1))
+        .sum();
+    let mut client = client.clone();
+    let response = stats(&mut client, preset("shared", StatsPreset::Last7Days)).await;
+    assert_eq!(totals(&response).delivered, expected_delivered);
+    assert_eq!(totals(&response).failed, nodes * batches_per_node);
+    let series_sum: u64 = response
+        .series
+        .iter()
+        .map(|p| p.totals.expect("t").delivered)
+        .sum();
+    assert_eq!(
+        series_sum, expected_delivered,
+        "the series adds up to the totals"
+    );
+    assert_eq!(response.connector_errors[0].count, nodes * batches_per_node);
+}
+
+async fn presets_include_whole_local_days_and_exclude_the_day_before(backend: Backend) {
+    let (_server, _prefix, mut client) = start(backend).await;
+    let t = now();
+    let today = t - t.rem_euclid(DAY);
+    report(
+        &mut client,
+        vec![batch(
+            "p",
+            vec![
+                count("c", t, Outcome::Delivered, 5),
+                count("c", today - 6 * DAY + 1800, Outcome::Delivered, 7),
+                count("c", today - 6 * DAY - 1, Outcome::Delivered, 11),
+                count("c", today - 29 * DAY, Outcome::Delivered, 3),
+                count("c", today - 30 * DAY - 1, Outcome::Delivered, 100),
+                count("c", today - 89 * DAY, Outcome::Delivered, 13),
+                count("c", today - 95 * DAY, Outcome::Delivered, 17),
+            ],
+        )],
+    )
+    .await;
+    let week = stats(&mut client, preset("c", StatsPreset::Last7Days)).await;
+    assert_eq!(
+        totals(&week),
+        delivered(12),
+        "today and the 6 days before, not the 7th"
+    );
+    assert_eq!(week.granularity, Granularity::Day as i32);
+    assert_eq!(week.series.len(), 7);
+    assert_eq!(week.from, Some(ts(today - 6 * DAY)));
+    assert_eq!(week.to, Some(ts(today + DAY)));
+    assert_eq!(week.series[6].totals.expect("today").delivered, 5);
+    assert_eq!(week.series[0].totals.expect("first").delivered, 7);
+    let month = stats(&mut client, preset("c", StatsPreset::Last30Days)).await;
+    assert_eq!(totals(&month), delivered(12 + 11 + 3));
+    assert_eq!(month.series.len(), 30);
+    let quarter = stats(&mut client, preset("c", StatsPreset::Last90Days)).await;
+    assert_eq!(totals(&quarter), delivered(12 + 11 + 3 + 100 + 13));
+    assert_eq!(quarter.series.len(), 90);
+}
+
+async fn custom_ranges_respect_hour_edges_and_time_zones(backend: Backend) {
+    let (_server, _prefix, mut client) = start(backend).await;
+    let t = now();
+    let h = t - t.rem_euclid(HOUR) - 10 * HOUR;
+    report(
+        &mut client,
+        vec![batch(
+            "edges",
+            vec![
+                count("c", h - HOUR, Outcome::Delivered, 1),
+                count("c", h, Outcome::Delivered, 2),
+                count("c", h + 2 * HOUR, Outcome::Delivered, 4),
+                count("c", h + 3 * HOUR, Outcome::Delivered, 8),
+            ],
+        )],
+    )
+    .await;
+    let hours = stats(&mut client, custom("c", h, h + 3 * HOUR, "")).await;
+    assert_eq!(hours.granularity, Granularity::Hour as i32);
+    let points: Vec<u64> = hours
+        .series
+        .iter()
+        .map(|p| p.totals.expect("t").delivered)
+        .collect();
+    assert_eq!(points, [2, 0, 4], "from is inclusive, to exclusive");
+    // Minutes inside an hour widen the range to whole hours.
+    let widened = stats(&mut client, custom("c", h + 600, h + 2 * HOUR + 60, "")).await;
+    assert_eq!(
+        (widened.from, widened.to),
+        (Some(ts(h)), Some(ts(h + 3 * HOUR)))
+    );
+    assert_eq!(totals(&widened), delivered(6));
+
+    // Tokyo is UTC+9 all year: 14:30 UTC is 23:30 there, 15:30 UTC is 00:30 the next day.
+    let day = t - t.rem_euclid(DAY) - 5 * DAY;
+    report(
+        &mut client,
+        vec![batch(
+            "tokyo",
+            vec![
+                count("tz", day + 14 * HOUR + 1800, Outcome::Delivered, 3),
+                count("tz", day + 15 * HOUR + 1800, Outcome::Delivered, 5),
+            ],
+        )],
+    )
+    .await;
+    let tokyo = stats(
+        &mut client,
+        custom("tz", day - DAY, day + 2 * DAY, "Asia/Tokyo"),
+    )
+    .await;
+    assert_eq!(tokyo.granularity, Granularity::Day as i32);
+    let by_day: Vec<(i64, u64)> = tokyo
+        .series
+        .iter()
+        .map(|p| {
+            (
+                p.start.expect("start").seconds,
+                p.totals.expect("t").delivered,
+            )
+        })
+        .filter(|(_, n)| *n > 0)
+        .collect();
+    assert_eq!(
+        by_day,
+        [(day - 9 * HOUR, 3), (day + 15 * HOUR, 5)],
+        "split at Tokyo midnight (15:00 UTC)"
+    );
+    let utc = stats(&mut client, custom("tz", day - DAY, day + 2 * DAY, "")).await;
+    let by_day: Vec<(i64, u64)> = utc
+        .series
+        .iter()
+        .map(|p| {
+            (
+                p.start.expect("start").seconds,
+                p.totals.expect("t").delivered,
+            )
+        })
+        .filter(|(_, n)| *n > 0)
+        .collect();
+    assert_eq!(by_day, [(day, 8)], "the same hours fall on one UTC day");
+}
+
+async fn errors_tabs_group_and_sample(backend: Backend) {
+    let (_server, _prefix, mut client) = start(backend).await;
+    let t = now();
+    let failed = |category: ErrorCategory, code: &str, n: u64, sample: &str| OutcomeCount {
+        category: category as i32,
+        partner_code: code.to_owned(),
+        sample_message: sample.to_owned(),
+        ..count("c", t, Outcome::Failed, n)
+    };
+    let transformation = |field: &str, reason: &str, n: u64| OutcomeCount {
+        target_field: field.to_owned(),
+        reason: reason.to_owned(),
+        sample_message: format!("{field}: {reason} (\"abc\")"),
+        ..count("c", t, Outcome::TransformationError, n)
+    };
+    report(
+        &mut client,
+        vec![batch(
+            "errors",
+            vec![
+                failed(
+                    ErrorCategory::PartnerError,
+                    "400/190",
+                    3,
+                    "Error validating access token",
+                ),
+                failed(ErrorCategory::Timeout, "", 2, "no answer within 3s"),
+                failed(
+                    ErrorCategory::PartnerError,
+                    "400/100",
+                    1,
+                    "Invalid parameter",
+                ),
+                transformation("custom_data.value", "not a number", 4),
+                transformation("event_time", "not a timestamp", 1),
+                count("c", t, Outcome::Delivered, 50),
+            ],
+        )],
+    )
+    .await;
+    let response = stats(&mut client, preset("c", StatsPreset::Last7Days)).await;
+    assert_eq!(
+        totals(&response),
+        OutcomeTotals {
+            delivered: 50,
+            failed: 6,
+            transformation_errors: 5,
+            dropped: 0
+        }
+    );
+    let errors: Vec<(i32, &str, u64, &str)> = response
+        .connector_errors
+        .iter()
+        .map(|g| {
+            (
+                g.category,
+                g.partner_code.as_str(),
+                g.count,
+                g.sample_message.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        errors,
+        [
+            (
+                ErrorCategory::PartnerError as i32,
+                "400/190",
+                3,
+                "Error validating access token"
+            ),
+            (ErrorCategory::Timeout as i32, "", 2, "no answer within 3s"),
+            (
+                ErrorCategory::PartnerError as i32,
+                "400/100",
+                1,
+                "Invalid parameter"
+            ),
+        ],
+        "largest first, partner codes apart"
+    );
+    let transformations: Vec<(&str, &str, u64)> = response
+        .transformation_errors
+        .iter()
+        .map(|g| (g.target_field.as_str(), g.reason.as_str(), g.count))
+        .collect();
+    assert_eq!(
+        transformations,
+        [
+            ("custom_data.value", "not a number", 4),
+            ("event_time", "not a timestamp", 1)
+        ]
+    );
+    assert_eq!(
+        response.transformation_errors[0].sample_message,
+        "custom_data.value: not a number (\"abc\")"
+    );
+}
+
+async fn invalid_ranges_are_invalid_argument_with_the_reason(backend: Backend) {
+    let (_server, _prefix, mut client) = start(backend).await;
+    let t = now();
+    let cases = [
+        ("to", custom("c", t, t, "")),
+        ("to", custom("c", t, t - HOUR, "")),
+        ("from", custom("c", t - 500 * DAY, t - 450 * DAY, "")),
+        ("to", custom("c", t - 399 * DAY, t + 30 * DAY, "")),
+        (
+            "from",
+            custom("c", t - 120 * DAY, t - 110 * DAY, "Europe/Paris"),
+        ),
+        ("time_zone", custom("c", t - 3 * DAY, t, "Mars/Olympus")),
+        (
+            "preset",
+            GetConnectorStatsRequest {
+                connector_id: "c".into(),
+                ..Default::default()
+            },
+        ),
+        (
+            "preset",
+            GetConnectorStatsRequest {
+                preset: StatsPreset::Last7Days as i32,
+                ..custom("c", t - DAY, t, "")
+            },
+        ),
+        ("connector_id", preset("", StatsPreset::Last7Days)),
+    ];
+    for (field, request) in cases {
+        let status = client
+            .get_connector_stats(with_token(request.clone(), ADMIN_TOKEN))
+            .await
+            .expect_err(field);
+        assert_eq!(status.code(), Code::InvalidArgument, "{request:?}");
+        let fields: Vec<String> = status
+            .get_details_bad_request()
+            .expect("BadRequest details")
+            .field_violations
+            .into_iter()
+            .map(|v| v.field)
+            .collect();
+        assert!(
+            fields.iter().any(|f| f == field),
+            "{field} in {fields:?} for {request:?}"
+        );
+        assert!(status.message().contains(field), "{}", status.message());
+    }
+}
+
+async fn delete_erases_and_the_tombstone_keeps_late_outcomes_out(backend: Backend) {
+    let (_server, prefix, mut client) = start(backend).await;
+    let t = now();
+    report(
+        &mut client,
+        vec![batch(
+            "before",
+            vec![
+                count("gone", t, Outcome::Delivered, 9),
+                count("kept", t, Outcome::Delivered, 4),
+            ],
+        )],
+    )
+    .await;
+    client
+        .delete_connector_stats(with_token(
+            DeleteConnectorStatsRequest {
+                connector_id: "gone".into(),
+            },
+            ADMIN_TOKEN,
+        ))
+        .await
+        .expect("delete");
+    assert_eq!(
+        totals(&stats(&mut client, preset("gone", StatsPreset::Last90Days)).await),
+        OutcomeTotals::default()
+    );
+    // Outcomes still in flight from nodes arrive after the delete: acked, not counted.
+    let acked = report(
+        &mut client,
+        vec![
+            batch(
+                "late",
+                vec![
+                    count("gone", t, Outcome::Delivered, 5),
+                    count("kept", t, Outcome::Delivered, 1),
+                ],
+            ),
+            batch("before", vec![count("gone", t, Outcome::Delivered, 9)]),
+        ],
+    )
+    .await;
+    assert_eq!(acked, ["late", "before"]);
+    assert_eq!(
+        totals(&stats(&mut client, preset("gone", StatsPreset::Last90Days)).await),
+        OutcomeTotals::default()
+    );
+    assert_eq!(
+        totals(&stats(&mut client, preset("kept", StatsPreset::Last90Days)).await),
+        delivered(5)
+    );
+    // Deleting again is fine.
+    client
+        .delete_connector_stats(with_token(
+            DeleteConnectorStatsRequest {
+                connector_id: "gone".into(),
+            },
+            ADMIN_TOKEN,
+        ))
+        .await
+        .expect("idempotent");
+    if backend == Backend::Redis {
+        let left: Vec<String> = prefix
+            .keys()
+            .into_iter()
+            .filter(|k| k.contains("{gone}"))
+            .collect();
+        assert_eq!(
+            left,
+            [format!("{}:{{gone}}:tomb", prefix.0)],
+            "only the tombstone remains"
+        );
+    }
+}
+
+async fn each_rpc_requires_its_token(backend: Backend) {
+    let (_server, _prefix, mut client) = start(backend).await;
+    for token in [ADMIN_TOKEN, "nope"] {
+        let request = with_token(futures::stream::iter(vec![batch("b", vec![])]), token);
+        let status = client.report_outcomes(request).await.expect_err("refused");
+        assert_eq!(status.code(), Code::Unauthenticated, "{token}");
+    }
+    for token in [NODE_TOKEN, "nope"] {
+        let status = client
+            .get_connector_stats(with_token(preset("c", StatsPreset::Last7Days), token))
+            .await
+            .expect_err("refused");
+        assert_eq!(status.code(), Code::Unauthenticated);
+        let status = client
+            .delete_connector_stats(with_token(
+                DeleteConnectorStatsRequest {
+                    connector_id: "c".into(),
+                },
+                token,
+            ))
+            .await
+            .expect_err("refused");
+        assert_eq!(status.code(), Code::Unauthenticated);
+    }
+    let status = client
+        .get_connector_stats(Request::new(preset("c", StatsPreset::Last7Days)))
+        .await
+        .expect_err("no token");
+    assert_eq!(status.code(), Code::Unauthenticated);
+}
+
+async fn buckets_expire_after_their_retention(backend: Backend) {
+    let prefix = RedisPrefix::new();
+    let ttls = MarkerTtls {
+        dedupe: Duration::from_secs(1),
+        tombstone: Duration::from_secs(1),
+        samples: Duration::from_secs(1),
+    };
+    let counters = match backend {
+        Backend::Redis => Counters::Redis(
+            RedisCounters::connect(&e2e_tests::stats::redis_url(), &prefix.0, ttls)
+                .await
+                .expect("redis"),
+        ),
+        Backend::Memory => Counters::Memory(MemoryCounters::new(ttls)),
+    };
+    let write = |batch_id: &str| ConnectorBatch {
+        connector_id: "c".into(),
+        batch_id: batch_id.into(),
+        writes: vec![
+            BucketWrite {
+                bucket: "h:2026112917".into(),
+                fields: vec![("d".into(), 3)],
+                ttl: Duration::from_secs(1),
+            },
+            BucketWrite {
+                bucket: "d:20261129".into(),
+                fields: vec![("d".into(), 3)],
+                ttl: Duration::from_secs(30),
+            },
+        ],
+        samples: vec![],
+    };
+    let buckets = ["h:2026112917".to_owned(), "d:20261129".to_owned()];
+    counters.apply(&write("b1")).await.expect("apply");
+    let read = counters.read("c", &buckets).await.expect("read");
+    assert_eq!(read[0].get("d"), Some(&3));
+    let started = Instant::now();
+    tokio::time::sleep(Duration::from_millis(1600)).await;
+    let read = counters.read("c", &buckets).await.expect("read");
+    assert!(
+        read[0].is_empty(),
+        "the hour bucket expired after its 1 s retention"
+    );
+    assert_eq!(read[1].get("d"), Some(&3), "the day bucket lives on");
+    // The batch id was forgotten after its TTL too: the same id counts again.
+    assert_eq!(
+        counters.apply(&write("b1")).await.expect("apply"),
+        stats_service::counters::Applied::Applied
+    );
+    assert!(started.elapsed() < Duration::from_secs(10));
+    let read = counters.read("c", &buckets).await.expect("read");
+    assert_eq!(read[1].get("d"), Some(&6));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_is_set_on_every_redis_key() {
+    let (_server, prefix, mut client) = start(Backend::Redis).await;
+    let t = now();
+    report(
+        &mut client,
+        vec![batch("ttl", vec![count("c", t, Outcome::Delivered, 1)])],
+    )
+    .await;
+    let redis = ::redis::Client::open(e2e_tests::stats::redis_url()).expect("url");
+    let mut connection = redis.get_connection().expect("redis");
+    let mut ttls = BTreeMap::new();
+    for key in prefix.keys() {
+        let ttl: i64 = ::redis::cmd("TTL")
+            .arg(&key)
+            .query(&mut connection)
+            .expect("ttl");
+        let after_tag = key.split("{c}:").nth(1).unwrap_or_default();
+        let kind = after_tag.split(':').next().unwrap_or_default().to_owned();
+        ttls.insert(kind, ttl);
+        assert!(key.contains("{c}"), "hash tag on {key}");
+    }
+    let days = |n: i64| n * DAY;
+    assert!((days(100) - 5..=days(100)).contains(&ttls["h"]), "{ttls:?}");
+    assert!((days(400) - 5..=days(400)).contains(&ttls["d"]), "{ttls:?}");
+    assert!(
+        (days(7) - 5..=days(7)).contains(&ttls["batches"]),
+        "{ttls:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delete_made_while_the_stats_service_is_down_is_carried_out_when_it_returns() {
+    let prefix = RedisPrefix::new();
+    let stats_service = StatsHandle::start(
+        Backend::Redis,
+        &prefix,
+        "127.0.0.1:0".parse().expect("addr"),
+    )
+    .await;
+    let stats_addr = stats_service.addr;
+    let control_plane = ControlPlaneHandle::start_with(
+        TestStore::new(Db::Postgres).await,
+        Options {
+            stats_url: Some(stats_service.url()),
+            ..Options::default()
+        },
+    )
+    .await;
+    let mut admin = control_plane.admin().await;
+    let doomed = admin
+        .create_connector(create(meta_connector("ws-1", "Meta")))
+        .await
+        .expect("create")
+        .into_inner();
+    let mut stats_client = StatsServiceClient::new(stats_service.channel().await);
+    let t = now();
+    report(
+        &mut stats_client,
+        vec![batch(
+            "b",
+            vec![count(&doomed.id, t, Outcome::Delivered, 42)],
+        )],
+    )
+    .await;
+    assert_eq!(
+        totals(
+            &stats(
+                &mut stats_client,
+                preset(&doomed.id, StatsPreset::Last7Days)
+            )
+            .await
+        ),
+        delivered(42)
+    );
+
+    stats_service.stop().await;
+    admin
+        .delete_connector(DeleteConnectorRequest {
+            id: doomed.id.clone(),
+        })
+        .await
+        .expect("delete works while the stats service is down");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let store = control_plane.store().await;
+    assert_eq!(
+        store.pending_stats_erasures(10).await.expect("pending"),
+        std::slice::from_ref(&doomed.id),
+        "kept pending"
+    );
+
+    let back = StatsHandle::start(Backend::Redis, &prefix, stats_addr).await;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !store
+        .pending_stats_erasures(10)
+        .await
+        .expect("pending")
+        .is_empty()
+    {
+        assert!(Instant::now() < deadline, "the erase was never retried");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut stats_client = StatsServiceClient::new(back.channel().await);
+    assert_eq!(
+        totals(
+            &stats(
+                &mut stats_client,
+                preset(&doomed.id, StatsPreset::Last7Days)
+            )
+            .await
+        ),
+        OutcomeTotals::default(),
+        "statistics erased"
+    );
+    store.close().await;
+}
