@@ -102,9 +102,11 @@ pub async fn serve(
             .await;
         let _ = fired_tx.send(true);
     };
-    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+    // With a caller's listener the builder's TCP options do not apply: set
+    // them here. Without TCP_NODELAY a unary reply waits ~40 ms for the
+    // peer's delayed ACK before its trailers leave.
+    let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
     let server = tonic::transport::Server::builder()
-        .tcp_nodelay(true)
         .http2_keepalive_interval(Some(std::time::Duration::from_secs(30)))
         .add_routes(routes)
         .serve_with_incoming_shutdown(incoming, graceful);

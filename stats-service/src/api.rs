@@ -9,7 +9,7 @@ use eventconnectors_proto::v1::{
     GetConnectorStatsResponse, OutcomeAck, OutcomeBatch,
 };
 use eventconnectors_proto::validation::Violations;
-use futures::Stream;
+use futures::{Stream, StreamExt};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
@@ -20,6 +20,8 @@ use crate::{intake, query};
 
 /// Acks buffered per stream before intake waits for the node to read them.
 const ACK_BUFFER: usize = 64;
+/// Batches of one stream applied at the same time.
+const BATCHES_IN_FLIGHT: usize = 16;
 
 /// The StatsService implementation.
 #[derive(Debug, Clone)]
@@ -93,22 +95,30 @@ impl StatsService for StatsApi {
         request: Request<Streaming<OutcomeBatch>>,
     ) -> Result<Response<Self::ReportOutcomesStream>, Status> {
         self.node_auth.verify(request.metadata())?;
-        let mut batches = request.into_inner();
+        let batches = request.into_inner();
         let (acks, outbound) = mpsc::channel(ACK_BUFFER);
         let api = self.clone();
         tokio::spawn(async move {
-            loop {
-                let batch = match batches.message().await {
-                    Ok(Some(batch)) => batch,
-                    Ok(None) => return,
-                    Err(status) => {
+            // Batches of one stream are applied concurrently (each is
+            // idempotent and acknowledged by id, so order does not matter).
+            let mut replies = batches
+                .take_while(|message| {
+                    if let Err(status) = message {
                         tracing::debug!(%status, "outcome stream ended");
-                        return;
                     }
-                };
-                let reply = api.apply(&batch).await.map(|()| OutcomeAck {
-                    batch_id: batch.batch_id.clone(),
-                });
+                    std::future::ready(message.is_ok())
+                })
+                .filter_map(|message| std::future::ready(message.ok()))
+                .map(|batch| {
+                    let api = api.clone();
+                    async move {
+                        api.apply(&batch).await.map(|()| OutcomeAck {
+                            batch_id: batch.batch_id,
+                        })
+                    }
+                })
+                .buffer_unordered(BATCHES_IN_FLIGHT);
+            while let Some(reply) = replies.next().await {
                 let failed = reply.is_err();
                 if acks.send(reply).await.is_err() || failed {
                     return;

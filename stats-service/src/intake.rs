@@ -17,6 +17,17 @@ fn secs(duration: std::time::Duration) -> i64 {
     i64::try_from(duration.as_secs()).unwrap_or(i64::MAX)
 }
 
+/// When a bucket expires: its start plus its retention.
+fn expiry(bucket: &str, retention: Retention) -> i64 {
+    let start = ranges::bucket_start(bucket).unwrap_or_default();
+    let keep = if bucket.starts_with("h:") {
+        retention.hours
+    } else {
+        retention.days
+    };
+    start.saturating_add(secs(keep))
+}
+
 /// The batch split by connector, or why it is malformed. Counts in buckets
 /// older than the day retention are skipped (they would expire at once).
 pub fn split(
@@ -29,6 +40,8 @@ pub fn split(
     }
     type Buckets = BTreeMap<String, BTreeMap<String, i64>>;
     let mut by_connector: BTreeMap<&str, (Buckets, BTreeMap<String, String>)> = BTreeMap::new();
+    // Counts of a batch share few hours: name each hour's buckets once.
+    let mut names: std::collections::HashMap<i64, [String; 2]> = std::collections::HashMap::new();
     for (index, count) in batch.counts.iter().enumerate() {
         let at = |field: &str| format!("counts[{index}].{field}");
         if count.connector_id.is_empty() {
@@ -73,7 +86,10 @@ pub fn split(
             continue;
         }
         let (buckets, samples) = by_connector.entry(&count.connector_id).or_default();
-        for bucket in [ranges::hour_bucket(hour), ranges::day_bucket(hour)] {
+        let names = names
+            .entry(hour)
+            .or_insert_with(|| [ranges::hour_bucket(hour), ranges::day_bucket(hour)]);
+        for bucket in names.iter().cloned() {
             let fields = buckets.entry(bucket).or_default();
             *fields.entry(total.to_owned()).or_default() += by;
             if let Some(group) = &group {
@@ -101,11 +117,7 @@ pub fn split(
             writes: buckets
                 .into_iter()
                 .map(|(bucket, fields)| BucketWrite {
-                    ttl: if bucket.starts_with("h:") {
-                        retention.hours
-                    } else {
-                        retention.days
-                    },
+                    expire_at: expiry(&bucket, retention),
                     bucket,
                     fields: fields.into_iter().collect(),
                 })

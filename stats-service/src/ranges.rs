@@ -26,9 +26,9 @@ pub const HOURLY_UP_TO: i64 = 48 * HOUR;
 /// How long buckets live and how far queries may reach.
 #[derive(Debug, Clone, Copy)]
 pub struct Retention {
-    /// Hour buckets live this long after their last write.
+    /// Hour buckets expire this long after the hour they count.
     pub hours: Duration,
-    /// Day buckets live this long after their last write.
+    /// Day buckets expire this long after the UTC day they count.
     pub days: Duration,
     /// Longest range a query may span.
     pub max_span: Duration,
@@ -57,6 +57,20 @@ pub fn hour_bucket(unix: i64) -> String {
 /// The UTC day bucket of `unix`.
 pub fn day_bucket(unix: i64) -> String {
     utc(unix).strftime("d:%Y%m%d").to_string()
+}
+
+/// Start (unix seconds) of the bucket named `bucket`.
+pub fn bucket_start(bucket: &str) -> Option<i64> {
+    let (kind, digits) = bucket.split_once(':')?;
+    let number = |range: std::ops::Range<usize>| digits.get(range)?.parse::<i16>().ok();
+    let (year, month, day) = (number(0..4)?, number(4..6)?, number(6..8)?);
+    let hour = if kind == "h" { number(8..10)? } else { 0 };
+    let date = jiff::civil::date(year, i8::try_from(month).ok()?, i8::try_from(day).ok()?);
+    let at = date
+        .at(i8::try_from(hour).ok()?, 0, 0, 0)
+        .to_zoned_datetime(TimeZone::UTC)
+        .ok()?;
+    Some(at.timestamp().as_second())
 }
 
 /// One point of a series and the buckets it sums.

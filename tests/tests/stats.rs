@@ -49,7 +49,7 @@ on_both_stores!(
     invalid_ranges_are_invalid_argument_with_the_reason,
     delete_erases_and_the_tombstone_keeps_late_outcomes_out,
     each_rpc_requires_its_token,
-    buckets_expire_after_their_retention,
+    buckets_expire_at_their_end_of_retention,
 );
 
 fn now() -> i64 {
@@ -624,7 +624,7 @@ async fn each_rpc_requires_its_token(backend: Backend) {
     assert_eq!(status.code(), Code::Unauthenticated);
 }
 
-async fn buckets_expire_after_their_retention(backend: Backend) {
+async fn buckets_expire_at_their_end_of_retention(backend: Backend) {
     let prefix = RedisPrefix::new();
     let ttls = MarkerTtls {
         dedupe: Duration::from_secs(1),
@@ -639,6 +639,7 @@ async fn buckets_expire_after_their_retention(backend: Backend) {
         ),
         Backend::Memory => Counters::Memory(MemoryCounters::new(ttls)),
     };
+    let t = now();
     let write = |batch_id: &str| ConnectorBatch {
         connector_id: "c".into(),
         batch_id: batch_id.into(),
@@ -646,12 +647,12 @@ async fn buckets_expire_after_their_retention(backend: Backend) {
             BucketWrite {
                 bucket: "h:2026112917".into(),
                 fields: vec![("d".into(), 3)],
-                ttl: Duration::from_secs(1),
+                expire_at: t + 1,
             },
             BucketWrite {
                 bucket: "d:20261129".into(),
                 fields: vec![("d".into(), 3)],
-                ttl: Duration::from_secs(30),
+                expire_at: t + 30,
             },
         ],
         samples: vec![],
@@ -661,7 +662,7 @@ async fn buckets_expire_after_their_retention(backend: Backend) {
     let read = counters.read("c", &buckets).await.expect("read");
     assert_eq!(read[0].get("d"), Some(&3));
     let started = Instant::now();
-    tokio::time::sleep(Duration::from_millis(1600)).await;
+    tokio::time::sleep(Duration::from_millis(2100)).await;
     let read = counters.read("c", &buckets).await.expect("read");
     assert!(
         read[0].is_empty(),
@@ -701,8 +702,15 @@ async fn retention_is_set_on_every_redis_key() {
         assert!(key.contains("{c}"), "hash tag on {key}");
     }
     let days = |n: i64| n * DAY;
-    assert!((days(100) - 5..=days(100)).contains(&ttls["h"]), "{ttls:?}");
-    assert!((days(400) - 5..=days(400)).contains(&ttls["d"]), "{ttls:?}");
+    // Buckets expire their retention after their start (the hour, the UTC day).
+    assert!(
+        (days(100) - HOUR - 5..=days(100)).contains(&ttls["h"]),
+        "{ttls:?}"
+    );
+    assert!(
+        (days(400) - DAY - 5..=days(400)).contains(&ttls["d"]),
+        "{ttls:?}"
+    );
     assert!(
         (days(7) - 5..=days(7)).contains(&ttls["batches"]),
         "{ttls:?}"

@@ -22,6 +22,19 @@ pub struct MemoryCounters {
     ttls: MarkerTtls,
 }
 
+/// The instant of unix time `at`, seen from `now`.
+fn at_unix(now: Instant, at: i64) -> Instant {
+    let unix_now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |since| since.as_secs_f64());
+    let ahead = at as f64 - unix_now;
+    if ahead <= 0.0 {
+        now
+    } else {
+        now + Duration::from_secs_f64(ahead)
+    }
+}
+
 fn alive(expiry: Option<&Instant>, now: Instant) -> bool {
     expiry.is_some_and(|at| *at > now)
 }
@@ -69,7 +82,7 @@ impl MemoryCounters {
                 for (field, by) in &write.fields {
                     *fields.entry(field.clone()).or_default() += by;
                 }
-                *expiry = now + write.ttl;
+                *expiry = at_unix(now, write.expire_at);
             }
             if !batch.samples.is_empty() {
                 if !alive(connector.samples.1.as_ref(), now) {

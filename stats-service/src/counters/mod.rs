@@ -16,15 +16,15 @@ use std::time::Duration;
 pub use memory::MemoryCounters;
 pub use redis_store::RedisCounters;
 
-/// Increments to one bucket key, which then lives `ttl` after this write.
+/// Increments to one bucket key, which expires at `expire_at`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BucketWrite {
     /// Key suffix under the connector, e.g. `h:2026112917`.
     pub bucket: String,
     /// Field increments.
     pub fields: Vec<(String, i64)>,
-    /// Time to live after this write.
-    pub ttl: Duration,
+    /// When the bucket expires (unix seconds): its start plus the retention.
+    pub expire_at: i64,
 }
 
 /// One connector's part of an outcome batch.

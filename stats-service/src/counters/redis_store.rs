@@ -14,24 +14,31 @@ use super::{Applied, ConnectorBatch, CounterError, MarkerTtls};
 const UNLINK_CHUNK: usize = 512;
 
 const APPLY: &str = r"
--- KEYS[1] tombstone, KEYS[2] seen batches (zset: id -> expiry), KEYS[3] samples, KEYS[4..] buckets
--- ARGV[1] dedupe ttl s, ARGV[2] samples ttl s, ARGV[3] now s, ARGV[4] batch id,
--- then per bucket: ttl s, n, n x (field, by), then m, m x (field, message)
+-- KEYS[1] tombstone, KEYS[2] seen batches (zset: id -> when forgotten), KEYS[3] samples, KEYS[4..] buckets
+-- ARGV[1] dedupe ttl s, ARGV[2] samples ttl s, ARGV[3] now s, ARGV[4] batch id, ARGV[5] prune (0/1),
+-- then per bucket: expire-at s, n, n x (field, by), then m, m x (field, message)
 if redis.call('EXISTS', KEYS[1]) == 1 then return 2 end
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[3])
-if redis.call('ZSCORE', KEYS[2], ARGV[4]) then return 0 end
-redis.call('ZADD', KEYS[2], tonumber(ARGV[3]) + tonumber(ARGV[1]), ARGV[4])
+if ARGV[5] == '1' then redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[3]) end
+local forget_at = tonumber(ARGV[3]) + tonumber(ARGV[1])
+if redis.call('ZADD', KEYS[2], 'NX', forget_at, ARGV[4]) == 0 then
+  -- Seen before; unless that was long enough ago to be forgotten (not yet pruned).
+  if tonumber(redis.call('ZSCORE', KEYS[2], ARGV[4])) > tonumber(ARGV[3]) then return 0 end
+  redis.call('ZADD', KEYS[2], 'XX', forget_at, ARGV[4])
+end
 redis.call('EXPIRE', KEYS[2], ARGV[1])
-local a = 5
+local a = 6
 for k = 4, #KEYS do
-  local ttl = ARGV[a]
+  local expire_at = ARGV[a]
   local n = tonumber(ARGV[a + 1])
   a = a + 2
-  for _ = 1, n do
-    redis.call('HINCRBY', KEYS[k], ARGV[a], ARGV[a + 1])
+  for i = 1, n do
+    local by = tonumber(ARGV[a + 1])
+    local value = redis.call('HINCRBY', KEYS[k], ARGV[a], by)
+    -- A field that starts at this increment may be a new key: give it its
+    -- (absolute, so repeatable) expiry. Existing keys already have one.
+    if i == 1 and value == by then redis.call('EXPIREAT', KEYS[k], expire_at) end
     a = a + 2
   end
-  redis.call('EXPIRE', KEYS[k], ttl)
 end
 local m = tonumber(ARGV[a])
 a = a + 1
@@ -60,6 +67,12 @@ impl std::fmt::Debug for RedisCounters {
             .field("prefix", &self.prefix)
             .finish_non_exhaustive()
     }
+}
+
+fn prune_this_time() -> bool {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static WRITES: AtomicU32 = AtomicU32::new(0);
+    WRITES.fetch_add(1, Ordering::Relaxed).is_multiple_of(16)
 }
 
 fn unix_now() -> u64 {
@@ -100,11 +113,13 @@ impl RedisCounters {
             .arg(seconds(self.ttls.dedupe))
             .arg(seconds(self.ttls.samples))
             .arg(unix_now())
-            .arg(&batch.batch_id);
+            .arg(&batch.batch_id)
+            // Forgotten batch ids are pruned on one write in sixteen.
+            .arg(u8::from(prune_this_time()));
         for write in &batch.writes {
             invocation
                 .key(self.key(c, &write.bucket))
-                .arg(seconds(write.ttl))
+                .arg(write.expire_at)
                 .arg(write.fields.len());
             for (field, by) in &write.fields {
                 invocation.arg(field).arg(*by);
