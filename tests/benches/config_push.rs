@@ -10,8 +10,10 @@
 use std::time::{Duration, Instant};
 
 use data_plane::config_feed::{ConfigState, WatchSettings, watch_config};
+use e2e_tests::bench::{arg, percentile};
 use e2e_tests::control_plane::{ControlPlaneHandle, Db, NODE_TOKEN};
 use e2e_tests::fixtures::{create, meta_connector};
+use e2e_tests::with_token;
 use eventconnectors_proto::v1::config_service_client::ConfigServiceClient;
 use eventconnectors_proto::v1::watch_config_request::Message as NodeMessage;
 use eventconnectors_proto::v1::{
@@ -19,19 +21,6 @@ use eventconnectors_proto::v1::{
 };
 use futures::StreamExt;
 use prost::Message;
-
-fn arg(position: usize, default: usize) -> usize {
-    std::env::args()
-        .filter(|a| !a.starts_with('-'))
-        .nth(position)
-        .and_then(|a| a.parse().ok())
-        .unwrap_or(default)
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let rank = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[rank.min(sorted.len() - 1)]
-}
 
 #[tokio::main]
 async fn main() {
@@ -102,12 +91,9 @@ async fn main() {
             last_applied_version: 0,
         })),
     };
-    let mut request = tonic::Request::new(
+    let request = with_token(
         futures::stream::iter(vec![subscribe]).chain(futures::stream::pending()),
-    );
-    request.metadata_mut().insert(
-        "authorization",
-        format!("Bearer {NODE_TOKEN}").parse().expect("ascii"),
+        NODE_TOKEN,
     );
     let mut updates = raw.watch_config(request).await.expect("watch").into_inner();
     let snapshot = updates.message().await.expect("ok").expect("snapshot");

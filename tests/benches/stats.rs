@@ -11,8 +11,10 @@
 
 use std::time::{Duration, Instant};
 
+use e2e_tests::bench::{arg, percentile};
 use e2e_tests::control_plane::{ADMIN_TOKEN, NODE_TOKEN};
 use e2e_tests::stats::{Backend, RedisPrefix, StatsHandle, redis_url};
+use e2e_tests::with_token;
 use eventconnectors_proto::v1::stats_service_client::StatsServiceClient;
 use eventconnectors_proto::v1::{
     ErrorCategory, GetConnectorStatsRequest, Outcome, OutcomeBatch, OutcomeCount, StatsPreset,
@@ -26,21 +28,8 @@ const DAY: i64 = 86_400;
 const STREAMS: usize = 4;
 const COUNTS_PER_BATCH: usize = 100;
 
-fn arg(position: usize, default: usize) -> usize {
-    std::env::args()
-        .filter(|a| !a.starts_with('-'))
-        .nth(position)
-        .and_then(|a| a.parse().ok())
-        .unwrap_or(default)
-}
-
 fn now() -> i64 {
     jiff::Timestamp::now().as_second()
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let rank = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[rank.min(sorted.len() - 1)]
 }
 
 fn retention() -> Retention {
@@ -92,15 +81,6 @@ fn batch(id: String, seed: usize, at: i64) -> OutcomeBatch {
         node_id: "bench".to_owned(),
         counts,
     }
-}
-
-fn with_token<T>(message: T, token: &str) -> tonic::Request<T> {
-    let mut request = tonic::Request::new(message);
-    request.metadata_mut().insert(
-        "authorization",
-        format!("Bearer {token}").parse().expect("ascii"),
-    );
-    request
 }
 
 fn redis_used_memory(connection: &mut redis::Connection) -> i64 {

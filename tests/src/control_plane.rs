@@ -9,12 +9,12 @@ use control_plane::config::Args;
 use control_plane::store::Store;
 use eventconnectors_proto::v1::connector_service_client::ConnectorServiceClient;
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 use tonic::{Request, Status};
 
 use crate::postgres::TestDatabase;
+use crate::server_task::{ServerTask, signalled};
 
 /// The admin token every test control plane accepts.
 pub const ADMIN_TOKEN: &str = "test-admin-token";
@@ -103,8 +103,7 @@ pub struct ControlPlaneHandle {
     pub database_url: String,
     /// Its store, to start more replicas on.
     pub test_store: Arc<TestStore>,
-    shutdown: Option<oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<Result<(), control_plane::StartError>>>,
+    server: ServerTask<control_plane::StartError>,
 }
 
 fn add_admin_token(mut request: Request<()>) -> Result<Request<()>, Status> {
@@ -147,16 +146,12 @@ impl ControlPlaneHandle {
             .expect("control plane starts");
         let listener = TcpListener::bind(args.listen).await.expect("bind");
         let addr = listener.local_addr().expect("addr");
-        let (shutdown, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(control_plane.serve(listener, async {
-            let _ = stopped.await;
-        }));
+        let server = ServerTask::spawn(|stopped| control_plane.serve(listener, signalled(stopped)));
         Self {
             addr,
             database_url: store.url.clone(),
             test_store: store,
-            shutdown: Some(shutdown),
-            task: Some(task),
+            server,
         }
     }
 
@@ -190,21 +185,7 @@ impl ControlPlaneHandle {
     }
 
     /// Sends the shutdown signal and waits for the server to finish.
-    pub async fn stop(mut self) -> Result<(), control_plane::StartError> {
-        if let Some(shutdown) = self.shutdown.take() {
-            let _ = shutdown.send(());
-        }
-        match self.task.take() {
-            Some(task) => task.await.expect("server task"),
-            None => Ok(()),
-        }
-    }
-}
-
-impl Drop for ControlPlaneHandle {
-    fn drop(&mut self) {
-        if let Some(task) = self.task.take() {
-            task.abort();
-        }
+    pub async fn stop(self) -> Result<(), control_plane::StartError> {
+        self.server.stop().await
     }
 }

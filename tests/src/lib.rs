@@ -1,10 +1,12 @@
 //! Harness for the end-to-end tests: starts real services on loopback
 //! ports against a fresh database each, and hands out authenticated clients.
 
+pub mod bench;
 pub mod control_plane;
 pub mod fixtures;
 pub mod node;
 pub mod postgres;
+pub mod server_task;
 pub mod stats;
 
 /// Sends the services' logs to the test's output (shown for failing tests),
@@ -19,4 +21,37 @@ pub fn init_logs() {
             .with_test_writer()
             .try_init();
     });
+}
+
+/// `message` with `authorization: Bearer <token>` metadata.
+pub fn with_token<T>(message: T, token: &str) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {token}").parse().expect("ascii token"),
+    );
+    request
+}
+
+/// Generates one `#[tokio::test]` per case and backend: for
+/// `[postgres => super::Db::Postgres, ...]` and cases `[a, b]`, module
+/// `postgres` gets tests `a` and `b` calling `super::a(super::Db::Postgres)`.
+#[macro_export]
+macro_rules! each_backend {
+    ([$($module:ident => $value:expr),+ $(,)?], $cases:tt) => {
+        $($crate::__backend_module!($module, $value, $cases);)+
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __backend_module {
+    ($module:ident, $value:expr, [$($case:ident),* $(,)?]) => {
+        mod $module {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                super::$case($value).await;
+            })*
+        }
+    };
 }

@@ -7,11 +7,11 @@ use data_plane::args::Args;
 use data_plane::config_feed::{ConfigState, Snapshot};
 use data_plane::node::DataPlane;
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 
 use crate::control_plane::NODE_TOKEN;
+use crate::server_task::{ServerTask, signalled};
 
 /// A running node; stopped on drop.
 #[derive(Debug)]
@@ -19,8 +19,7 @@ pub struct NodeHandle {
     /// Where it listens.
     pub addr: SocketAddr,
     config: ConfigState,
-    shutdown: Option<oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<Result<(), tonic::transport::Error>>>,
+    server: ServerTask<tonic::transport::Error>,
 }
 
 impl NodeHandle {
@@ -40,15 +39,11 @@ impl NodeHandle {
         let config = node.config().clone();
         let listener = TcpListener::bind(args.listen).await.expect("bind");
         let addr = listener.local_addr().expect("addr");
-        let (shutdown, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(node.serve(listener, async {
-            let _ = stopped.await;
-        }));
+        let server = ServerTask::spawn(|stopped| node.serve(listener, signalled(stopped)));
         Self {
             addr,
             config,
-            shutdown: Some(shutdown),
-            task: Some(task),
+            server,
         }
     }
 
@@ -105,20 +100,7 @@ impl NodeHandle {
     }
 
     /// Stops the node and waits for it.
-    pub async fn stop(mut self) {
-        if let Some(shutdown) = self.shutdown.take() {
-            let _ = shutdown.send(());
-        }
-        if let Some(task) = self.task.take() {
-            task.await.expect("node task").expect("node serves");
-        }
-    }
-}
-
-impl Drop for NodeHandle {
-    fn drop(&mut self) {
-        if let Some(task) = self.task.take() {
-            task.abort();
-        }
+    pub async fn stop(self) {
+        self.server.stop().await.expect("node serves");
     }
 }

@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use stats_service::args::Args;
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
 
 use crate::control_plane::{ADMIN_TOKEN, NODE_TOKEN};
+use crate::server_task::{ServerTask, signalled};
 
 /// Redis the tests use (TEST_REDIS_URL, default the local one).
 pub fn redis_url() -> String {
@@ -86,8 +86,7 @@ pub struct StatsHandle {
     pub addr: SocketAddr,
     /// Its Redis key prefix.
     pub prefix: String,
-    shutdown: Option<oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<Result<(), stats_service::StartError>>>,
+    server: ServerTask<stats_service::StartError>,
 }
 
 impl StatsHandle {
@@ -115,15 +114,11 @@ impl StatsHandle {
             .expect("stats service starts");
         let listener = TcpListener::bind(args.listen).await.expect("bind");
         let addr = listener.local_addr().expect("addr");
-        let (shutdown, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(server.serve(listener, async {
-            let _ = stopped.await;
-        }));
+        let server = ServerTask::spawn(|stopped| server.serve(listener, signalled(stopped)));
         Self {
             addr,
             prefix: prefix.0.clone(),
-            shutdown: Some(shutdown),
-            task: Some(task),
+            server,
         }
     }
 
@@ -142,20 +137,38 @@ impl StatsHandle {
     }
 
     /// Stops it and waits.
-    pub async fn stop(mut self) {
-        if let Some(shutdown) = self.shutdown.take() {
-            let _ = shutdown.send(());
-        }
-        if let Some(task) = self.task.take() {
-            task.await.expect("stats task").expect("stats serves");
-        }
+    pub async fn stop(self) {
+        self.server.stop().await.expect("stats serves");
     }
 }
 
-impl Drop for StatsHandle {
-    fn drop(&mut self) {
-        if let Some(task) = self.task.take() {
-            task.abort();
-        }
+/// Sends `batches` on one `ReportOutcomes` stream (node token) and returns
+/// the acknowledged batch ids, in the order the acks came.
+pub async fn report(
+    client: &mut eventconnectors_proto::v1::stats_service_client::StatsServiceClient<
+        tonic::transport::Channel,
+    >,
+    batches: Vec<eventconnectors_proto::v1::OutcomeBatch>,
+) -> Vec<String> {
+    use futures::StreamExt;
+    let expected = batches.len();
+    let request = crate::with_token(
+        futures::stream::iter(batches).chain(futures::stream::pending()),
+        NODE_TOKEN,
+    );
+    let mut acks = client
+        .report_outcomes(request)
+        .await
+        .expect("report")
+        .into_inner();
+    let mut ids = Vec::with_capacity(expected);
+    while ids.len() < expected {
+        let ack = tokio::time::timeout(Duration::from_secs(30), acks.message())
+            .await
+            .expect("ack in time")
+            .expect("stream ok")
+            .expect("stream open");
+        ids.push(ack.batch_id);
     }
+    ids
 }

@@ -10,6 +10,7 @@ use e2e_tests::control_plane::{
 };
 use e2e_tests::fixtures::{create, mask, meta_connector, webhook_connector};
 use e2e_tests::node::NodeHandle;
+use e2e_tests::with_token;
 use eventconnectors_proto::v1::config_service_client::ConfigServiceClient;
 use eventconnectors_proto::v1::watch_config_request::Message;
 use eventconnectors_proto::v1::{
@@ -26,24 +27,14 @@ use tonic_health::pb::health_check_response::ServingStatus;
 /// What "at once" means for propagation.
 const WITHIN: Duration = Duration::from_secs(1);
 
-macro_rules! on_both_stores {
-    ($($case:ident),* $(,)?) => {
-        mod postgres {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $case() { super::$case(super::Db::Postgres).await; })*
-        }
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $case() { super::$case(super::Db::Sqlite).await; })*
-        }
-    };
-}
-
-on_both_stores!(
+e2e_tests::each_backend!(
+    [postgres => super::Db::Postgres, sqlite => super::Db::Sqlite],
+    [
     lifecycle_changes_reach_three_nodes_within_a_second,
-    a_node_reconnecting_gets_exactly_the_missed_changes_or_a_full_snapshot,
-    list_nodes_shows_versions_and_what_nodes_could_not_apply,
-    the_feed_requires_the_node_token_and_list_nodes_the_admin_token,
+        a_node_reconnecting_gets_exactly_the_missed_changes_or_a_full_snapshot,
+        list_nodes_shows_versions_and_what_nodes_could_not_apply,
+        the_feed_requires_the_node_token_and_list_nodes_the_admin_token,
+    ]
 );
 
 async fn start_nodes(count: usize, urls: &[String]) -> Vec<NodeHandle> {
@@ -395,11 +386,7 @@ impl RawWatch {
             })
             .await
             .expect("queue subscribe");
-        let mut request = Request::new(ReceiverStream::new(outbound));
-        request.metadata_mut().insert(
-            "authorization",
-            format!("Bearer {NODE_TOKEN}").parse().expect("ascii"),
-        );
+        let request = with_token(ReceiverStream::new(outbound), NODE_TOKEN);
         let updates = client
             .watch_config(request)
             .await
@@ -570,11 +557,7 @@ async fn list_nodes_shows_versions_and_what_nodes_could_not_apply(db: Db) {
 
     let mut config = ConfigServiceClient::new(control_plane.channel().await);
     let list = |config: &mut ConfigServiceClient<tonic::transport::Channel>| {
-        let mut request = Request::new(ListNodesRequest {});
-        request.metadata_mut().insert(
-            "authorization",
-            format!("Bearer {ADMIN_TOKEN}").parse().expect("ascii"),
-        );
+        let request = with_token(ListNodesRequest {}, ADMIN_TOKEN);
         let mut config = config.clone();
         async move {
             config
@@ -695,13 +678,8 @@ async fn the_feed_requires_the_node_token_and_list_nodes_the_admin_token(db: Db)
         let status = config.watch_config(request).await.expect_err("refused");
         assert_eq!(status.code(), Code::Unauthenticated, "{header:?}");
     }
-    let mut request = Request::new(ListNodesRequest {});
-    request.metadata_mut().insert(
-        "authorization",
-        format!("Bearer {NODE_TOKEN}").parse().expect("ascii"),
-    );
     let status = config
-        .list_nodes(request)
+        .list_nodes(with_token(ListNodesRequest {}, NODE_TOKEN))
         .await
         .expect_err("node token cannot list");
     assert_eq!(status.code(), Code::Unauthenticated);
@@ -710,11 +688,7 @@ async fn the_feed_requires_the_node_token_and_list_nodes_the_admin_token(db: Db)
     let ack = WatchConfigRequest {
         message: Some(Message::Ack(eventconnectors_proto::v1::Ack { version: 1 })),
     };
-    let mut request = Request::new(tokio_stream::iter(vec![ack]));
-    request.metadata_mut().insert(
-        "authorization",
-        format!("Bearer {NODE_TOKEN}").parse().expect("ascii"),
-    );
+    let request = with_token(tokio_stream::iter(vec![ack]), NODE_TOKEN);
     let status = config
         .watch_config(request)
         .await

@@ -17,30 +17,19 @@ use prost::Message;
 use tonic::{Code, Request, Status};
 use tonic_types::StatusExt;
 
-/// Runs each listed case against both stores.
-macro_rules! on_both_stores {
-    ($($case:ident),* $(,)?) => {
-        mod postgres {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $case() { super::$case(super::Db::Postgres).await; })*
-        }
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $case() { super::$case(super::Db::Sqlite).await; })*
-        }
-    };
-}
-
-on_both_stores!(
+e2e_tests::each_backend!(
+    [postgres => super::Db::Postgres, sqlite => super::Db::Sqlite],
+    [
     lifecycle_create_get_list_deactivate_activate_delete,
-    every_invalid_create_names_its_field,
-    invalid_update_list_and_get_requests_name_their_field,
-    missing_or_wrong_token_is_unauthenticated_but_health_is_open,
-    concurrent_updates_one_wins_the_rest_are_aborted,
-    secrets_never_leave_and_are_sealed_at_rest,
-    a_retried_create_with_the_same_request_id_returns_the_same_connector,
-    pagination_and_filters_cover_every_connector_once,
-    update_replaces_only_masked_fields,
+        every_invalid_create_names_its_field,
+        invalid_update_list_and_get_requests_name_their_field,
+        missing_or_wrong_token_is_unauthenticated_but_health_is_open,
+        concurrent_updates_one_wins_the_rest_are_aborted,
+        secrets_never_leave_and_are_sealed_at_rest,
+        a_retried_create_with_the_same_request_id_returns_the_same_connector,
+        pagination_and_filters_cover_every_connector_once,
+        update_replaces_only_masked_fields,
+    ]
 );
 
 /// The fields named by the status's google.rpc.BadRequest detail.

@@ -9,14 +9,14 @@ use e2e_tests::control_plane::{
     ADMIN_TOKEN, ControlPlaneHandle, Db, NODE_TOKEN, Options, TestStore,
 };
 use e2e_tests::fixtures::{create, meta_connector};
-use e2e_tests::stats::{Backend, RedisPrefix, StatsHandle};
+use e2e_tests::stats::{Backend, RedisPrefix, StatsHandle, report};
+use e2e_tests::with_token;
 use eventconnectors_proto::v1::stats_service_client::StatsServiceClient;
 use eventconnectors_proto::v1::{
     DeleteConnectorRequest, DeleteConnectorStatsRequest, ErrorCategory, GetConnectorStatsRequest,
     GetConnectorStatsResponse, Granularity, Outcome, OutcomeBatch, OutcomeCount, OutcomeTotals,
     StatsPreset,
 };
-use futures::StreamExt;
 use stats_service::counters::{
     BucketWrite, ConnectorBatch, Counters, MarkerTtls, MemoryCounters, RedisCounters,
 };
@@ -27,29 +27,19 @@ use tonic_types::StatusExt;
 const HOUR: i64 = 3600;
 const DAY: i64 = 86_400;
 
-macro_rules! on_both_stores {
-    ($($case:ident),* $(,)?) => {
-        mod redis {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $case() { super::$case(super::Backend::Redis).await; })*
-        }
-        mod memory {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $case() { super::$case(super::Backend::Memory).await; })*
-        }
-    };
-}
-
-on_both_stores!(
+e2e_tests::each_backend!(
+    [redis => super::Backend::Redis, memory => super::Backend::Memory],
+    [
     a_resent_batch_is_counted_once,
-    concurrent_reports_from_many_nodes_add_up_exactly,
-    presets_include_whole_local_days_and_exclude_the_day_before,
-    custom_ranges_respect_hour_edges_and_time_zones,
-    errors_tabs_group_and_sample,
-    invalid_ranges_are_invalid_argument_with_the_reason,
-    delete_erases_and_the_tombstone_keeps_late_outcomes_out,
-    each_rpc_requires_its_token,
-    buckets_expire_at_their_end_of_retention,
+        concurrent_reports_from_many_nodes_add_up_exactly,
+        presets_include_whole_local_days_and_exclude_the_day_before,
+        custom_ranges_respect_hour_edges_and_time_zones,
+        errors_tabs_group_and_sample,
+        invalid_ranges_are_invalid_argument_with_the_reason,
+        delete_erases_and_the_tombstone_keeps_late_outcomes_out,
+        each_rpc_requires_its_token,
+        buckets_expire_at_their_end_of_retention,
+    ]
 );
 
 fn now() -> i64 {
@@ -82,42 +72,6 @@ fn batch(id: &str, counts: Vec<OutcomeCount>) -> OutcomeBatch {
         node_id: "test-node".to_owned(),
         counts,
     }
-}
-
-fn with_token<T>(message: T, token: &str) -> Request<T> {
-    let mut request = Request::new(message);
-    request.metadata_mut().insert(
-        "authorization",
-        format!("Bearer {token}").parse().expect("ascii"),
-    );
-    request
-}
-
-/// Sends `batches` on one stream and returns the acknowledged batch ids.
-async fn report(
-    client: &mut StatsServiceClient<Channel>,
-    batches: Vec<OutcomeBatch>,
-) -> Vec<String> {
-    let expected = batches.len();
-    let request = with_token(
-        futures::stream::iter(batches).chain(futures::stream::pending()),
-        NODE_TOKEN,
-    );
-    let mut acks = client
-        .report_outcomes(request)
-        .await
-        .expect("report")
-        .into_inner();
-    let mut ids = Vec::new();
-    while ids.len() < expected {
-        let ack = tokio::time::timeout(Duration::from_secs(10), acks.message())
-            .await
-            .expect("ack in time")
-            .expect("stream ok")
-            .expect("stream open");
-        ids.push(ack.batch_id);
-    }
-    ids
 }
 
 async fn stats(
