@@ -1,11 +1,14 @@
 //! Command-line flags, each with an environment-variable fallback.
 
+use eventconnectors_proto::auth::Secret;
+use eventconnectors_proto::serving::ServeFlags;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
 /// Control-plane configuration.
-#[derive(Clone, clap::Parser)]
+#[derive(Debug, Clone, clap::Parser)]
 #[command(
     name = "control-plane",
     version,
@@ -21,9 +24,10 @@ pub struct Args {
     #[arg(
         long,
         env = "DATABASE_URL",
+        hide_env_values = true,
         default_value = "sqlite://control-plane.db?mode=rwc"
     )]
-    pub database_url: String,
+    pub database_url: Secret,
 
     /// Most open database connections.
     #[arg(long, env = "DATABASE_MAX_CONNECTIONS", default_value_t = 10)]
@@ -31,12 +35,12 @@ pub struct Args {
 
     /// Token admins send as `authorization: Bearer <token>`.
     #[arg(long, env = "ADMIN_TOKEN", hide_env_values = true)]
-    pub admin_token: String,
+    pub admin_token: Secret,
 
     /// Token data-plane nodes send to watch the configuration feed (it
     /// carries partner credentials).
     #[arg(long, env = "NODE_TOKEN", hide_env_values = true)]
-    pub node_token: String,
+    pub node_token: Secret,
 
     /// How often the configuration version is polled, as the safety net for
     /// lost notifications.
@@ -65,7 +69,7 @@ pub struct Args {
 
     /// Admin token of the stats service (default: this control plane's).
     #[arg(long, env = "STATS_ADMIN_TOKEN", hide_env_values = true)]
-    pub stats_admin_token: Option<String>,
+    pub stats_admin_token: Option<Secret>,
 
     /// Pause between passes of the statistics eraser when idle, and its
     /// first retry delay after a failure (doubling up to a minute).
@@ -75,37 +79,16 @@ pub struct Args {
     /// Key sealing partner credentials at rest: 32 bytes, base64. Every
     /// replica sharing a database must use the same key.
     #[arg(long, env = "SECRETS_KEY", hide_env_values = true)]
-    pub secrets_key: Option<String>,
+    pub secrets_key: Option<Secret>,
 
     /// File holding the sealing key (base64), used when SECRETS_KEY is not
     /// set. With the embedded store a missing file is created with a new key.
     #[arg(long, env = "SECRETS_KEY_FILE", default_value = "control-plane.key")]
     pub secrets_key_file: PathBuf,
 
-    /// Longest wait for in-flight RPCs after SIGTERM.
-    #[arg(long, env = "SHUTDOWN_GRACE", default_value = "10s", value_parser = humantime::parse_duration)]
-    pub shutdown_grace: Duration,
-
-    /// Log one JSON object per line instead of text.
-    #[arg(long, env = "LOG_JSON", default_value_t = false)]
-    pub log_json: bool,
-}
-
-impl std::fmt::Debug for Args {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Args")
-            .field("listen", &self.listen)
-            .field("database_url", &redact_url(&self.database_url))
-            .field("database_max_connections", &self.database_max_connections)
-            .field("config_poll_interval", &self.config_poll_interval)
-            .field("config_listen_notify", &self.config_listen_notify)
-            .field("config_keep_changes", &self.config_keep_changes)
-            .field("replica_id", &self.replica_id)
-            .field("stats_url", &self.stats_url)
-            .field("secrets_key_file", &self.secrets_key_file)
-            .field("shutdown_grace", &self.shutdown_grace)
-            .finish_non_exhaustive()
-    }
+    /// Shutdown and logging.
+    #[command(flatten)]
+    pub serve: ServeFlags,
 }
 
 /// The URL without its password, for logs.

@@ -63,11 +63,12 @@ pub struct ControlPlane {
 impl ControlPlane {
     /// Opens the store (running migrations) and loads the keys.
     pub async fn start(args: &Args) -> Result<Self, StartError> {
-        let admin_auth = BearerAuth::new("admin", &args.admin_token)?;
-        let node_auth = BearerAuth::new("node", &args.node_token)?;
-        let backend = Backend::of_url(&args.database_url)?;
+        let admin_auth = BearerAuth::new("admin", args.admin_token.expose())?;
+        let node_auth = BearerAuth::new("node", args.node_token.expose())?;
+        let database_url = args.database_url.expose();
+        let backend = Backend::of_url(database_url)?;
         let secrets = match &args.secrets_key {
-            Some(key) => SecretBox::from_base64(key)?,
+            Some(key) => SecretBox::from_base64(key.expose())?,
             None if backend == Backend::Postgres && !args.secrets_key_file.exists() => {
                 return Err(StartError::MissingKey);
             }
@@ -75,8 +76,8 @@ impl ControlPlane {
             // beside it is created on first start.
             None => SecretBox::load_or_create(&args.secrets_key_file, backend == Backend::Sqlite)?,
         };
-        let store = Store::connect(&args.database_url, args.database_max_connections).await?;
-        tracing::info!(database = %config::redact_url(&args.database_url), ?backend, "store ready");
+        let store = Store::connect(database_url, args.database_max_connections).await?;
+        tracing::info!(database = %config::redact_url(database_url), ?backend, "store ready");
         let replica_id = args.replica_id.clone().unwrap_or_else(default_replica_id);
         let feed = ConfigFeed::new(store.clone(), secrets.clone(), replica_id).await?;
         let feed_settings = FeedSettings {
@@ -109,7 +110,7 @@ impl ControlPlane {
             feed,
             feed_settings,
             eraser,
-            grace: args.shutdown_grace,
+            grace: args.serve.shutdown_grace,
         })
     }
 

@@ -23,7 +23,7 @@ pub struct EraserSettings {
     /// StatsService URL.
     pub url: String,
     /// Its admin token.
-    pub token: String,
+    pub token: eventconnectors_proto::auth::Secret,
     /// Pause between passes when idle, and first retry delay after a failure.
     pub interval: Duration,
 }
@@ -44,7 +44,7 @@ pub async fn run(store: Store, settings: EraserSettings, mut stop: watch::Receiv
     let mut writes = store.local_commits();
     let mut delay = settings.interval;
     loop {
-        delay = match erase_pending(&store, &mut client, &settings.token).await {
+        delay = match erase_pending(&store, &mut client, settings.token.expose()).await {
             Ok(()) => settings.interval,
             Err(error) => {
                 tracing::warn!(%error, retry_in = ?delay, "cannot erase statistics of deleted connectors yet");

@@ -1,10 +1,13 @@
 //! Command-line flags, each with an environment-variable fallback.
 
+use eventconnectors_proto::auth::Secret;
+use eventconnectors_proto::serving::ServeFlags;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
 /// Data-plane node configuration.
-#[derive(Clone, clap::Parser)]
+#[derive(Debug, Clone, clap::Parser)]
 #[command(name = "data-plane", version, about = "Event ingest and delivery node")]
 pub struct Args {
     /// Address the gRPC server (ingest, health) listens on.
@@ -27,7 +30,7 @@ pub struct Args {
 
     /// Token for the control plane's configuration feed.
     #[arg(long, env = "NODE_TOKEN", hide_env_values = true)]
-    pub node_token: String,
+    pub node_token: Secret,
 
     /// First delay before reconnecting to the control plane.
     #[arg(long, env = "CONFIG_BACKOFF_MIN", default_value = "100ms", value_parser = humantime::parse_duration)]
@@ -37,26 +40,9 @@ pub struct Args {
     #[arg(long, env = "CONFIG_BACKOFF_MAX", default_value = "10s", value_parser = humantime::parse_duration)]
     pub config_backoff_max: Duration,
 
-    /// Longest wait for in-flight work after SIGTERM.
-    #[arg(long, env = "SHUTDOWN_GRACE", default_value = "10s", value_parser = humantime::parse_duration)]
-    pub shutdown_grace: Duration,
-
-    /// Log one JSON object per line instead of text.
-    #[arg(long, env = "LOG_JSON", default_value_t = false)]
-    pub log_json: bool,
-}
-
-impl std::fmt::Debug for Args {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Args")
-            .field("listen", &self.listen)
-            .field("control_plane", &self.control_plane)
-            .field("node_id", &self.node_id)
-            .field("config_backoff_min", &self.config_backoff_min)
-            .field("config_backoff_max", &self.config_backoff_max)
-            .field("shutdown_grace", &self.shutdown_grace)
-            .finish_non_exhaustive()
-    }
+    /// Shutdown and logging.
+    #[command(flatten)]
+    pub serve: ServeFlags,
 }
 
 impl Args {

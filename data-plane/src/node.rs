@@ -31,11 +31,11 @@ impl DataPlane {
             watch: WatchSettings {
                 endpoints: args.control_plane.clone(),
                 node_id: args.node_id(),
-                node_token: args.node_token.clone(),
+                node_token: args.node_token.expose().to_owned(),
                 backoff_min: args.config_backoff_min,
                 backoff_max: args.config_backoff_max,
             },
-            grace: args.shutdown_grace,
+            grace: args.serve.shutdown_grace,
         }
     }
 

@@ -19,6 +19,38 @@ pub struct BearerAuth {
     role: &'static str,
 }
 
+/// A configuration value that must not reach logs: tokens, keys, URLs with
+/// passwords. `Debug` prints `<redacted>`; [`Secret::expose`] gives the value.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// The value itself.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(value: &str) -> Self {
+        Self(value.to_owned())
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        Ok(Self(value.to_owned()))
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
 /// A configured token that cannot be used.
 #[derive(Debug, thiserror::Error)]
 #[error("the {0} token must not be empty")]
@@ -106,6 +138,13 @@ mod tests {
             let status = auth.call(request(bad)).expect_err("must be refused");
             assert_eq!(status.code(), tonic::Code::Unauthenticated, "{bad:?}");
         }
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let secret: Secret = "hunter2".parse().expect("infallible");
+        assert_eq!(format!("{secret:?}"), "<redacted>");
+        assert_eq!(secret.expose(), "hunter2");
     }
 
     #[test]

@@ -5,6 +5,18 @@
 use tonic::service::Routes;
 use tonic_health::server::HealthReporter;
 
+/// Flags every server binary takes (flattened into its own).
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServeFlags {
+    /// Longest wait for in-flight work after SIGTERM.
+    #[arg(long, env = "SHUTDOWN_GRACE", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub shutdown_grace: std::time::Duration,
+
+    /// Log one JSON object per line instead of text.
+    #[arg(long, env = "LOG_JSON", default_value_t = false)]
+    pub log_json: bool,
+}
+
 /// Routes with health and reflection (v1 and v1alpha) already added; the
 /// caller adds its own services, whose names it lists in `served` so that
 /// reflection lists exactly what this server answers. Neither health nor

@@ -55,9 +55,9 @@ impl StatsServer {
             samples: args.day_retention,
         };
         let counters = match &args.redis_url {
-            Some(url) => {
-                Counters::Redis(RedisCounters::connect(url, &args.redis_prefix, ttls).await?)
-            }
+            Some(url) => Counters::Redis(
+                RedisCounters::connect(url.expose(), &args.redis_prefix, ttls).await?,
+            ),
             None => {
                 tracing::warn!(
                     "no REDIS_URL: statistics are kept in this process and lost on restart"
@@ -73,12 +73,12 @@ impl StatsServer {
         let api = StatsApi::new(
             counters,
             retention,
-            BearerAuth::new("node", &args.node_token)?,
-            BearerAuth::new("admin", &args.admin_token)?,
+            BearerAuth::new("node", args.node_token.expose())?,
+            BearerAuth::new("admin", args.admin_token.expose())?,
         );
         Ok(Self {
             api,
-            grace: args.shutdown_grace,
+            grace: args.serve.shutdown_grace,
         })
     }
 

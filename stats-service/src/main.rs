@@ -3,7 +3,7 @@ use clap::Parser;
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let args = stats_service::args::Args::parse();
-    eventconnectors_proto::serving::init_tracing(args.log_json);
+    eventconnectors_proto::serving::init_tracing(args.serve.log_json);
     match stats_service::run(args).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {

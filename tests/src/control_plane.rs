@@ -125,10 +125,10 @@ impl ControlPlaneHandle {
         crate::init_logs();
         let args = Args {
             listen: options.addr,
-            database_url: store.url.clone(),
+            database_url: store.url.as_str().into(),
             database_max_connections: 5,
-            admin_token: ADMIN_TOKEN.to_owned(),
-            node_token: NODE_TOKEN.to_owned(),
+            admin_token: ADMIN_TOKEN.into(),
+            node_token: NODE_TOKEN.into(),
             config_poll_interval: options.poll_interval,
             config_listen_notify: options.listen_notify,
             config_keep_changes: 100_000,
@@ -136,10 +136,12 @@ impl ControlPlaneHandle {
             stats_url: options.stats_url.clone(),
             stats_admin_token: None,
             stats_erase_interval: Duration::from_millis(200),
-            secrets_key: Some(SECRETS_KEY.to_owned()),
+            secrets_key: Some(SECRETS_KEY.into()),
             secrets_key_file: PathBuf::from("unused.key"),
-            shutdown_grace: Duration::from_secs(2),
-            log_json: false,
+            serve: eventconnectors_proto::serving::ServeFlags {
+                shutdown_grace: Duration::from_secs(2),
+                log_json: false,
+            },
         };
         let control_plane = control_plane::ControlPlane::start(&args)
             .await

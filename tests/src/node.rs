@@ -29,11 +29,13 @@ impl NodeHandle {
             listen: "127.0.0.1:0".parse().expect("addr"),
             control_plane: urls.to_vec(),
             node_id: Some(node_id.to_owned()),
-            node_token: NODE_TOKEN.to_owned(),
+            node_token: NODE_TOKEN.into(),
             config_backoff_min: Duration::from_millis(50),
             config_backoff_max: Duration::from_millis(500),
-            shutdown_grace: Duration::from_secs(2),
-            log_json: false,
+            serve: eventconnectors_proto::serving::ServeFlags {
+                shutdown_grace: Duration::from_secs(2),
+                log_json: false,
+            },
         };
         let node = DataPlane::new(&args);
         let config = node.config().clone();

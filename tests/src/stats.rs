@@ -97,17 +97,19 @@ impl StatsHandle {
         let days = |n: u64| Duration::from_secs(n * 86_400);
         let args = Args {
             listen: addr,
-            redis_url: (backend == Backend::Redis).then(redis_url),
+            redis_url: (backend == Backend::Redis).then(|| redis_url().as_str().into()),
             redis_prefix: prefix.0.clone(),
-            admin_token: ADMIN_TOKEN.to_owned(),
-            node_token: NODE_TOKEN.to_owned(),
+            admin_token: ADMIN_TOKEN.into(),
+            node_token: NODE_TOKEN.into(),
             hour_retention: days(100),
             day_retention: days(400),
             max_range: days(400),
             dedupe_ttl: days(7),
             tombstone_ttl: days(30),
-            shutdown_grace: Duration::from_secs(2),
-            log_json: false,
+            serve: eventconnectors_proto::serving::ServeFlags {
+                shutdown_grace: Duration::from_secs(2),
+                log_json: false,
+            },
         };
         let server = stats_service::StatsServer::start(&args)
             .await

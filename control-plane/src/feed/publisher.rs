@@ -32,7 +32,7 @@ impl ConfigFeed {
         }
         loop {
             if use_notify && listener.is_none() {
-                listener = connect_listener(&settings.database_url).await;
+                listener = connect_listener(settings.database_url.expose()).await;
             }
             tokio::select! {
                 () = super::stopped(&mut stop) => return,
