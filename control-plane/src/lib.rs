@@ -138,6 +138,7 @@ impl ControlPlane {
                 .clone()
                 .run_publisher(self.feed_settings.clone(), stop.clone()),
         );
+        let bookkeeping = tokio::spawn(self.feed.clone().run_node_bookkeeping(stop.clone()));
         let eraser = self.eraser.clone().map(|settings| {
             tokio::spawn(stats_eraser::run(
                 self.store.clone(),
@@ -169,6 +170,7 @@ impl ControlPlane {
         };
         let result = serving::serve(routes, listener, health, shutdown, self.grace).await;
         let _ = publisher.await;
+        let _ = bookkeeping.await;
         if let Some(eraser) = eraser {
             let _ = eraser.await;
         }

@@ -31,7 +31,7 @@ impl DataPlane {
             watch: WatchSettings {
                 endpoints: args.control_plane.clone(),
                 node_id: args.node_id(),
-                node_token: args.node_token.expose().to_owned(),
+                node_token: args.node_token.clone(),
                 backoff_min: args.config_backoff_min,
                 backoff_max: args.config_backoff_max,
             },

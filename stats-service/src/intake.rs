@@ -8,6 +8,8 @@ use crate::counters::{BucketWrite, ConnectorBatch};
 use crate::fields::{self, Group};
 use crate::ranges::{self, Retention};
 
+const DAY: i64 = 86_400;
+
 /// Longest batch id.
 const MAX_BATCH_ID: usize = 128;
 /// Longest stored sample message.
@@ -82,7 +84,10 @@ pub fn split(
             Outcome::Unspecified => return Err(format!("{}: required", at("outcome"))),
         };
         let hour = ranges::floor_hour(bucket_start.seconds);
-        if hour < now - secs(retention.days) {
+        // Buckets past their retention would expire at once; buckets more
+        // than a day ahead come from a broken clock and could never be
+        // erased (erasing covers up to a day ahead).
+        if hour < now - secs(retention.days) || hour > now + DAY {
             continue;
         }
         let (buckets, samples) = by_connector.entry(&count.connector_id).or_default();
@@ -121,6 +126,9 @@ pub fn split(
                     bucket,
                     fields: fields.into_iter().collect(),
                 })
+                // An hour bucket older than the hour retention (while its day
+                // is still kept): writing it would create a key past its expiry.
+                .filter(|write| write.expire_at > now)
                 .collect(),
             samples: samples.into_iter().collect(),
         })

@@ -144,6 +144,15 @@ pub fn plan(
     let is_utc = zone
         .to_fixed_offset()
         .is_ok_and(|offset| offset.seconds() == 0);
+    // Years 1970-9999: anything else is not a statistics range (and would
+    // overflow the arithmetic below).
+    const LATEST: i64 = 253_402_300_799;
+    for (field, value) in [("from", request.from), ("to", request.to)] {
+        if value.is_some_and(|t| !(0..=LATEST).contains(&t)) {
+            violations.add(field, "must be between 1970 and 9999");
+            return Err(violations);
+        }
+    }
     let preset = StatsPreset::try_from(request.preset).unwrap_or(StatsPreset::Unspecified);
     let (from, to) = match (preset, request.from, request.to) {
         (StatsPreset::Unspecified, Some(from), Some(to)) => {
@@ -270,6 +279,7 @@ pub fn all_buckets(now: i64, retention: Retention) -> Vec<String> {
         hour += HOUR;
     }
     let mut day = now - secs(retention.days) - DAY;
+    day -= day.rem_euclid(DAY);
     while day <= last {
         buckets.push(day_bucket(day));
         day += DAY;
@@ -297,6 +307,15 @@ mod tests {
             from: Some(at(from)),
             to: Some(at(to)),
             time_zone: zone,
+        }
+    }
+
+    fn custom_raw(from: i64, to: i64) -> RangeRequest<'static> {
+        RangeRequest {
+            preset: 0,
+            from: Some(from),
+            to: Some(to),
+            time_zone: "",
         }
     }
 
@@ -435,6 +454,8 @@ mod tests {
             "time_zone"
         );
         assert_eq!(field(RangeRequest::default()), "preset");
+        assert_eq!(field(custom_raw(i64::MIN, 0)), "from");
+        assert_eq!(field(custom_raw(0, i64::MAX)), "to");
         let both = RangeRequest {
             preset: StatsPreset::Last7Days as i32,
             ..custom("2026-11-01T00:00:00Z", "2026-11-05T00:00:00Z", "")
@@ -444,8 +465,12 @@ mod tests {
 
     #[test]
     fn erasing_covers_every_bucket_a_write_can_make() {
-        let now = at("2026-11-29T18:00:00Z");
+        let now = at("2026-11-29T18:20:00Z");
         let all = all_buckets(now, RETENTION);
+        assert!(
+            all.contains(&day_bucket(now + DAY)),
+            "tomorrow, for clocks a little ahead"
+        );
         assert!(all.contains(&hour_bucket(now)));
         assert!(all.contains(&day_bucket(now - 399 * DAY)));
         assert!(all.contains(&hour_bucket(now - 99 * DAY)));

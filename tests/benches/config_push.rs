@@ -64,7 +64,7 @@ async fn main() {
         let settings = WatchSettings {
             endpoints: vec![control_plane.url()],
             node_id: format!("bench-node-{index}"),
-            node_token: NODE_TOKEN.to_owned(),
+            node_token: NODE_TOKEN.into(),
             backoff_min: Duration::from_millis(50),
             backoff_max: Duration::from_secs(1),
         };

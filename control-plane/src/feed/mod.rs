@@ -47,6 +47,9 @@ async fn stopped(stop: &mut watch::Receiver<bool>) {
 pub struct Delta {
     /// The version the change applies on top of.
     pub from: u64,
+    /// The version went back (database restore): every stream sends this
+    /// full snapshot whatever it sent before.
+    pub reset: bool,
     /// The change (its `version` is the version it brings nodes to).
     pub update: ConfigUpdate,
 }
@@ -57,7 +60,8 @@ pub struct ConfigFeed {
     store: Store,
     secrets: SecretBox,
     deltas: broadcast::Sender<Arc<Delta>>,
-    published: Arc<watch::Sender<u64>>,
+    /// The version the feed started at (where the publisher begins).
+    start: u64,
     nodes: Arc<NodeRegistry>,
     /// The last full snapshot built, reused while no newer version exists.
     snapshot: Arc<tokio::sync::Mutex<Option<Arc<ConfigUpdate>>>>,
@@ -73,12 +77,11 @@ impl ConfigFeed {
     ) -> Result<Self, StoreError> {
         let start = store.feed_position().await?.version;
         let (deltas, _) = broadcast::channel(FANOUT_CAPACITY);
-        let (published, _) = watch::channel(start);
         Ok(Self {
             store,
             secrets,
             deltas,
-            published: Arc::new(published),
+            start,
             nodes: Arc::new(NodeRegistry::new(replica_id)),
             snapshot: Arc::default(),
         })
@@ -105,25 +108,27 @@ impl ConfigFeed {
     /// after a database restore). `None` when it is up to date.
     pub async fn catch_up(&self, node_version: u64) -> Result<Option<ConfigUpdate>, StoreError> {
         let position = self.store.feed_position().await?;
-        if node_version == 0
-            || node_version < position.compacted_through
-            || node_version > position.version
-        {
-            return self.full_snapshot(position.version).await.map(Some);
-        }
-        if node_version == position.version {
+        if node_version != 0 && node_version == position.version {
             return Ok(None);
         }
-        update::changes(&self.store, &self.secrets, node_version, position.version)
-            .await
-            .map(Some)
+        if node_version != 0
+            && node_version >= position.compacted_through
+            && node_version < position.version
+            && let Some(changes) =
+                update::changes(&self.store, &self.secrets, node_version, position.version).await?
+        {
+            return Ok(Some(changes));
+        }
+        self.full_snapshot(position.version).await.map(Some)
     }
 
-    /// A full snapshot at least as new as `version`. Nodes starting together
-    /// (a rollout, a control-plane restart) share one read of the world.
+    /// A full snapshot at `version` or later. Nodes starting together (a
+    /// rollout, a control-plane restart) share one read of the world.
     async fn full_snapshot(&self, version: u64) -> Result<ConfigUpdate, StoreError> {
         let mut cached = self.snapshot.lock().await;
-        if let Some(snapshot) = cached.as_ref().filter(|s| s.version >= version) {
+        // Only the same version: after a database restore the version goes
+        // back, and an older world must not be served from the cache.
+        if let Some(snapshot) = cached.as_ref().filter(|s| s.version == version) {
             return Ok(ConfigUpdate::clone(snapshot));
         }
         let snapshot = Arc::new(update::full_snapshot(&self.store, &self.secrets).await?);
@@ -131,17 +136,29 @@ impl ConfigFeed {
         Ok(ConfigUpdate::clone(&snapshot))
     }
 
-    /// Reads and fans out whatever was committed since the last publication.
-    async fn publish_new(&self) -> Result<(), StoreError> {
+    /// Reads and fans out whatever was committed after `published`, the
+    /// version this replica last published, and advances it.
+    async fn publish_new(&self, published: &mut u64) -> Result<(), StoreError> {
         let position = self.store.feed_position().await?;
-        let from = *self.published.borrow();
-        if position.version <= from {
+        let from = *published;
+        if position.version == from {
             return Ok(());
         }
-        let update = if from < position.compacted_through {
+        let reset = position.version < from;
+        let update = if reset {
+            tracing::warn!(
+                from,
+                to = position.version,
+                "configuration version went back (database restored?); every node resyncs"
+            );
+            self.full_snapshot(position.version).await?
+        } else if from < position.compacted_through {
             self.full_snapshot(position.version).await?
         } else {
-            update::changes(&self.store, &self.secrets, from, position.version).await?
+            match update::changes(&self.store, &self.secrets, from, position.version).await? {
+                Some(changes) => changes,
+                None => self.full_snapshot(position.version).await?,
+            }
         };
         let to = update.version;
         tracing::debug!(
@@ -152,8 +169,12 @@ impl ConfigFeed {
             "publishing configuration change"
         );
         // No stream listening is fine: streams catch up from the database.
-        let _ = self.deltas.send(Arc::new(Delta { from, update }));
-        self.published.send_replace(to);
+        let _ = self.deltas.send(Arc::new(Delta {
+            from,
+            reset,
+            update,
+        }));
+        *published = to;
         Ok(())
     }
 }

@@ -1,14 +1,15 @@
-//! The loop that wakes the feed: this process's commits, other replicas'
-//! NOTIFY, and a poll that heals whatever a lost notification missed. It
-//! also keeps the nodes' `last_seen` fresh and prunes the change log.
+//! The loops that keep the feed going: the publisher, woken by this
+//! process's commits, other replicas' NOTIFY, and a poll that heals whatever
+//! a lost notification missed; and the node bookkeeping, which writes acks
+//! and heartbeats on its own schedule so it never delays a change.
 
 use std::time::Duration;
 
 use sqlx::postgres::PgListener;
 use tokio::sync::watch;
-use tokio::time::{MissedTickBehavior, interval};
+use tokio::time::{Instant, MissedTickBehavior, interval};
 
-use super::{ConfigFeed, FeedSettings};
+use super::{ConfigFeed, FeedSettings, stopped};
 use crate::store::{Backend, NOTIFY_CHANNEL};
 
 /// How often connected nodes' `last_seen` is refreshed.
@@ -16,26 +17,37 @@ pub const HEARTBEAT: Duration = Duration::from_secs(10);
 /// How often acknowledged versions are written.
 const FLUSH_NODES: Duration = Duration::from_secs(1);
 const COMPACT_EVERY: Duration = Duration::from_secs(60);
+/// Longest wait for a LISTEN connection; then the poll carries on alone.
+const LISTEN_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+const LISTEN_RETRY_MAX: Duration = Duration::from_secs(30);
 
 impl ConfigFeed {
-    /// Runs the feed until `stop` turns true.
+    /// Publishes changes until `stop` turns true.
     pub async fn run_publisher(self, settings: FeedSettings, mut stop: watch::Receiver<bool>) {
+        let mut published = self.start;
         let mut local = self.store.local_commits();
         let use_notify = settings.listen_notify && self.store.backend() == Backend::Postgres;
         let mut listener = None;
+        let mut listen_retry = Duration::from_secs(1);
+        let mut next_listen_attempt = Instant::now();
         let mut poll = interval(settings.poll_interval);
-        let mut flush = interval(FLUSH_NODES);
-        let mut last_heartbeat = tokio::time::Instant::now();
         let mut compact = interval(COMPACT_EVERY);
-        for timer in [&mut poll, &mut flush, &mut compact] {
+        for timer in [&mut poll, &mut compact] {
             timer.set_missed_tick_behavior(MissedTickBehavior::Delay);
         }
         loop {
-            if use_notify && listener.is_none() {
+            if use_notify && listener.is_none() && Instant::now() >= next_listen_attempt {
                 listener = connect_listener(settings.database_url.expose()).await;
+                if listener.is_some() {
+                    listen_retry = Duration::from_secs(1);
+                    // Whatever was sent while not listening is read below.
+                } else {
+                    next_listen_attempt = Instant::now() + listen_retry;
+                    listen_retry = (listen_retry * 2).min(LISTEN_RETRY_MAX);
+                }
             }
             tokio::select! {
-                () = super::stopped(&mut stop) => return,
+                () = stopped(&mut stop) => return,
                 changed = local.changed() => {
                     if changed.is_err() {
                         return;
@@ -47,14 +59,6 @@ impl ConfigFeed {
                     }
                 }
                 _ = poll.tick() => {}
-                _ = flush.tick() => {
-                    let heartbeat = last_heartbeat.elapsed() >= HEARTBEAT;
-                    if heartbeat {
-                        last_heartbeat = tokio::time::Instant::now();
-                    }
-                    self.nodes.flush(&self.store, heartbeat).await;
-                    continue;
-                }
                 _ = compact.tick() => {
                     match self.store.compact_changes(settings.keep_changes).await {
                         Ok(horizon) => tracing::debug!(horizon, "change log pruned"),
@@ -63,9 +67,28 @@ impl ConfigFeed {
                     continue;
                 }
             }
-            if let Err(error) = self.publish_new().await {
+            if let Err(error) = self.publish_new(&mut published).await {
                 tracing::warn!(%error, "cannot read configuration changes; retrying at the next poll");
             }
+        }
+    }
+
+    /// Writes node acks every second and heartbeats every [`HEARTBEAT`]
+    /// until `stop` turns true.
+    pub async fn run_node_bookkeeping(self, mut stop: watch::Receiver<bool>) {
+        let mut flush = interval(FLUSH_NODES);
+        flush.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut last_heartbeat = Instant::now();
+        loop {
+            tokio::select! {
+                () = stopped(&mut stop) => return,
+                _ = flush.tick() => {}
+            }
+            let heartbeat = last_heartbeat.elapsed() >= HEARTBEAT;
+            if heartbeat {
+                last_heartbeat = Instant::now();
+            }
+            self.nodes.flush(&self.store, heartbeat).await;
         }
     }
 }
@@ -76,18 +99,23 @@ async fn connect_listener(url: &str) -> Option<PgListener> {
         listener.listen(NOTIFY_CHANNEL).await?;
         Ok::<_, sqlx::Error>(listener)
     };
-    match connected.await {
-        Ok(listener) => Some(listener),
-        Err(error) => {
+    match tokio::time::timeout(LISTEN_CONNECT_TIMEOUT, connected).await {
+        Ok(Ok(listener)) => Some(listener),
+        Ok(Err(error)) => {
             tracing::warn!(%error, "cannot LISTEN for configuration changes; polling only until it can");
+            None
+        }
+        Err(_) => {
+            tracing::warn!("LISTEN connection timed out; polling only until it can");
             None
         }
     }
 }
 
 /// Resolves when a notification arrives (true) or the listener's connection
-/// was lost (false: what was sent meanwhile is gone, so the caller re-reads
-/// the version either way). Never resolves without a listener.
+/// failed (false). A lost connection that the listener re-established also
+/// resolves (true): what was sent meanwhile is gone, so the caller re-reads
+/// the version either way. Never resolves without a listener.
 async fn notified(listener: &mut Option<PgListener>) -> bool {
     let Some(listener) = listener else {
         return std::future::pending().await;

@@ -14,6 +14,9 @@ use crate::store::{NodeRecord, Rejection, Store};
 struct Entry {
     record: NodeRecord,
     dirty: bool,
+    /// The stream this state came from: a node that reconnected before its
+    /// old stream ended must not be marked gone by the old one.
+    session: u64,
 }
 
 /// This replica's nodes.
@@ -21,6 +24,7 @@ struct Entry {
 pub struct NodeRegistry {
     replica_id: String,
     nodes: Mutex<HashMap<String, Entry>>,
+    sessions: std::sync::atomic::AtomicU64,
 }
 
 impl NodeRegistry {
@@ -29,7 +33,14 @@ impl NodeRegistry {
         Self {
             replica_id,
             nodes: Mutex::new(HashMap::new()),
+            sessions: std::sync::atomic::AtomicU64::new(0),
         }
+    }
+
+    /// A new stream's id.
+    pub fn open_session(&self) -> u64 {
+        self.sessions
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     }
 
     /// This replica's id.
@@ -37,8 +48,15 @@ impl NodeRegistry {
         &self.replica_id
     }
 
-    /// Records that `node_id` is connected and has applied `applied_version`.
-    pub fn applied(&self, node_id: &str, applied_version: u64, rejections: Vec<Rejection>) {
+    /// Records that `node_id`, on stream `session`, is connected and has
+    /// applied `applied_version`.
+    pub fn applied(
+        &self,
+        node_id: &str,
+        session: u64,
+        applied_version: u64,
+        rejections: Vec<Rejection>,
+    ) {
         let record = NodeRecord {
             node_id: node_id.to_owned(),
             replica_id: self.replica_id.clone(),
@@ -52,13 +70,19 @@ impl NodeRegistry {
             Entry {
                 record,
                 dirty: true,
+                session,
             },
         );
     }
 
-    /// Records that `node_id`'s stream ended.
-    pub fn disconnected(&self, node_id: &str) {
-        if let Some(entry) = self.lock().get_mut(node_id) {
+    /// Records that `node_id`'s stream `session` ended (ignored if the node
+    /// is on a newer stream already).
+    pub fn disconnected(&self, node_id: &str, session: u64) {
+        if let Some(entry) = self
+            .lock()
+            .get_mut(node_id)
+            .filter(|entry| entry.session == session)
+        {
             entry.record.connected = false;
             entry.record.last_seen_ms = now_ms();
             entry.dirty = true;
@@ -109,6 +133,7 @@ impl NodeRegistry {
             .or_insert(Entry {
                 record,
                 dirty: true,
+                session: u64::MAX,
             })
             .dirty = true;
     }

@@ -82,10 +82,12 @@ impl ConfigService for ConfigApi {
         }
         let (outbound, updates) = mpsc::channel(STREAM_BUFFER);
         let session = Session {
+            id: self.feed.nodes().open_session(),
             api: self.clone(),
             node_id: subscribe.node_id.clone(),
             outbound,
             sent: subscribe.last_applied_version,
+            stop: self.stop.clone(),
         };
         tokio::spawn(session.run(subscribe, inbound));
         Ok(Response::new(Box::pin(ReceiverStream::new(updates))))
@@ -128,11 +130,13 @@ impl ConfigService for ConfigApi {
 
 /// One node's stream.
 struct Session {
+    id: u64,
     api: ConfigApi,
     node_id: String,
     outbound: mpsc::Sender<Result<ConfigUpdate, Status>>,
     /// The version the node has once it applies everything sent so far.
     sent: u64,
+    stop: watch::Receiver<bool>,
 }
 
 /// Why a session ended.
@@ -147,7 +151,7 @@ impl Session {
         // Subscribe before catching up: nothing published meanwhile is missed.
         let mut deltas = self.api.feed.subscribe();
         self.record(subscribe.last_applied_version, Vec::new());
-        let mut stop = self.api.stop.clone();
+        let mut stop = self.stop.clone();
         let end = match self.catch_up().await {
             Err(end) => end,
             Ok(()) => loop {
@@ -169,9 +173,10 @@ impl Session {
         };
         if let End::Failed(status) = end {
             tracing::info!(node_id = %self.node_id, %status, "ending node stream");
-            let _ = self.outbound.send(Err(status)).await;
+            // Best effort: a node that stopped reading must not hold the drain.
+            let _ = self.outbound.try_send(Err(status));
         }
-        self.api.feed.nodes().disconnected(&self.node_id);
+        self.api.feed.nodes().disconnected(&self.node_id, self.id);
         tracing::info!(node_id = %self.node_id, "node disconnected");
     }
 
@@ -194,6 +199,7 @@ impl Session {
         delta: Result<Arc<Delta>, broadcast::error::RecvError>,
     ) -> Result<(), End> {
         match delta {
+            Ok(delta) if delta.reset => self.send(delta.update.clone()).await,
             Ok(delta) if delta.update.version <= self.sent => Ok(()),
             Ok(delta) if delta.from == self.sent => self.send(delta.update.clone()).await,
             // Behind or ahead of the shared change: read exactly what this node needs.
@@ -204,12 +210,16 @@ impl Session {
         }
     }
 
+    /// Sends `update`, unless shutdown comes first: a node that stopped
+    /// reading must not hold the drain.
     async fn send(&mut self, update: ConfigUpdate) -> Result<(), End> {
         let version = update.version;
-        self.outbound
-            .send(Ok(update))
-            .await
-            .map_err(|_| End::NodeLeft)?;
+        tokio::select! {
+            sent = self.outbound.send(Ok(update)) => sent.map_err(|_| End::NodeLeft)?,
+            () = super::stopped(&mut self.stop) => {
+                return Err(End::Failed(Status::unavailable("control plane shutting down; reconnect")));
+            }
+        }
         self.sent = version;
         Ok(())
     }
@@ -239,6 +249,6 @@ impl Session {
         self.api
             .feed
             .nodes()
-            .applied(&self.node_id, applied_version, rejections);
+            .applied(&self.node_id, self.id, applied_version, rejections);
     }
 }

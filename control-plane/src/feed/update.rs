@@ -2,6 +2,8 @@
 //! with secrets opened. Rows are always read after the version they are
 //! labelled with, so a row is never older than its label.
 
+use std::collections::HashSet;
+
 use eventconnectors_proto::v1::{ConfigUpdate, ConnectorConfig};
 
 use crate::secrets::SecretBox;
@@ -24,14 +26,18 @@ pub async fn full_snapshot(store: &Store, secrets: &SecretBox) -> Result<ConfigU
 
 /// What a node at version `after` needs to reach `upto`: the connectors
 /// changed in between, in their current state (ACTIVE ones as upserts, the
-/// rest as removals).
+/// rest as removals). `None` when the log was pruned past `after` meanwhile
+/// (the caller sends a full snapshot instead).
 pub async fn changes(
     store: &Store,
     secrets: &SecretBox,
     after: u64,
     upto: u64,
-) -> Result<ConfigUpdate, StoreError> {
+) -> Result<Option<ConfigUpdate>, StoreError> {
     let changed = store.changed_since(after, upto).await?;
+    if after < store.feed_position().await?.compacted_through {
+        return Ok(None);
+    }
     let records = store.connectors_by_ids(&changed).await?;
     let mut upserts = Vec::with_capacity(records.len());
     for record in &records {
@@ -41,16 +47,18 @@ pub async fn changes(
             upserts.push(config);
         }
     }
+    let upserted: HashSet<&str> = upserts.iter().map(|u| u.id.as_str()).collect();
     let removed_connector_ids = changed
-        .into_iter()
-        .filter(|id| !upserts.iter().any(|u| &u.id == id))
+        .iter()
+        .filter(|id| !upserted.contains(id.as_str()))
+        .cloned()
         .collect();
-    Ok(ConfigUpdate {
+    Ok(Some(ConfigUpdate {
         version: upto,
         full_snapshot: false,
         upserts,
         removed_connector_ids,
-    })
+    }))
 }
 
 /// The connector as nodes receive it, secrets opened. `None` (logged) when

@@ -74,18 +74,26 @@ impl Store {
         after: Option<&str>,
         limit: u32,
     ) -> Result<Vec<ConnectorRecord>, StoreError> {
+        // Only the filters given, so the planner can use the workspace index.
+        let mut conditions = vec!["id > $1".to_owned()];
+        let mut values: Vec<String> = vec![after.unwrap_or_default().to_owned()];
+        if let Some(workspace_id) = &filter.workspace_id {
+            values.push(workspace_id.clone());
+            conditions.push(format!("workspace_id = ${}", values.len()));
+        }
+        if let Some(status) = filter.status {
+            values.push(status.as_str().to_owned());
+            conditions.push(format!("status = ${}", values.len()));
+        }
         let sql = format!(
-            "SELECT {COLUMNS} FROM connectors \
-             WHERE ($1 = '' OR workspace_id = $1) AND ($2 = '' OR status = $2) AND id > $3 \
-             ORDER BY id LIMIT $4"
+            "SELECT {COLUMNS} FROM connectors WHERE {} ORDER BY id LIMIT ${}",
+            conditions.join(" AND "),
+            values.len() + 1
         );
-        let rows = sqlx::query(&sql)
-            .bind(filter.workspace_id.clone().unwrap_or_default())
-            .bind(filter.status.map_or("", ConnectorStatus::as_str))
-            .bind(after.unwrap_or_default())
-            .bind(i64::from(limit))
-            .fetch_all(&self.pool)
-            .await?;
+        let query = values
+            .into_iter()
+            .fold(sqlx::query(&sql), |query, value| query.bind(value));
+        let rows = query.bind(i64::from(limit)).fetch_all(&self.pool).await?;
         rows.iter().map(ConnectorRecord::from_row).collect()
     }
 

@@ -27,7 +27,7 @@ pub struct WatchSettings {
     /// This node's id.
     pub node_id: String,
     /// The node token.
-    pub node_token: String,
+    pub node_token: eventconnectors_proto::auth::Secret,
     /// First reconnection delay.
     pub backoff_min: Duration,
     /// Longest reconnection delay.
@@ -106,7 +106,7 @@ async fn follow(
         .await
         .expect("the receiver is held above");
     let mut request = tonic::Request::new(ReceiverStream::new(outbound));
-    let token = format!("Bearer {}", settings.node_token)
+    let token = format!("Bearer {}", settings.node_token.expose())
         .parse()
         .map_err(|_| SessionError::Token)?;
     request.metadata_mut().insert("authorization", token);
