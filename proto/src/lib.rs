@@ -5,6 +5,7 @@
 
 pub mod auth;
 pub mod catalog;
+pub mod datatype;
 pub mod serving;
 pub mod validation;
 

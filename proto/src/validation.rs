@@ -7,6 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::catalog::{self, PartnerSpec};
+use crate::datatype::coerce;
 use crate::v1::{ConditionOperator, DataType, EventFilter, FieldMapping, SettingType};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -341,7 +342,7 @@ fn check_mapping(
         (Some(_), true) => {}
     }
     if let Some(constant) = &mapping.constant {
-        if let Err(reason) = check_literal(constant) {
+        if let Err(reason) = check_literal(constant, data_type) {
             violations.add(format!("{at}.constant"), reason);
         }
         if mapping.default_value.is_some() {
@@ -349,7 +350,7 @@ fn check_mapping(
         }
     }
     if let Some(default) = &mapping.default_value
-        && let Err(reason) = check_literal(default)
+        && let Err(reason) = check_literal(default, data_type)
     {
         violations.add(format!("{at}.default_value"), reason);
     }
@@ -371,20 +372,22 @@ fn check_path(path: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// A JSON scalar: a string, number, boolean (objects, arrays and null are not
-/// values a single field can take).
-fn check_literal(literal: &str) -> Result<(), String> {
-    match serde_json::from_str::<serde_json::Value>(literal) {
-        Ok(
+/// A JSON literal that takes the mapping's datatype, exactly as the data
+/// plane will convert it (an unspecified datatype is reported on its own).
+fn check_literal(literal: &str, data_type: DataType) -> Result<(), String> {
+    let value: serde_json::Value = serde_json::from_str(literal)
+        .map_err(|_| format!("`{literal}` is not JSON; write text in quotes, e.g. \"EUR\""))?;
+    if data_type == DataType::Unspecified {
+        return match value {
             serde_json::Value::String(_)
             | serde_json::Value::Number(_)
-            | serde_json::Value::Bool(_),
-        ) => Ok(()),
-        Ok(_) => Err("must be a JSON string, number or boolean".into()),
-        Err(_) => Err(format!(
-            "`{literal}` is not JSON; write text in quotes, e.g. \"EUR\""
-        )),
+            | serde_json::Value::Bool(_) => Ok(()),
+            _ => Err("must be a JSON string, number or boolean".into()),
+        };
     }
+    coerce(data_type, &value)
+        .map(drop)
+        .map_err(|error| format!("`{literal}` cannot be {}: {error}", data_type.as_str_name()))
 }
 
 fn check_filter(violations: &mut Violations, prefix: &str, filter: &EventFilter) {
@@ -468,10 +471,13 @@ mod tests {
 
     #[test]
     fn literals_and_paths() {
-        assert!(check_literal("\"EUR\"").is_ok());
-        assert!(check_literal("12.5").is_ok());
-        assert!(check_literal("EUR").is_err());
-        assert!(check_literal("{}").is_err());
+        assert!(check_literal("\"EUR\"", DataType::String).is_ok());
+        assert!(check_literal("12.5", DataType::Number).is_ok());
+        assert!(check_literal("EUR", DataType::String).is_err());
+        assert!(check_literal("{}", DataType::String).is_err());
+        assert!(check_literal("\"abc\"", DataType::Integer).is_err());
+        assert!(check_literal("\"2026-11-29T10:00:00Z\"", DataType::Timestamp).is_ok());
+        assert!(check_literal("\"soon\"", DataType::Timestamp).is_err());
         assert!(check_path("properties.order.total").is_ok());
         assert!(check_path("properties..total").is_err());
         assert!(check_path("a b").is_err());

@@ -354,6 +354,22 @@ async fn every_invalid_create_names_its_field(db: Db) {
             }),
         ),
         (
+            "connector.mappings[0].constant",
+            Box::new(move |c| {
+                let mut m = mapping("", "custom_data.num_items", DataType::Integer);
+                m.constant = Some("\"many\"".into());
+                c.mappings = vec![m];
+            }),
+        ),
+        (
+            "connector.mappings[0].default_value",
+            Box::new(move |c| {
+                let mut m = mapping("properties.at", "event_time", DataType::Timestamp);
+                m.default_value = Some("\"soon\"".into());
+                c.mappings = vec![m];
+            }),
+        ),
+        (
             "connector.mappings[1].target",
             Box::new(move |c| {
                 c.mappings = vec![
