@@ -6,6 +6,7 @@
 
 use std::time::Duration;
 
+use eventconnectors_proto::serving::stopped;
 use eventconnectors_proto::v1::DeleteConnectorStatsRequest;
 use eventconnectors_proto::v1::stats_service_client::StatsServiceClient;
 use tokio::sync::watch;
@@ -52,7 +53,7 @@ pub async fn run(store: Store, settings: EraserSettings, mut stop: watch::Receiv
             }
         };
         tokio::select! {
-            _ = stop.wait_for(|stopped| *stopped) => return,
+            () = stopped(&mut stop) => return,
             changed = writes.changed() => {
                 if changed.is_err() {
                     return;

@@ -68,6 +68,12 @@ pub fn init_tracing(json: bool) {
     }
 }
 
+/// Resolves once `stop` turns true or its sender is gone: the stop signal
+/// the background loops of every service watch.
+pub async fn stopped(stop: &mut tokio::sync::watch::Receiver<bool>) {
+    let _ = stop.wait_for(|stopped| *stopped).await;
+}
+
 /// Resolves on SIGTERM (what Kubernetes sends) or Ctrl-C.
 pub async fn shutdown_signal() {
     let ctrl_c = async {

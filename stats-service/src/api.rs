@@ -15,7 +15,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::counters::{Applied, CounterError, Counters};
-use crate::ranges::{self, RangeRequest, Retention};
+use crate::ranges::{self, RangeRequest, Retention, now};
 use crate::{intake, query};
 
 /// Acks buffered per stream before intake waits for the node to read them.
@@ -30,10 +30,6 @@ pub struct StatsApi {
     retention: Retention,
     node_auth: BearerAuth,
     admin_auth: BearerAuth,
-}
-
-fn now() -> i64 {
-    jiff::Timestamp::now().as_second()
 }
 
 fn unavailable(error: CounterError) -> Status {

@@ -6,7 +6,7 @@ use eventconnectors_proto::v1::{ErrorCategory, Outcome, OutcomeBatch};
 
 use crate::counters::{BucketWrite, ConnectorBatch};
 use crate::fields::{self, Group};
-use crate::ranges::{self, Retention};
+use crate::ranges::{self, Retention, secs};
 
 const DAY: i64 = 86_400;
 
@@ -14,10 +14,6 @@ const DAY: i64 = 86_400;
 const MAX_BATCH_ID: usize = 128;
 /// Longest stored sample message.
 const MAX_SAMPLE_CHARS: usize = 512;
-
-fn secs(duration: std::time::Duration) -> i64 {
-    i64::try_from(duration.as_secs()).unwrap_or(i64::MAX)
-}
 
 /// When a bucket expires: its start plus its retention.
 fn expiry(bucket: &str, retention: Retention) -> i64 {

@@ -34,8 +34,14 @@ pub struct Retention {
     pub max_span: Duration,
 }
 
-fn secs(duration: Duration) -> i64 {
+/// `duration` in whole seconds.
+pub fn secs(duration: Duration) -> i64 {
     i64::try_from(duration.as_secs()).unwrap_or(i64::MAX)
+}
+
+/// Now, in unix seconds: the one clock of the service.
+pub fn now() -> i64 {
+    jiff::Timestamp::now().as_second()
 }
 
 /// Start of the UTC hour containing `unix`.

@@ -12,8 +12,8 @@
 use std::time::{Duration, Instant};
 
 use e2e_tests::bench::{arg, percentile};
-use e2e_tests::control_plane::{ADMIN_TOKEN, NODE_TOKEN};
-use e2e_tests::stats::{Backend, RedisPrefix, StatsHandle, redis_url};
+use e2e_tests::control_plane::ADMIN_TOKEN;
+use e2e_tests::stats::{Backend, RedisPrefix, StatsHandle, redis_url, report};
 use e2e_tests::with_token;
 use eventconnectors_proto::v1::stats_service_client::StatsServiceClient;
 use eventconnectors_proto::v1::{
@@ -190,24 +190,7 @@ async fn main() {
     let acked: usize = futures::future::join_all(all.chunks(per_stream).map(|chunk| {
         let mut client = client.clone();
         let chunk = chunk.to_vec();
-        async move {
-            let expected = chunk.len();
-            let request = with_token(
-                futures::stream::iter(chunk).chain(futures::stream::pending()),
-                NODE_TOKEN,
-            );
-            let mut acks = client
-                .report_outcomes(request)
-                .await
-                .expect("report")
-                .into_inner();
-            let mut got = 0;
-            while got < expected {
-                acks.message().await.expect("ok").expect("open");
-                got += 1;
-            }
-            got
-        }
+        async move { report(&mut client, chunk).await.len() }
     }))
     .await
     .into_iter()

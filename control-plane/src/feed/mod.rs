@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use eventconnectors_proto::v1::ConfigUpdate;
-use tokio::sync::{broadcast, watch};
+use tokio::sync::broadcast;
 
 pub use registry::NodeRegistry;
 pub use service::ConfigApi;
@@ -35,11 +35,6 @@ pub struct FeedSettings {
     pub poll_interval: Duration,
     /// Versions kept in the change log; older nodes get a full snapshot.
     pub keep_changes: u64,
-}
-
-/// Resolves once `stop` turns true (or its sender is gone).
-async fn stopped(stop: &mut watch::Receiver<bool>) {
-    let _ = stop.wait_for(|stopped| *stopped).await;
 }
 
 /// One change as every stream at version `from` sends it.

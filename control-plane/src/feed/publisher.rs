@@ -9,7 +9,9 @@ use sqlx::postgres::PgListener;
 use tokio::sync::watch;
 use tokio::time::{Instant, MissedTickBehavior, interval};
 
-use super::{ConfigFeed, FeedSettings, stopped};
+use eventconnectors_proto::serving::stopped;
+
+use super::{ConfigFeed, FeedSettings};
 use crate::store::{Backend, NOTIFY_CHANNEL};
 
 /// How often connected nodes' `last_seen` is refreshed.

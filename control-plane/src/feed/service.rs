@@ -4,6 +4,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use eventconnectors_proto::auth::BearerAuth;
+use eventconnectors_proto::serving::stopped;
 use eventconnectors_proto::v1::config_service_server::ConfigService;
 use eventconnectors_proto::v1::watch_config_request::Message as NodeMessage;
 use eventconnectors_proto::v1::{
@@ -156,7 +157,7 @@ impl Session {
             Err(end) => end,
             Ok(()) => loop {
                 tokio::select! {
-                    () = super::stopped(&mut stop) => {
+                    () = stopped(&mut stop) => {
                         break End::Failed(Status::unavailable("control plane shutting down; reconnect"));
                     }
                     message = inbound.message() => match message {
@@ -216,7 +217,7 @@ impl Session {
         let version = update.version;
         tokio::select! {
             sent = self.outbound.send(Ok(update)) => sent.map_err(|_| End::NodeLeft)?,
-            () = super::stopped(&mut self.stop) => {
+            () = stopped(&mut self.stop) => {
                 return Err(End::Failed(Status::unavailable("control plane shutting down; reconnect")));
             }
         }

@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use eventconnectors_proto::serving::stopped;
 use eventconnectors_proto::v1::config_service_client::ConfigServiceClient;
 use eventconnectors_proto::v1::watch_config_request::Message;
 use eventconnectors_proto::v1::{Ack, Nack, Subscribe, WatchConfigRequest};
@@ -141,10 +142,6 @@ async fn follow(
         }
     }
     Ok(())
-}
-
-async fn stopped(stop: &mut watch::Receiver<bool>) {
-    let _ = stop.wait_for(|stopped| *stopped).await;
 }
 
 fn message(message: Message) -> WatchConfigRequest {

@@ -24,15 +24,8 @@ pub struct MemoryCounters {
 
 /// The instant of unix time `at`, seen from `now`.
 fn at_unix(now: Instant, at: i64) -> Instant {
-    let unix_now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0.0, |since| since.as_secs_f64());
-    let ahead = at as f64 - unix_now;
-    if ahead <= 0.0 {
-        now
-    } else {
-        now + Duration::from_secs_f64(ahead)
-    }
+    let ahead = at - crate::ranges::now();
+    now + Duration::from_secs(u64::try_from(ahead).unwrap_or(0))
 }
 
 fn alive(expiry: Option<&Instant>, now: Instant) -> bool {

@@ -75,12 +75,6 @@ fn prune_this_time() -> bool {
     WRITES.fetch_add(1, Ordering::Relaxed).is_multiple_of(16)
 }
 
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |since| since.as_secs())
-}
-
 fn seconds(duration: std::time::Duration) -> u64 {
     duration.as_secs().max(1)
 }
@@ -112,7 +106,7 @@ impl RedisCounters {
             .key(self.key(c, "samples"))
             .arg(seconds(self.ttls.dedupe))
             .arg(seconds(self.ttls.samples))
-            .arg(unix_now())
+            .arg(crate::ranges::now())
             .arg(&batch.batch_id)
             // Forgotten batch ids are pruned on one write in sixteen.
             .arg(u8::from(prune_this_time()));
