@@ -13,6 +13,21 @@ struct Connector {
     batches: HashMap<String, Instant>,
     samples: (HashMap<String, String>, Option<Instant>),
     tombstone: Option<Instant>,
+    /// Entries (batch ids + buckets) after the last pruning: pruning runs
+    /// again when they have doubled, so it costs O(1) per write on average.
+    pruned_at: usize,
+}
+
+impl Connector {
+    fn prune_if_grown(&mut self, now: Instant) {
+        let entries = self.batches.len() + self.buckets.len();
+        if entries < 64 || entries < 2 * self.pruned_at {
+            return;
+        }
+        self.batches.retain(|_, expiry| *expiry > now);
+        self.buckets.retain(|_, (_, expiry)| *expiry > now);
+        self.pruned_at = self.batches.len() + self.buckets.len();
+    }
 }
 
 /// In-process counters.
@@ -57,8 +72,12 @@ impl MemoryCounters {
             if alive(connector.tombstone.as_ref(), now) {
                 return Applied::Tombstoned;
             }
-            connector.batches.retain(|_, expiry| *expiry > now);
-            if connector.batches.contains_key(&batch.batch_id) {
+            connector.prune_if_grown(now);
+            if connector
+                .batches
+                .get(&batch.batch_id)
+                .is_some_and(|expiry| *expiry > now)
+            {
                 return Applied::Duplicate;
             }
             connector
