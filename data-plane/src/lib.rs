@@ -4,3 +4,4 @@
 pub mod args;
 pub mod config_feed;
 pub mod node;
+pub mod transform;

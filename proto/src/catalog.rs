@@ -22,6 +22,8 @@ pub struct PartnerSpec {
     pub max_batch_size: u32,
     /// A connector with no mappings forwards the raw event unchanged.
     pub forwards_raw_event: bool,
+    /// How TIMESTAMP values are written for this partner.
+    pub timestamps: TimestampFormat,
     /// Settings and secrets.
     pub settings: &'static [SettingSpec],
     /// Fields a mapping may target.
@@ -59,6 +61,17 @@ pub struct FieldSpec {
     pub default_type: DataType,
     /// Normalization applied before SHA-256 (personal identifiers).
     pub normalization: Normalization,
+}
+
+/// How a partner writes points in time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimestampFormat {
+    /// Integer unix seconds (Meta `event_time`, TikTok `event_time`).
+    UnixSeconds,
+    /// Integer unix microseconds (GA4 `timestamp_micros`).
+    UnixMicros,
+    /// RFC 3339 text in UTC (webhooks).
+    Rfc3339,
 }
 
 /// How a personal identifier is normalized before hashing, per partner.
@@ -240,6 +253,7 @@ const WEBHOOK: PartnerSpec = PartnerSpec {
     description: "POSTs each event as JSON to your URL, signed with Standard Webhooks headers (webhook-id, webhook-timestamp, webhook-signature).",
     max_batch_size: 1,
     forwards_raw_event: true,
+    timestamps: TimestampFormat::Rfc3339,
     settings: &[
         setting(
             "url",
@@ -281,6 +295,7 @@ const GA4: PartnerSpec = PartnerSpec {
     description: "Sends events to a GA4 web data stream through the Measurement Protocol (/mp/collect).",
     max_batch_size: 25,
     forwards_raw_event: false,
+    timestamps: TimestampFormat::UnixMicros,
     settings: &[
         setting(
             "measurement_id",
@@ -364,6 +379,7 @@ const META_CAPI: PartnerSpec = PartnerSpec {
     description: "Sends server events to a Meta pixel through the Conversions API (graph.facebook.com/{version}/{pixel}/events).",
     max_batch_size: 1000,
     forwards_raw_event: false,
+    timestamps: TimestampFormat::UnixSeconds,
     settings: &[
         setting(
             "pixel_id",
@@ -484,6 +500,7 @@ const TIKTOK: PartnerSpec = PartnerSpec {
     description: "Sends web events to a TikTok pixel through the Events API v1.3 (event/track).",
     max_batch_size: 50,
     forwards_raw_event: false,
+    timestamps: TimestampFormat::UnixSeconds,
     settings: &[
         setting(
             "pixel_code",
