@@ -4,4 +4,5 @@
 pub mod args;
 pub mod config_feed;
 pub mod node;
+pub mod partners;
 pub mod transform;

@@ -1,0 +1,40 @@
+//! What an HTTP status says when a partner has nothing more specific to say.
+
+use eventconnectors_proto::v1::ErrorCategory;
+
+use super::{Failure, PartnerResponse, Retry};
+
+/// The failure a non-2xx status means: 401/403 are credentials; 408, 429
+/// and 5xx (but 501) are worth retrying, honouring Retry-After; 3xx (not
+/// followed) and other 4xx will fail again.
+pub fn status_failure(
+    response: &PartnerResponse,
+    partner_code: String,
+    message: String,
+) -> Failure {
+    let status = response.status;
+    let (category, retry) = match status {
+        401 | 403 => (ErrorCategory::InvalidCredentials, Retry::Never),
+        408 | 429 => (
+            ErrorCategory::PartnerError,
+            Retry::Later(response.retry_after),
+        ),
+        501 => (ErrorCategory::PartnerError, Retry::Never),
+        500..=599 => (
+            ErrorCategory::PartnerError,
+            Retry::Later(response.retry_after),
+        ),
+        _ => (ErrorCategory::PartnerError, Retry::Never),
+    };
+    Failure {
+        category,
+        partner_code,
+        message,
+        retry,
+    }
+}
+
+/// The first 300 characters of a body, for messages.
+pub fn excerpt(body: &[u8]) -> String {
+    String::from_utf8_lossy(body).chars().take(300).collect()
+}

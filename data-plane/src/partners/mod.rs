@@ -1,0 +1,152 @@
+//! Partner adapters: each turns a batch of transformed events into the
+//! partner's exact requests, and reads the partner's exact responses into a
+//! verdict (delivered, partly delivered, failed with a category, a partner
+//! code and whether a retry can help). Adding a partner is one file here,
+//! one line in [`adapter`], and one catalog entry.
+
+mod ga4;
+mod http;
+mod meta_capi;
+mod tiktok;
+mod webhook;
+
+use std::time::Duration;
+
+use eventconnectors_proto::v1::{ConnectorConfig, ErrorCategory};
+use serde_json::Value;
+
+pub use http::status_failure;
+
+/// An event ready to send: its id and its partner fields.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Prepared {
+    /// The raw event's `id` (idempotency and deduplication key).
+    pub event_id: String,
+    /// The transformed fields.
+    pub fields: Value,
+}
+
+/// One HTTP request to a partner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartnerRequest {
+    /// Absolute URL, query included.
+    pub url: String,
+    /// Headers besides content-type (always `application/json`).
+    pub headers: Vec<(String, String)>,
+    /// JSON body.
+    pub body: Vec<u8>,
+    /// Indexes (into the batch) of the events this request carries.
+    pub events: Vec<usize>,
+}
+
+/// A partner's answer, as delivery saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartnerResponse {
+    /// HTTP status.
+    pub status: u16,
+    /// The Retry-After header, parsed.
+    pub retry_after: Option<Duration>,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+/// Whether trying again can help.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retry {
+    /// No: the same request will fail the same way (bad credentials, a
+    /// payload the partner rejects).
+    Never,
+    /// Yes, after the backoff schedule, or after the partner's Retry-After.
+    Later(Option<Duration>),
+}
+
+/// A failed delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// The category.
+    pub category: ErrorCategory,
+    /// HTTP status and the partner's own code, e.g. `400/190`.
+    pub partner_code: String,
+    /// The partner's message (or ours).
+    pub message: String,
+    /// Whether a retry can help.
+    pub retry: Retry,
+}
+
+/// What became of one request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Every event was accepted.
+    Delivered,
+    /// The partner accepted only `accepted` of the events (Meta's
+    /// `events_received`); the rest failed with `failure`.
+    Partial {
+        /// Events accepted.
+        accepted: usize,
+        /// Why the others failed.
+        failure: Failure,
+    },
+    /// Nothing was accepted.
+    Failed(Failure),
+}
+
+/// Where a deployment sends each partner's requests (overridable for
+/// sandboxes and tests).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BaseUrls {
+    /// GA4 Measurement Protocol.
+    pub ga4: String,
+    /// Meta Graph API.
+    pub meta: String,
+    /// TikTok Business API.
+    pub tiktok: String,
+}
+
+impl Default for BaseUrls {
+    fn default() -> Self {
+        Self {
+            ga4: "https://www.google-analytics.com".into(),
+            meta: "https://graph.facebook.com".into(),
+            tiktok: "https://business-api.tiktok.com".into(),
+        }
+    }
+}
+
+/// A partner's wire format.
+pub trait Adapter: Send + Sync + std::fmt::Debug {
+    /// The requests carrying `events` (at most the partner's batch limit
+    /// each). `now` is the unix time used for signatures.
+    fn requests(
+        &self,
+        connector: &ConnectorConfig,
+        events: &[Prepared],
+        base: &BaseUrls,
+        now: i64,
+    ) -> Vec<PartnerRequest>;
+
+    /// The verdict on a response to a request carrying `sent` events.
+    fn classify(&self, response: &PartnerResponse, sent: usize) -> Verdict;
+}
+
+/// The adapter of partner `id`.
+pub fn adapter(id: &str) -> Option<&'static dyn Adapter> {
+    match id {
+        "webhook" => Some(&webhook::Webhook),
+        "ga4" => Some(&ga4::Ga4),
+        "meta_capi" => Some(&meta_capi::MetaCapi),
+        "tiktok" => Some(&tiktok::TikTok),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use eventconnectors_proto::catalog::PARTNERS;
+
+    #[test]
+    fn every_catalog_partner_has_an_adapter() {
+        for partner in PARTNERS {
+            assert!(super::adapter(partner.id).is_some(), "{}", partner.id);
+        }
+    }
+}
