@@ -3,6 +3,7 @@
 
 pub mod args;
 pub mod config_feed;
+pub mod delivery;
 pub mod node;
 pub mod partners;
 pub mod transform;
