@@ -8,7 +8,7 @@
 use eventconnectors_proto::v1::ConnectorConfig;
 use serde_json::{Map, Value};
 
-use super::http::{excerpt, status_failure};
+use super::http::{excerpt, query_value, status_failure};
 use super::{Adapter, BaseUrls, PartnerRequest, PartnerResponse, Prepared, Verdict};
 
 const MAX_EVENTS: usize = 25;
@@ -17,10 +17,6 @@ const REQUEST_LEVEL: [&str; 4] = ["client_id", "user_id", "user_data", "user_pro
 /// The GA4 adapter.
 #[derive(Debug)]
 pub struct Ga4;
-
-fn encode(value: &str) -> String {
-    url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
-}
 
 impl Adapter for Ga4 {
     fn requests(
@@ -33,13 +29,13 @@ impl Adapter for Ga4 {
         let url = format!(
             "{}/mp/collect?measurement_id={}&api_secret={}",
             base.ga4.trim_end_matches('/'),
-            encode(
+            query_value(
                 connector
                     .settings
                     .get("measurement_id")
                     .map_or("", String::as_str)
             ),
-            encode(
+            query_value(
                 connector
                     .secrets
                     .get("api_secret")

@@ -38,3 +38,17 @@ pub fn status_failure(
 pub fn excerpt(body: &[u8]) -> String {
     String::from_utf8_lossy(body).chars().take(300).collect()
 }
+
+/// `value` encoded for a URL query.
+pub fn query_value(value: &str) -> String {
+    url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
+}
+
+/// Indexes `0..len` in runs of at most `max`: one run per request.
+pub fn index_chunks(len: usize, max: usize) -> Vec<Vec<usize>> {
+    (0..len)
+        .collect::<Vec<_>>()
+        .chunks(max.max(1))
+        .map(<[usize]>::to_vec)
+        .collect()
+}

@@ -8,7 +8,7 @@
 use eventconnectors_proto::v1::{ConnectorConfig, ErrorCategory};
 use serde_json::{Value, json};
 
-use super::http::{excerpt, status_failure};
+use super::http::{excerpt, index_chunks, query_value, status_failure};
 use super::{
     Adapter, BaseUrls, Failure, PartnerRequest, PartnerResponse, Prepared, Retry, Verdict,
 };
@@ -19,10 +19,6 @@ const DEFAULT_VERSION: &str = "v21.0";
 /// The Meta CAPI adapter.
 #[derive(Debug)]
 pub struct MetaCapi;
-
-fn encode(value: &str) -> String {
-    url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
-}
 
 impl Adapter for MetaCapi {
     fn requests(
@@ -38,7 +34,7 @@ impl Adapter for MetaCapi {
             base.meta.trim_end_matches('/'),
             setting("api_version").unwrap_or(DEFAULT_VERSION),
             setting("pixel_id").unwrap_or_default(),
-            encode(
+            query_value(
                 connector
                     .secrets
                     .get("access_token")
@@ -46,9 +42,8 @@ impl Adapter for MetaCapi {
             ),
         );
         let action_source = setting("action_source").unwrap_or("website");
-        let indexed: Vec<usize> = (0..events.len()).collect();
-        indexed
-            .chunks(MAX_EVENTS)
+        index_chunks(events.len(), MAX_EVENTS)
+            .into_iter()
             .map(|chunk| {
                 let data: Vec<Value> = chunk
                     .iter()
@@ -70,7 +65,7 @@ impl Adapter for MetaCapi {
                     url: url.clone(),
                     headers: Vec::new(),
                     body: serde_json::to_vec(&body).expect("JSON values serialize"),
-                    events: chunk.to_vec(),
+                    events: chunk,
                 }
             })
             .collect()

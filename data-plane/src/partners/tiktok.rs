@@ -6,7 +6,7 @@
 use eventconnectors_proto::v1::{ConnectorConfig, ErrorCategory};
 use serde_json::{Value, json};
 
-use super::http::{excerpt, status_failure};
+use super::http::{excerpt, index_chunks, status_failure};
 use super::{
     Adapter, BaseUrls, Failure, PartnerRequest, PartnerResponse, Prepared, Retry, Verdict,
 };
@@ -34,9 +34,8 @@ impl Adapter for TikTok {
             .get("access_token")
             .cloned()
             .unwrap_or_default();
-        let indexed: Vec<usize> = (0..events.len()).collect();
-        indexed
-            .chunks(MAX_EVENTS)
+        index_chunks(events.len(), MAX_EVENTS)
+            .into_iter()
             .map(|chunk| {
                 let mut body = json!({
                     "event_source": "web",
@@ -50,7 +49,7 @@ impl Adapter for TikTok {
                     url: url.clone(),
                     headers: vec![("Access-Token".to_owned(), token.clone())],
                     body: serde_json::to_vec(&body).expect("JSON values serialize"),
-                    events: chunk.to_vec(),
+                    events: chunk,
                 }
             })
             .collect()
