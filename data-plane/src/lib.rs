@@ -4,6 +4,8 @@
 pub mod args;
 pub mod config_feed;
 pub mod delivery;
+pub mod ingest;
 pub mod node;
+pub mod outcomes;
 pub mod partners;
 pub mod transform;

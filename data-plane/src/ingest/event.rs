@@ -1,0 +1,146 @@
+//! One raw event as producers send it: a JSON object, as a historic event
+//! export gives it, with `id`, `workspace_id` and `type` as non-empty
+//! strings. Parsed once; everything downstream reads the parsed value.
+
+use eventconnectors_proto::v1::RejectReason;
+use serde_json::{Map, Value};
+
+/// Largest event accepted by default (bytes of JSON).
+pub const DEFAULT_MAX_EVENT_BYTES: usize = 64 * 1024;
+
+/// An accepted event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RawEvent {
+    /// `id`: the producer's identifier, used for deduplication downstream.
+    pub id: String,
+    /// `workspace_id`: whose connectors receive it.
+    pub workspace_id: String,
+    /// `type`: what filters match on.
+    pub event_type: String,
+    /// The whole event.
+    pub body: Value,
+}
+
+/// Why an event was not accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejected {
+    /// The reason as a code.
+    pub reason: RejectReason,
+    /// The reason for people.
+    pub detail: String,
+}
+
+fn rejected(reason: RejectReason, detail: impl Into<String>) -> Rejected {
+    Rejected {
+        reason,
+        detail: detail.into(),
+    }
+}
+
+/// Parses one event of at most `max_bytes`.
+pub fn parse(text: &str, max_bytes: usize) -> Result<RawEvent, Rejected> {
+    if text.len() > max_bytes {
+        return Err(rejected(
+            RejectReason::TooLarge,
+            format!("{} bytes; the limit is {max_bytes}", text.len()),
+        ));
+    }
+    let body: Value = serde_json::from_str(text)
+        .map_err(|error| rejected(RejectReason::InvalidJson, format!("not JSON: {error}")))?;
+    let Value::Object(object) = &body else {
+        return Err(rejected(
+            RejectReason::NotAnObject,
+            "an event is a JSON object",
+        ));
+    };
+    let id = required(object, "id")?;
+    let workspace_id = required(object, "workspace_id")?;
+    let event_type = required(object, "type")?;
+    Ok(RawEvent {
+        id,
+        workspace_id,
+        event_type,
+        body,
+    })
+}
+
+fn required(object: &Map<String, Value>, field: &str) -> Result<String, Rejected> {
+    match object.get(field) {
+        Some(Value::String(value)) if !value.trim().is_empty() => Ok(value.clone()),
+        Some(_) => Err(rejected(
+            RejectReason::MissingField,
+            format!("`{field}` must be a non-empty string"),
+        )),
+        None => Err(rejected(
+            RejectReason::MissingField,
+            format!("`{field}` is required"),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_a_well_formed_event() {
+        let event = parse(
+            r#"{"id":"e1","workspace_id":"acme","type":"order_completed","properties":{"total":12}}"#,
+            DEFAULT_MAX_EVENT_BYTES,
+        )
+        .expect("accepted");
+        assert_eq!(
+            (
+                event.id.as_str(),
+                event.workspace_id.as_str(),
+                event.event_type.as_str()
+            ),
+            ("e1", "acme", "order_completed")
+        );
+        assert_eq!(event.body["properties"]["total"], 12);
+    }
+
+    #[test]
+    fn every_rejection_has_its_reason() {
+        let cases = [
+            ("{not json", RejectReason::InvalidJson),
+            ("[1, 2]", RejectReason::NotAnObject),
+            ("\"text\"", RejectReason::NotAnObject),
+            (
+                r#"{"workspace_id":"a","type":"t"}"#,
+                RejectReason::MissingField,
+            ),
+            (
+                r#"{"id":"","workspace_id":"a","type":"t"}"#,
+                RejectReason::MissingField,
+            ),
+            (
+                r#"{"id":7,"workspace_id":"a","type":"t"}"#,
+                RejectReason::MissingField,
+            ),
+            (r#"{"id":"e","type":"t"}"#, RejectReason::MissingField),
+            (
+                r#"{"id":"e","workspace_id":"a"}"#,
+                RejectReason::MissingField,
+            ),
+        ];
+        for (text, reason) in cases {
+            let rejection = parse(text, DEFAULT_MAX_EVENT_BYTES).expect_err(text);
+            assert_eq!(rejection.reason, reason, "{text}: {}", rejection.detail);
+        }
+        let big = format!(
+            r#"{{"id":"e","workspace_id":"a","type":"t","pad":"{}"}}"#,
+            "x".repeat(100)
+        );
+        assert_eq!(
+            parse(&big, 64).expect_err("too large").reason,
+            RejectReason::TooLarge
+        );
+        let missing = parse(r#"{"id":"e","type":"t"}"#, 1024).expect_err("missing");
+        assert!(
+            missing.detail.contains("workspace_id"),
+            "{}",
+            missing.detail
+        );
+    }
+}

@@ -1,0 +1,3 @@
+//! Event intake: what the node accepts from producers.
+
+pub mod event;

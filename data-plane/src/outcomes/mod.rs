@@ -1,0 +1,3 @@
+//! Delivery outcomes on their way to the stats service.
+
+pub mod aggregate;
