@@ -75,19 +75,19 @@ impl Adapter for Ga4 {
                     })
                     .collect();
                 body.insert("events".to_owned(), Value::Array(ga4_events));
-                requests.push(PartnerRequest {
-                    url: url.clone(),
-                    headers: Vec::new(),
-                    body: serde_json::to_vec(&Value::Object(body)).expect("JSON values serialize"),
-                    events: chunk.to_vec(),
-                });
+                requests.push(PartnerRequest::json(
+                    url.clone(),
+                    Vec::new(),
+                    &Value::Object(body),
+                    chunk.to_vec(),
+                ));
             }
         }
         requests
     }
 
     fn classify(&self, response: &PartnerResponse, _sent: usize) -> Verdict {
-        if (200..300).contains(&response.status) {
+        if response.is_success() {
             Verdict::Delivered
         } else {
             Verdict::Failed(status_failure(

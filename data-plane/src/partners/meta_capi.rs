@@ -61,20 +61,15 @@ impl Adapter for MetaCapi {
                 if let Some(code) = setting("test_event_code") {
                     body["test_event_code"] = Value::from(code);
                 }
-                PartnerRequest {
-                    url: url.clone(),
-                    headers: Vec::new(),
-                    body: serde_json::to_vec(&body).expect("JSON values serialize"),
-                    events: chunk,
-                }
+                PartnerRequest::json(url.clone(), Vec::new(), &body, chunk)
             })
             .collect()
     }
 
     fn classify(&self, response: &PartnerResponse, sent: usize) -> Verdict {
         let status = response.status;
-        let body: Value = serde_json::from_slice(&response.body).unwrap_or(Value::Null);
-        if (200..300).contains(&status) {
+        let body = response.json();
+        if response.is_success() {
             let received = body["events_received"]
                 .as_u64()
                 .map_or(sent, |n| n as usize);

@@ -39,6 +39,23 @@ pub struct PartnerRequest {
     pub events: Vec<usize>,
 }
 
+impl PartnerRequest {
+    /// A request whose body is `body` as JSON.
+    pub fn json(
+        url: String,
+        headers: Vec<(String, String)>,
+        body: &Value,
+        events: Vec<usize>,
+    ) -> Self {
+        Self {
+            url,
+            headers,
+            body: serde_json::to_vec(body).expect("JSON values serialize"),
+            events,
+        }
+    }
+}
+
 /// A partner's answer, as delivery saw it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PartnerResponse {
@@ -48,6 +65,18 @@ pub struct PartnerResponse {
     pub retry_after: Option<Duration>,
     /// The body.
     pub body: Vec<u8>,
+}
+
+impl PartnerResponse {
+    /// Whether the status is 2xx.
+    pub fn is_success(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+
+    /// The body as JSON (`Null` when it is not JSON).
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
+    }
 }
 
 /// Whether trying again can help.

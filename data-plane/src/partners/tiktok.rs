@@ -45,21 +45,16 @@ impl Adapter for TikTok {
                 if let Some(code) = connector.settings.get("test_event_code") {
                     body["test_event_code"] = Value::from(code.as_str());
                 }
-                PartnerRequest {
-                    url: url.clone(),
-                    headers: vec![("Access-Token".to_owned(), token.clone())],
-                    body: serde_json::to_vec(&body).expect("JSON values serialize"),
-                    events: chunk,
-                }
+                PartnerRequest::json(url.clone(), vec![("Access-Token".to_owned(), token.clone())], &body, chunk)
             })
             .collect()
     }
 
     fn classify(&self, response: &PartnerResponse, _sent: usize) -> Verdict {
         let status = response.status;
-        let body: Value = serde_json::from_slice(&response.body).unwrap_or(Value::Null);
+        let body = response.json();
         let code = body["code"].as_i64();
-        if !(200..300).contains(&status) {
+        if !response.is_success() {
             let partner_code =
                 code.map_or_else(|| status.to_string(), |code| format!("{status}/{code}"));
             return Verdict::Failed(status_failure(

@@ -80,7 +80,7 @@ impl Adapter for Webhook {
 
     fn classify(&self, response: &PartnerResponse, _sent: usize) -> Verdict {
         let status = response.status;
-        if (200..300).contains(&status) {
+        if response.is_success() {
             return Verdict::Delivered;
         }
         if status == 410 {
