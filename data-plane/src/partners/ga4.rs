@@ -8,17 +8,45 @@
 use eventconnectors_proto::v1::ConnectorConfig;
 use serde_json::{Map, Value};
 
-use super::http::{excerpt, query_value, status_failure};
+use super::http::{body_for, excerpt, json_array, json_string, query_value, status_failure};
 use super::{Adapter, BaseUrls, PartnerRequest, PartnerResponse, Prepared, Verdict};
 
 const MAX_EVENTS: usize = 25;
 const REQUEST_LEVEL: [&str; 4] = ["client_id", "user_id", "user_data", "user_properties"];
+const EVENT_LEVEL: [&str; 3] = ["name", "params", "timestamp_micros"];
 
 /// The GA4 adapter.
 #[derive(Debug)]
 pub struct Ga4;
 
 impl Adapter for Ga4 {
+    /// Splits the fields into the request-level members (the group: events
+    /// of one client share a request) and the event itself.
+    fn prepare(&self, _connector: &ConnectorConfig, event_id: &str, fields: Value) -> Prepared {
+        let Value::Object(mut fields) = fields else {
+            return Prepared::new(event_id, &fields);
+        };
+        let mut group = String::new();
+        for key in REQUEST_LEVEL {
+            if let Some(value) = fields.remove(key) {
+                if !group.is_empty() {
+                    group.push(',');
+                }
+                group.push_str(&json_string(key));
+                group.push(':');
+                group.push_str(&value.to_string());
+            }
+        }
+        let event: Map<String, Value> = fields
+            .into_iter()
+            .filter(|(key, _)| EVENT_LEVEL.contains(&key.as_str()))
+            .collect();
+        Prepared {
+            group: group.into(),
+            ..Prepared::new(event_id, &Value::Object(event))
+        }
+    }
+
     fn requests(
         &self,
         connector: &ConnectorConfig,
@@ -42,45 +70,36 @@ impl Adapter for Ga4 {
                     .map_or("", String::as_str)
             ),
         );
-        // One client per request, in order of first appearance.
-        let mut clients: Vec<(Value, Vec<usize>)> = Vec::new();
+        // One client per request, in order of first appearance (a batch
+        // holds at most 25 events, so a linear search is the fast one).
+        let mut clients: Vec<(&str, Vec<usize>)> = Vec::new();
         for (index, event) in events.iter().enumerate() {
-            let client = event.fields["client_id"].clone();
-            match clients.iter_mut().find(|(c, _)| *c == client) {
+            match clients
+                .iter_mut()
+                .find(|(group, _)| *group == &*event.group)
+            {
                 Some((_, indexes)) => indexes.push(index),
-                None => clients.push((client, vec![index])),
+                None => clients.push((&event.group, vec![index])),
             }
         }
         let mut requests = Vec::new();
-        for (_, indexes) in clients {
+        for (group, indexes) in clients {
             for chunk in indexes.chunks(MAX_EVENTS) {
-                let mut body = Map::new();
-                let first = &events[chunk[0]].fields;
-                for key in REQUEST_LEVEL {
-                    if let Some(value) = first.get(key) {
-                        body.insert(key.to_owned(), value.clone());
-                    }
+                let mut body = body_for(events, chunk, group.len() + 16);
+                body.push(b'{');
+                body.extend_from_slice(group.as_bytes());
+                if !group.is_empty() {
+                    body.push(b',');
                 }
-                let ga4_events: Vec<Value> = chunk
-                    .iter()
-                    .map(|&i| {
-                        let fields = &events[i].fields;
-                        let mut event = Map::new();
-                        for key in ["name", "params", "timestamp_micros"] {
-                            if let Some(value) = fields.get(key) {
-                                event.insert(key.to_owned(), value.clone());
-                            }
-                        }
-                        Value::Object(event)
-                    })
-                    .collect();
-                body.insert("events".to_owned(), Value::Array(ga4_events));
-                requests.push(PartnerRequest::json(
-                    url.clone(),
-                    Vec::new(),
-                    &Value::Object(body),
-                    chunk.to_vec(),
-                ));
+                body.extend_from_slice(br#""events":"#);
+                json_array(&mut body, events, chunk);
+                body.push(b'}');
+                requests.push(PartnerRequest {
+                    url: url.clone(),
+                    headers: Vec::new(),
+                    body,
+                    events: chunk.to_vec(),
+                });
             }
         }
         requests
@@ -113,9 +132,9 @@ mod tests {
             secrets: [("api_secret".to_owned(), "s3 cret".to_owned())].into(),
             ..Default::default()
         };
-        let event = |client: &str, i: usize| Prepared {
-            event_id: format!("e{i}"),
-            fields: json!({"client_id": client, "user_id": "U1", "name": "purchase", "params": {"value": i}, "timestamp_micros": 1_000_000 * i as i64}),
+        let event = |client: &str, i: usize| {
+            let fields = json!({"client_id": client, "user_id": "U1", "name": "purchase", "params": {"value": i}, "timestamp_micros": 1_000_000 * i as i64});
+            Ga4.prepare(&connector, &format!("e{i}"), fields)
         };
         let mut events: Vec<Prepared> = (0..30).map(|i| event("c1", i)).collect();
         events.insert(3, event("c2", 99));

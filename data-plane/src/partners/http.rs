@@ -2,7 +2,7 @@
 
 use eventconnectors_proto::v1::ErrorCategory;
 
-use super::{Failure, PartnerResponse, Retry};
+use super::{Failure, PartnerResponse, Prepared, Retry};
 
 /// The failure a non-2xx status means: 401/403 are credentials; 408, 429
 /// and 5xx (but 501) are worth retrying, honouring Retry-After; 3xx (not
@@ -51,4 +51,27 @@ pub fn index_chunks(len: usize, max: usize) -> Vec<Vec<usize>> {
         .chunks(max.max(1))
         .map(<[usize]>::to_vec)
         .collect()
+}
+
+/// Appends `[e1,e2,...]`, the JSON of the events at `indexes`, to `out`.
+pub fn json_array(out: &mut Vec<u8>, events: &[Prepared], indexes: &[usize]) {
+    out.push(b'[');
+    for (n, &index) in indexes.iter().enumerate() {
+        if n > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(events[index].json.as_bytes());
+    }
+    out.push(b']');
+}
+
+/// `text` as a JSON string literal.
+pub fn json_string(text: &str) -> String {
+    serde_json::Value::from(text).to_string()
+}
+
+/// A body buffer sized for the events at `indexes` plus `extra` bytes.
+pub fn body_for(events: &[Prepared], indexes: &[usize], extra: usize) -> Vec<u8> {
+    let events: usize = indexes.iter().map(|&i| events[i].json.len() + 1).sum();
+    Vec::with_capacity(events + extra + 2)
 }

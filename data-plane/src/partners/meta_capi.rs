@@ -6,9 +6,11 @@
 //! 1/2 temporary (retried), 10 and 200-299 permissions.
 
 use eventconnectors_proto::v1::{ConnectorConfig, ErrorCategory};
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use super::http::{excerpt, index_chunks, query_value, status_failure};
+use super::http::{
+    body_for, excerpt, index_chunks, json_array, json_string, query_value, status_failure,
+};
 use super::{
     Adapter, BaseUrls, Failure, PartnerRequest, PartnerResponse, Prepared, Retry, Verdict,
 };
@@ -21,6 +23,16 @@ const DEFAULT_VERSION: &str = "v21.0";
 pub struct MetaCapi;
 
 impl Adapter for MetaCapi {
+    fn prepare(&self, connector: &ConnectorConfig, event_id: &str, mut fields: Value) -> Prepared {
+        if let Some(object) = fields.as_object_mut() {
+            let action_source = connector.settings.get("action_source");
+            object
+                .entry("action_source")
+                .or_insert_with(|| Value::from(action_source.map_or("website", String::as_str)));
+        }
+        Prepared::new(event_id, &fields)
+    }
+
     fn requests(
         &self,
         connector: &ConnectorConfig,
@@ -41,27 +53,24 @@ impl Adapter for MetaCapi {
                     .map_or("", String::as_str)
             ),
         );
-        let action_source = setting("action_source").unwrap_or("website");
+        let test_code = setting("test_event_code").map(json_string);
         index_chunks(events.len(), MAX_EVENTS)
             .into_iter()
             .map(|chunk| {
-                let data: Vec<Value> = chunk
-                    .iter()
-                    .map(|&index| {
-                        let mut fields = events[index].fields.clone();
-                        if let Some(object) = fields.as_object_mut() {
-                            object
-                                .entry("action_source")
-                                .or_insert_with(|| Value::from(action_source));
-                        }
-                        fields
-                    })
-                    .collect();
-                let mut body = json!({ "data": data });
-                if let Some(code) = setting("test_event_code") {
-                    body["test_event_code"] = Value::from(code);
+                let mut body = body_for(events, &chunk, 40);
+                body.extend_from_slice(br#"{"data":"#);
+                json_array(&mut body, events, &chunk);
+                if let Some(code) = &test_code {
+                    body.extend_from_slice(br#","test_event_code":"#);
+                    body.extend_from_slice(code.as_bytes());
                 }
-                PartnerRequest::json(url.clone(), Vec::new(), &body, chunk)
+                body.push(b'}');
+                PartnerRequest {
+                    url: url.clone(),
+                    headers: Vec::new(),
+                    body,
+                    events: chunk,
+                }
             })
             .collect()
     }
@@ -114,6 +123,8 @@ impl Adapter for MetaCapi {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     fn response(status: u16, body: Value) -> PartnerResponse {
@@ -137,9 +148,9 @@ mod tests {
             ..Default::default()
         };
         let events: Vec<Prepared> = (0..1500)
-            .map(|i| Prepared {
-                event_id: format!("e{i}"),
-                fields: json!({"event_name": "Purchase", "event_id": format!("e{i}")}),
+            .map(|i| {
+                let fields = json!({"event_name": "Purchase", "event_id": format!("e{i}")});
+                MetaCapi.prepare(&connector, &format!("e{i}"), fields)
             })
             .collect();
         let requests = MetaCapi.requests(&connector, &events, &BaseUrls::default(), 0);

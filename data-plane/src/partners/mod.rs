@@ -15,15 +15,41 @@ use std::time::Duration;
 use eventconnectors_proto::v1::{ConnectorConfig, ErrorCategory};
 use serde_json::Value;
 
-pub use http::status_failure;
+pub use http::{json_array, status_failure};
 
-/// An event ready to send: its id and its partner fields.
-#[derive(Debug, Clone, PartialEq)]
+/// An event ready to send, serialized once when it is accepted: a queued
+/// event costs its bytes, and a request body is built by concatenation.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Prepared {
     /// The raw event's `id` (idempotency and deduplication key).
-    pub event_id: String,
-    /// The transformed fields.
-    pub fields: Value,
+    pub event_id: Box<str>,
+    /// Members every event of one request must share (GA4's client:
+    /// `"client_id":"c1","user_id":"U1"`), serialized without braces; empty
+    /// for partners that batch any events together.
+    pub group: Box<str>,
+    /// The event's JSON as it goes into the request.
+    pub json: Box<str>,
+}
+
+impl Prepared {
+    /// An event whose JSON is `fields`, in no group.
+    pub fn new(event_id: &str, fields: &Value) -> Self {
+        Self::raw(event_id, &fields.to_string())
+    }
+
+    /// An event whose JSON is already written (a raw event forwarded as is).
+    pub fn raw(event_id: &str, json: &str) -> Self {
+        Self {
+            event_id: event_id.into(),
+            group: "".into(),
+            json: json.into(),
+        }
+    }
+
+    /// Heap and inline bytes this event holds while queued.
+    pub fn size(&self) -> usize {
+        std::mem::size_of::<Self>() + self.event_id.len() + self.group.len() + self.json.len()
+    }
 }
 
 /// One HTTP request to a partner.
@@ -37,23 +63,6 @@ pub struct PartnerRequest {
     pub body: Vec<u8>,
     /// Indexes (into the batch) of the events this request carries.
     pub events: Vec<usize>,
-}
-
-impl PartnerRequest {
-    /// A request whose body is `body` as JSON.
-    pub fn json(
-        url: String,
-        headers: Vec<(String, String)>,
-        body: &Value,
-        events: Vec<usize>,
-    ) -> Self {
-        Self {
-            url,
-            headers,
-            body: serde_json::to_vec(body).expect("JSON values serialize"),
-            events,
-        }
-    }
 }
 
 /// A partner's answer, as delivery saw it.
@@ -143,6 +152,11 @@ impl Default for BaseUrls {
 
 /// A partner's wire format.
 pub trait Adapter: Send + Sync + std::fmt::Debug {
+    /// Serializes one transformed event for the partner (once, at intake).
+    fn prepare(&self, _connector: &ConnectorConfig, event_id: &str, fields: Value) -> Prepared {
+        Prepared::new(event_id, &fields)
+    }
+
     /// The requests carrying `events` (at most the partner's batch limit
     /// each). `now` is the unix time used for signatures.
     fn requests(

@@ -4,9 +4,8 @@
 //! are retried, 40105 is a bad token, other codes (40001, 40002, ...) fail.
 
 use eventconnectors_proto::v1::{ConnectorConfig, ErrorCategory};
-use serde_json::{Value, json};
 
-use super::http::{excerpt, index_chunks, status_failure};
+use super::http::{body_for, excerpt, index_chunks, json_array, json_string, status_failure};
 use super::{
     Adapter, BaseUrls, Failure, PartnerRequest, PartnerResponse, Prepared, Retry, Verdict,
 };
@@ -34,18 +33,35 @@ impl Adapter for TikTok {
             .get("access_token")
             .cloned()
             .unwrap_or_default();
+        let source_id = json_string(
+            connector
+                .settings
+                .get("pixel_code")
+                .map_or("", String::as_str),
+        );
+        let test_code = connector
+            .settings
+            .get("test_event_code")
+            .map(|code| json_string(code));
         index_chunks(events.len(), MAX_EVENTS)
             .into_iter()
             .map(|chunk| {
-                let mut body = json!({
-                    "event_source": "web",
-                    "event_source_id": connector.settings.get("pixel_code").cloned().unwrap_or_default(),
-                    "data": chunk.iter().map(|&i| events[i].fields.clone()).collect::<Vec<_>>(),
-                });
-                if let Some(code) = connector.settings.get("test_event_code") {
-                    body["test_event_code"] = Value::from(code.as_str());
+                let mut body = body_for(events, &chunk, 80 + source_id.len());
+                body.extend_from_slice(br#"{"event_source":"web","event_source_id":"#);
+                body.extend_from_slice(source_id.as_bytes());
+                body.extend_from_slice(br#","data":"#);
+                json_array(&mut body, events, &chunk);
+                if let Some(code) = &test_code {
+                    body.extend_from_slice(br#","test_event_code":"#);
+                    body.extend_from_slice(code.as_bytes());
                 }
-                PartnerRequest::json(url.clone(), vec![("Access-Token".to_owned(), token.clone())], &body, chunk)
+                body.push(b'}');
+                PartnerRequest {
+                    url: url.clone(),
+                    headers: vec![("Access-Token".to_owned(), token.clone())],
+                    body,
+                    events: chunk,
+                }
             })
             .collect()
     }
@@ -91,6 +107,8 @@ impl Adapter for TikTok {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::{Value, json};
+
     use super::*;
 
     fn ok(body: Value) -> PartnerResponse {
@@ -110,10 +128,7 @@ mod tests {
             ..Default::default()
         };
         let events: Vec<Prepared> = (0..120)
-            .map(|i| Prepared {
-                event_id: format!("e{i}"),
-                fields: json!({"event": "CompletePayment"}),
-            })
+            .map(|i| Prepared::new(&format!("e{i}"), &json!({"event": "CompletePayment"})))
             .collect();
         let requests = TikTok.requests(&connector, &events, &BaseUrls::default(), 0);
         assert_eq!(

@@ -52,9 +52,9 @@ impl Adapter for Webhook {
             .iter()
             .enumerate()
             .map(|(index, event)| {
-                let body = serde_json::to_vec(&event.fields).expect("JSON values serialize");
+                let body = event.json.as_bytes().to_vec();
                 let mut headers = vec![
-                    ("webhook-id".to_owned(), event.event_id.clone()),
+                    ("webhook-id".to_owned(), event.event_id.to_string()),
                     ("webhook-timestamp".to_owned(), now.to_string()),
                 ];
                 if let Some(signed) = connector
@@ -141,14 +141,8 @@ mod tests {
             ..Default::default()
         };
         let events = [
-            Prepared {
-                event_id: "e1".into(),
-                fields: json!({"a": 1}),
-            },
-            Prepared {
-                event_id: "e2".into(),
-                fields: json!({"a": 2}),
-            },
+            Prepared::new("e1", &json!({"a": 1})),
+            Prepared::raw("e2", r#"{"a": 2}"#),
         ];
         let requests = Webhook.requests(&connector, &events, &BaseUrls::default(), 1_700_000_000);
         assert_eq!(requests.len(), 2);
