@@ -8,7 +8,12 @@ use std::time::Duration;
 
 /// Data-plane node configuration.
 #[derive(Debug, Clone, clap::Parser)]
-#[command(name = "data-plane", version, about = "Event ingest and delivery node")]
+#[command(
+    name = "data-plane",
+    version,
+    about = "Event ingest and delivery node",
+    args_override_self = true
+)]
 pub struct Args {
     /// Address the gRPC server (ingest, health) listens on.
     #[arg(long, env = "LISTEN_ADDR", default_value = "127.0.0.1:50061")]
@@ -40,6 +45,31 @@ pub struct Args {
     #[arg(long, env = "CONFIG_BACKOFF_MAX", default_value = "10s", value_parser = humantime::parse_duration)]
     pub config_backoff_max: Duration,
 
+    /// Token producers present on IngestService (`authorization: Bearer`).
+    #[arg(long, env = "INGEST_TOKEN", hide_env_values = true)]
+    pub ingest_token: Secret,
+
+    /// Stats service URL for delivery outcomes; without it outcomes are kept
+    /// (bounded) and the loss is counted when the bound is reached.
+    #[arg(long = "stats", env = "STATS_URL")]
+    pub stats_url: Option<String>,
+
+    /// Address of the Prometheus metrics endpoint (`/metrics`).
+    #[arg(long, env = "METRICS_ADDR", default_value = "127.0.0.1:9464")]
+    pub metrics_listen: SocketAddr,
+
+    /// Intake limits.
+    #[command(flatten)]
+    pub limits: Limits,
+
+    /// Delivery tuning.
+    #[command(flatten)]
+    pub delivery: DeliveryFlags,
+
+    /// Where partner requests go (sandboxes and tests override these).
+    #[command(flatten)]
+    pub partners: PartnerUrls,
+
     /// Shutdown and logging.
     #[command(flatten)]
     pub serve: ServeFlags,
@@ -53,4 +83,106 @@ impl Args {
             .or_else(|| std::env::var("HOSTNAME").ok())
             .unwrap_or_else(|| "data-plane".to_owned())
     }
+}
+
+/// What the node takes in.
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub struct Limits {
+    /// Largest event, in bytes of JSON.
+    #[arg(long, env = "MAX_EVENT_BYTES", default_value_t = 64 * 1024)]
+    pub max_event_bytes: usize,
+
+    /// Most events in one IngestRequest.
+    #[arg(long, env = "MAX_BATCH_EVENTS", default_value_t = 10_000)]
+    pub max_batch_events: usize,
+
+    /// Largest gRPC message, in bytes.
+    #[arg(long, env = "MAX_MESSAGE_BYTES", default_value_t = 16 * 1024 * 1024)]
+    pub max_message_bytes: usize,
+
+    /// Events waiting or in flight for one connector before ingest refuses
+    /// more for it (QUEUE_FULL).
+    #[arg(long, env = "CONNECTOR_QUEUE_CAPACITY", default_value_t = 100_000)]
+    pub connector_queue_capacity: usize,
+
+    /// Events waiting or in flight on the whole node (bounds memory: about
+    /// 0.5 KiB each).
+    #[arg(long, env = "NODE_QUEUE_CAPACITY", default_value_t = 1_000_000)]
+    pub node_queue_capacity: usize,
+}
+
+/// How events are delivered.
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub struct DeliveryFlags {
+    /// Time a partner has to answer one request.
+    #[arg(long, env = "DELIVERY_TIMEOUT", default_value = "3s", value_parser = humantime::parse_duration)]
+    pub delivery_timeout: Duration,
+
+    /// Retries after a failed attempt (so 1 + this many attempts).
+    #[arg(long, env = "DELIVERY_RETRIES", default_value_t = 3)]
+    pub delivery_retries: u32,
+
+    /// Ceiling of the first retry's jittered backoff; doubles per retry.
+    #[arg(long, env = "RETRY_BACKOFF", default_value = "250ms", value_parser = humantime::parse_duration)]
+    pub retry_backoff: Duration,
+
+    /// How long a batch waits for more events before it is sent.
+    #[arg(long, env = "BATCH_LINGER", default_value = "5ms", value_parser = humantime::parse_duration)]
+    pub linger: Duration,
+
+    /// Requests in flight per connector (its bulkhead).
+    #[arg(long, env = "CONNECTOR_CONCURRENCY", default_value_t = 16)]
+    pub connector_concurrency: usize,
+
+    /// Circuit breaker: sliding window.
+    #[arg(long, env = "BREAKER_WINDOW", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub breaker_window: Duration,
+
+    /// Circuit breaker: fewest requests in the window before it may open.
+    #[arg(long, env = "BREAKER_MIN_REQUESTS", default_value_t = 20)]
+    pub breaker_min_requests: u32,
+
+    /// Circuit breaker: failed share of requests (0-1) that opens it.
+    #[arg(long, env = "BREAKER_ERROR_RATE", default_value_t = 0.5)]
+    pub breaker_error_rate: f64,
+
+    /// Circuit breaker: how long it stays open before a probe.
+    #[arg(long, env = "BREAKER_OPEN_FOR", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub breaker_open_for: Duration,
+
+    /// How often outcomes are sealed into a batch for the stats service.
+    #[arg(long, env = "OUTCOME_FLUSH_INTERVAL", default_value = "1s", value_parser = humantime::parse_duration)]
+    pub outcome_flush_interval: Duration,
+
+    /// Unacknowledged outcome batches kept while the stats service is away.
+    #[arg(long, env = "OUTCOME_BUFFER_BATCHES", default_value_t = 3_600)]
+    pub outcome_buffer_batches: usize,
+}
+
+/// Partner base URLs (webhooks carry their own URL).
+#[derive(Debug, Clone, clap::Args)]
+pub struct PartnerUrls {
+    /// GA4 Measurement Protocol.
+    #[arg(
+        long,
+        env = "GA4_BASE_URL",
+        default_value = "https://www.google-analytics.com"
+    )]
+    pub ga4_base_url: String,
+
+    /// Meta Graph API.
+    #[arg(
+        long,
+        env = "META_BASE_URL",
+        default_value = "https://graph.facebook.com"
+    )]
+    pub meta_base_url: String,
+
+    /// TikTok Business API.
+    #[arg(
+        long,
+        env = "TIKTOK_BASE_URL",
+        default_value = "https://business-api.tiktok.com"
+    )]
+    pub tiktok_base_url: String,
 }

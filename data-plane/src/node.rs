@@ -1,42 +1,120 @@
-//! A node's lifecycle: follow the configuration, report readiness once the
-//! first snapshot is applied, serve until SIGTERM.
+//! A node's lifecycle: follow the configuration, take events once the first
+//! snapshot is applied (readiness follows), deliver, report outcomes; on
+//! SIGTERM stop taking events, drain the queues within the grace period,
+//! flush outcomes, exit.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
+use eventconnectors_proto::auth::BearerAuth;
 use eventconnectors_proto::serving;
+use eventconnectors_proto::v1::ingest_service_server::{IngestServiceServer, SERVICE_NAME};
 use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_util::task::TaskTracker;
 use tonic_health::ServingStatus;
 
 use crate::args::Args;
 use crate::config_feed::{ConfigState, WatchSettings, watch_config};
+use crate::delivery::{BreakerSettings, Delivery, PartnerClient, RetryPolicy};
+use crate::dispatch::{AdmitLimits, Dispatcher};
+use crate::ingest::IngestApi;
+use crate::metrics;
+use crate::outcomes::{Outcomes, ReporterSettings, report};
+use crate::partners::BaseUrls;
 
 /// Health service name that reports liveness (always SERVING while the
 /// process runs); the default service ("") reports readiness.
 pub const LIVENESS_SERVICE: &str = "liveness";
+
+/// Why a node could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The ingest token is empty.
+    #[error(transparent)]
+    Token(#[from] eventconnectors_proto::auth::EmptyToken),
+    /// The HTTP client could not be built (TLS roots).
+    #[error("cannot build the partner HTTP client: {0}")]
+    Client(#[from] reqwest::Error),
+}
 
 /// A data-plane node ready to serve.
 #[derive(Debug)]
 pub struct DataPlane {
     config: ConfigState,
     watch: WatchSettings,
+    reporter: ReporterSettings,
+    dispatcher: Arc<Dispatcher>,
+    outcomes: Outcomes,
+    ingest: IngestApi,
+    max_message_bytes: usize,
     grace: Duration,
 }
 
 impl DataPlane {
     /// A node configured by `args`; nothing runs until [`DataPlane::serve`].
-    pub fn new(args: &Args) -> Self {
-        Self {
+    pub fn new(args: &Args) -> Result<Self, StartError> {
+        let flags = &args.delivery;
+        let node_id = args.node_id();
+        let outcomes = Outcomes::new(&node_id, flags.outcome_buffer_batches);
+        let delivery = Arc::new(Delivery {
+            client: PartnerClient::new(flags.delivery_timeout)?,
+            outcomes: outcomes.clone(),
+            retry: RetryPolicy {
+                max_retries: flags.delivery_retries,
+                base: flags.retry_backoff,
+                ..RetryPolicy::default()
+            },
+            breaker: BreakerSettings {
+                window: flags.breaker_window,
+                min_requests: flags.breaker_min_requests,
+                error_rate: flags.breaker_error_rate,
+                open_for: flags.breaker_open_for,
+            },
+            base_urls: BaseUrls {
+                ga4: args.partners.ga4_base_url.clone(),
+                meta: args.partners.meta_base_url.clone(),
+                tiktok: args.partners.tiktok_base_url.clone(),
+            },
+            linger: flags.linger,
+            concurrency: flags.connector_concurrency,
+            tasks: TaskTracker::new(),
+        });
+        let dispatcher = Arc::new(Dispatcher::new(
+            AdmitLimits {
+                max_event_bytes: args.limits.max_event_bytes,
+                connector_capacity: args.limits.connector_queue_capacity,
+            },
+            args.limits.node_queue_capacity,
+            delivery,
+        ));
+        let ingest = IngestApi::new(
+            Arc::clone(&dispatcher),
+            BearerAuth::new("ingest", args.ingest_token.expose())?,
+            args.limits.max_batch_events,
+        );
+        Ok(Self {
             config: ConfigState::new(),
             watch: WatchSettings {
                 endpoints: args.control_plane.clone(),
-                node_id: args.node_id(),
+                node_id,
                 node_token: args.node_token.clone(),
                 backoff_min: args.config_backoff_min,
                 backoff_max: args.config_backoff_max,
             },
+            reporter: ReporterSettings {
+                url: args.stats_url.clone(),
+                node_token: args.node_token.clone(),
+                flush_interval: flags.outcome_flush_interval,
+                backoff: (args.config_backoff_min, args.config_backoff_max),
+            },
+            dispatcher,
+            outcomes,
+            ingest,
+            max_message_bytes: args.limits.max_message_bytes,
             grace: args.serve.shutdown_grace,
-        }
+        })
     }
 
     /// The node's configuration.
@@ -44,48 +122,116 @@ impl DataPlane {
         &self.config
     }
 
-    /// Follows the configuration and serves until `shutdown` resolves.
+    /// The node's routing and lanes.
+    pub fn dispatcher(&self) -> &Arc<Dispatcher> {
+        &self.dispatcher
+    }
+
+    /// Serves until `shutdown` resolves, then drains and flushes.
     pub async fn serve(
         self,
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), tonic::transport::Error> {
-        let (health, routes) = serving::base_routes(&[]);
+        let (health, routes) = serving::base_routes(&[SERVICE_NAME]);
         health
             .set_service_status("", ServingStatus::NotServing)
             .await;
         health
             .set_service_status(LIVENESS_SERVICE, ServingStatus::Serving)
             .await;
+        let routes = routes.add_service(
+            IngestServiceServer::new(self.ingest.clone())
+                .max_decoding_message_size(self.max_message_bytes),
+        );
 
-        let (stop_tx, stop) = tokio::sync::watch::channel(false);
-        let watcher = tokio::spawn(watch_config(self.config.clone(), self.watch.clone(), stop));
-        let mut applied = self.config.applied();
+        let (stop_config, config_stopped) = watch::channel(false);
+        let watcher = tokio::spawn(watch_config(
+            self.config.clone(),
+            self.watch.clone(),
+            config_stopped,
+        ));
+        let (stop_reporter, reporter_stopped) = watch::channel(false);
+        let reporter = tokio::spawn(report(
+            self.outcomes.clone(),
+            self.reporter.clone(),
+            reporter_stopped,
+        ));
+        let follower = tokio::spawn(follow_config(
+            self.config.clone(),
+            Arc::clone(&self.dispatcher),
+            health.clone(),
+        ));
+        let gauges = tokio::spawn(publish_gauges(Arc::clone(&self.dispatcher)));
+
+        let dispatcher = Arc::clone(&self.dispatcher);
         let readiness = health.clone();
-        tokio::spawn(async move {
-            if applied.wait_for(Option::is_some).await.is_ok() {
-                tracing::info!("first configuration applied; ready");
-                readiness
-                    .set_service_status("", ServingStatus::Serving)
-                    .await;
-            }
-        });
         let shutdown = async move {
             shutdown.await;
-            let _ = stop_tx.send(true);
+            tracing::info!("shutting down: intake closed, draining");
+            readiness
+                .set_service_status("", ServingStatus::NotServing)
+                .await;
+            dispatcher.close_intake();
         };
         let result = serving::serve(routes, listener, health, shutdown, self.grace).await;
+        self.dispatcher.drain(self.grace).await;
+        let _ = stop_config.send(true);
+        let _ = stop_reporter.send(true);
+        follower.abort();
+        gauges.abort();
         let _ = watcher.await;
+        let _ = reporter.await;
         result
+    }
+}
+
+/// Applies every configuration version to the lanes; the first one opens
+/// intake and readiness.
+async fn follow_config(
+    config: ConfigState,
+    dispatcher: Arc<Dispatcher>,
+    health: tonic_health::server::HealthReporter,
+) {
+    let mut applied = config.applied();
+    let mut ready = false;
+    loop {
+        if let Some(snapshot) = config.current() {
+            dispatcher.sync(&snapshot);
+            if !ready {
+                ready = true;
+                tracing::info!(
+                    version = snapshot.version(),
+                    "first configuration applied; ready"
+                );
+                health.set_service_status("", ServingStatus::Serving).await;
+            }
+        }
+        if applied.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Queue depths and breaker states, every second.
+async fn publish_gauges(dispatcher: Arc<Dispatcher>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        for lane in dispatcher.lanes() {
+            metrics::queue_depth(&lane.id, lane.depth());
+            metrics::breaker_state(&lane.id, lane.breaker().gauge());
+        }
     }
 }
 
 /// Starts a node on `args.listen` and serves until SIGTERM.
 pub async fn run(args: Args) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     tracing::info!(?args, "starting data-plane node");
-    let node = DataPlane::new(&args);
+    metrics::install(args.metrics_listen)?;
+    let node = DataPlane::new(&args)?;
     let listener = TcpListener::bind(args.listen).await?;
-    tracing::info!(address = %listener.local_addr()?, "serving gRPC");
+    tracing::info!(address = %listener.local_addr()?, metrics = %args.metrics_listen, "serving gRPC");
     node.serve(listener, serving::shutdown_signal()).await?;
     tracing::info!("data-plane node stopped");
     Ok(())

@@ -5,6 +5,8 @@ pub mod bench;
 pub mod control_plane;
 pub mod fixtures;
 pub mod node;
+pub mod partners;
+pub mod platform;
 pub mod postgres;
 pub mod server_task;
 pub mod stats;

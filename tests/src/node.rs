@@ -1,16 +1,27 @@
 //! A data-plane node on a loopback port, following test control planes.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use clap::Parser;
 use data_plane::args::Args;
 use data_plane::config_feed::{ConfigState, Snapshot};
+use data_plane::dispatch::Dispatcher;
 use data_plane::node::DataPlane;
+use eventconnectors_proto::v1::ingest_service_client::IngestServiceClient;
 use tokio::net::TcpListener;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 
 use crate::control_plane::NODE_TOKEN;
+
+/// The ingest token test nodes accept.
+pub const INGEST_TOKEN: &str = "test-ingest-token";
+
+/// An IngestService client (requests carry the token through
+/// [`crate::with_token`]).
+pub type IngestClient = IngestServiceClient<tonic::transport::Channel>;
 use crate::server_task::{ServerTask, signalled};
 
 /// A running node; stopped on drop.
@@ -19,34 +30,96 @@ pub struct NodeHandle {
     /// Where it listens.
     pub addr: SocketAddr,
     config: ConfigState,
+    dispatcher: Arc<Dispatcher>,
     server: ServerTask<tonic::transport::Error>,
 }
 
 impl NodeHandle {
     /// Starts node `node_id` following the control planes at `urls`.
     pub async fn start(node_id: &str, urls: &[String]) -> Self {
-        let args = Args {
-            listen: "127.0.0.1:0".parse().expect("addr"),
-            control_plane: urls.to_vec(),
-            node_id: Some(node_id.to_owned()),
-            node_token: NODE_TOKEN.into(),
-            config_backoff_min: Duration::from_millis(50),
-            config_backoff_max: Duration::from_millis(500),
-            serve: eventconnectors_proto::serving::ServeFlags {
-                shutdown_grace: Duration::from_secs(2),
-                log_json: false,
-            },
-        };
-        let node = DataPlane::new(&args);
+        Self::start_with(node_id, urls, &[]).await
+    }
+
+    /// Starts node `node_id` with `flags` on top of the test defaults
+    /// (loopback port, test tokens, fast reconnects, a 2 s grace).
+    pub async fn start_with(node_id: &str, urls: &[String], flags: &[&str]) -> Self {
+        let mut argv: Vec<String> = [
+            "data-plane",
+            "--listen",
+            "127.0.0.1:0",
+            "--node-token",
+            NODE_TOKEN,
+            "--ingest-token",
+            INGEST_TOKEN,
+            "--config-backoff-min",
+            "50ms",
+            "--config-backoff-max",
+            "500ms",
+            "--shutdown-grace",
+            "2s",
+            "--node-id",
+            node_id,
+            "--control-plane",
+            &urls.join(","),
+        ]
+        .iter()
+        .map(|arg| (*arg).to_owned())
+        .collect();
+        argv.extend(flags.iter().map(|flag| (*flag).to_owned()));
+        let args = Args::try_parse_from(argv).expect("valid node flags");
+        let node = DataPlane::new(&args).expect("node starts");
         let config = node.config().clone();
+        let dispatcher = Arc::clone(node.dispatcher());
         let listener = TcpListener::bind(args.listen).await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let server = ServerTask::spawn(|stopped| node.serve(listener, signalled(stopped)));
         Self {
             addr,
             config,
+            dispatcher,
             server,
         }
+    }
+
+    /// Waits until the node has (or, `present` false, no longer has) a
+    /// delivery lane for connector `id`. Panics after `timeout`.
+    pub async fn wait_for_lane(&self, id: &str, present: bool, timeout: Duration) -> Duration {
+        let started = Instant::now();
+        loop {
+            let has = self.dispatcher.lanes().iter().any(|lane| lane.id == id);
+            if has == present {
+                return started.elapsed();
+            }
+            assert!(
+                started.elapsed() < timeout,
+                "node {}: lane {id} present={has} after {timeout:?}",
+                self.addr
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    /// The node's gRPC URL.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Events waiting or in flight on the node.
+    pub fn queued(&self) -> usize {
+        self.dispatcher.depth()
+    }
+
+    /// An IngestService client.
+    pub async fn ingest_client(&self) -> IngestClient {
+        let channel = tonic::transport::Endpoint::from_shared(self.url())
+            .expect("uri")
+            .tcp_nodelay(true)
+            .connect()
+            .await
+            .expect("connect to node");
+        IngestServiceClient::new(channel)
+            .max_decoding_message_size(64 * 1024 * 1024)
+            .max_encoding_message_size(64 * 1024 * 1024)
     }
 
     /// The node's configuration.

@@ -43,6 +43,11 @@ impl Snapshot {
         self.connectors.get(id)
     }
 
+    /// Every connector.
+    pub fn connectors(&self) -> impl Iterator<Item = &Arc<ConnectorConfig>> {
+        self.connectors.values()
+    }
+
     /// The workspace's connectors.
     pub fn workspace(&self, workspace_id: &str) -> &[Arc<ConnectorConfig>] {
         self.routes.get(workspace_id).map_or(&[], |list| list)

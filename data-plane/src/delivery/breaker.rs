@@ -69,6 +69,15 @@ impl Breaker {
         self.state
     }
 
+    /// The state as a gauge: 0 closed, 1 half-open, 2 open.
+    pub fn gauge(&self) -> f64 {
+        match self.state {
+            State::Closed => 0.0,
+            State::HalfOpen => 1.0,
+            State::Open { .. } => 2.0,
+        }
+    }
+
     /// Whether a request may be sent now. An open breaker whose cool-down
     /// is over lets this one request through as the probe.
     pub fn allow(&mut self, now: Instant) -> bool {

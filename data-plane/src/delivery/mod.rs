@@ -1,5 +1,45 @@
-//! The pieces of delivery that decide, apart from any I/O: when to retry
-//! and after how long, and when to stop sending to a failing partner.
+//! Delivery: batching per connector, the HTTP client, attempts with
+//! retries and the circuit breaker, and the outcome of every event.
 
+mod attempts;
 pub mod breaker;
+mod client;
 pub mod retry;
+mod worker;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::task::TaskTracker;
+
+pub use breaker::{Breaker, BreakerSettings};
+pub use client::PartnerClient;
+pub use retry::RetryPolicy;
+pub use worker::run;
+
+use crate::outcomes::Outcomes;
+use crate::partners::BaseUrls;
+
+/// What every connector's delivery shares.
+#[derive(Debug)]
+pub struct Delivery {
+    /// The HTTP client (one keep-alive pool for the node).
+    pub client: PartnerClient,
+    /// Where outcomes go.
+    pub outcomes: Outcomes,
+    /// Retries.
+    pub retry: RetryPolicy,
+    /// Breaker settings for new connectors.
+    pub breaker: BreakerSettings,
+    /// Partner base URLs.
+    pub base_urls: BaseUrls,
+    /// How long a batch waits to fill.
+    pub linger: Duration,
+    /// Requests in flight per connector.
+    pub concurrency: usize,
+    /// Every delivery task, so shutdown can wait for them.
+    pub tasks: TaskTracker,
+}
+
+/// Shared delivery context.
+pub type SharedDelivery = Arc<Delivery>;

@@ -1,3 +1,8 @@
-//! Event intake: what the node accepts from producers.
+//! Event intake: what the node accepts from producers, and the gRPC
+//! service producers call.
 
-pub mod event;
+mod event;
+mod service;
+
+pub use event::{DEFAULT_MAX_EVENT_BYTES, RawEvent, Rejected, parse};
+pub use service::IngestApi;

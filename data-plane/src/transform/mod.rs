@@ -107,6 +107,12 @@ impl Transformer {
         })
     }
 
+    /// Whether the raw event goes to the partner unchanged (its original
+    /// text, not a re-serialization).
+    pub fn forwards_raw(&self) -> bool {
+        self.raw
+    }
+
     /// The partner's fields for `event`.
     pub fn apply(&self, event: &Value) -> Result<Value, TransformError> {
         if self.raw {

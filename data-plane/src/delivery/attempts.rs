@@ -1,0 +1,157 @@
+//! Delivers one batch: the adapter's requests, each sent until it succeeds,
+//! fails for good, or runs out of attempts (1 + 3 retries by default, with
+//! jittered backoff, honouring Retry-After), each attempt let through by the
+//! connector's breaker. Every event of the batch ends in exactly one outcome.
+//!
+//! The breaker counts what says the partner is unhealthy: timeouts,
+//! connection failures and the answers worth retrying (5xx, 429, throttling
+//! codes). A rejected payload or bad credentials are answers from a healthy
+//! partner; they fail their events with their own category instead of
+//! hiding the cause behind CIRCUIT_BREAKER.
+
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use eventconnectors_proto::v1::ErrorCategory;
+
+use super::Delivery;
+use crate::dispatch::{Connector, Queued, StopReason};
+use crate::metrics;
+use crate::partners::{Failure, PartnerRequest, Retry, Verdict};
+
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs() as i64)
+}
+
+/// Delivers `batch` for `connector` and gives back its room.
+pub async fn deliver(connector: &Connector, delivery: &Delivery, batch: Vec<Queued>) {
+    let count = batch.len();
+    let events: Vec<_> = batch.into_iter().map(|queued| queued.event).collect();
+    let requests = {
+        let current = connector.current();
+        connector
+            .adapter
+            .requests(&current.config, &events, &delivery.base_urls, unix_now())
+    };
+    drop(events);
+    let sent: usize = requests.iter().map(|request| request.events.len()).sum();
+    if requests.len() == 1 {
+        send(connector, delivery, &requests[0]).await;
+    } else {
+        futures::future::join_all(
+            requests
+                .iter()
+                .map(|request| send(connector, delivery, request)),
+        )
+        .await;
+    }
+    if sent < count {
+        // An adapter that leaves events out is a bug; they still get an
+        // outcome rather than vanishing.
+        let failure = Failure {
+            category: ErrorCategory::Other,
+            partner_code: String::new(),
+            message: "the partner adapter built no request for the event".into(),
+            retry: Retry::Never,
+        };
+        delivery
+            .outcomes
+            .failed(&connector.id, connector.partner, &failure, count - sent);
+    }
+    connector.release(count);
+}
+
+/// Sends one request until it has its outcome.
+async fn send(connector: &Connector, delivery: &Delivery, request: &PartnerRequest) {
+    let count = request.events.len();
+    let outcomes = &delivery.outcomes;
+    let mut attempts = 0;
+    loop {
+        if connector.stopped_by().is_some() {
+            record_stopped(connector, delivery, count);
+            return;
+        }
+        if !connector.breaker().allow(Instant::now()) {
+            let failure = Failure {
+                category: ErrorCategory::CircuitBreaker,
+                partner_code: String::new(),
+                message: "not sent: the connector's circuit breaker is open".into(),
+                retry: Retry::Never,
+            };
+            outcomes.failed(&connector.id, connector.partner, &failure, count);
+            return;
+        }
+        attempts += 1;
+        let started = Instant::now();
+        let verdict = match delivery.client.send(request).await {
+            Ok(response) => connector.adapter.classify(&response, count),
+            Err(failure) => Verdict::Failed(failure),
+        };
+        metrics::attempt(connector.partner, started.elapsed());
+        let healthy = !matches!(
+            &verdict,
+            Verdict::Failed(Failure {
+                retry: Retry::Later(_),
+                ..
+            })
+        );
+        connector.breaker().record(Instant::now(), healthy);
+        let failure = match verdict {
+            Verdict::Delivered => {
+                outcomes.delivered(&connector.id, connector.partner, count);
+                return;
+            }
+            Verdict::Partial { accepted, failure } => {
+                let accepted = accepted.min(count);
+                outcomes.delivered(&connector.id, connector.partner, accepted);
+                outcomes.failed(&connector.id, connector.partner, &failure, count - accepted);
+                return;
+            }
+            Verdict::Failed(failure) => failure,
+        };
+        let Some(delay) = delivery.retry.next_delay(attempts, failure.retry) else {
+            tracing::debug!(connector = %connector.id, attempts, category = ?failure.category, code = %failure.partner_code, "delivery failed");
+            outcomes.failed(&connector.id, connector.partner, &failure, count);
+            return;
+        };
+        tokio::select! {
+            () = tokio::time::sleep(delay) => {}
+            () = connector.stopped() => {}
+        }
+    }
+}
+
+/// Counts `count` events that will not be sent because the connector
+/// stopped: DROPPED when it was deactivated or deleted, FAILED (OTHER)
+/// when the node is shutting down.
+fn record_stopped(connector: &Connector, delivery: &Delivery, count: usize) {
+    if count == 0 {
+        return;
+    }
+    match connector.stopped_by() {
+        Some(StopReason::Shutdown) => {
+            let failure = Failure {
+                category: ErrorCategory::Other,
+                partner_code: String::new(),
+                message: "shutdown: the node stopped before the event was delivered".into(),
+                retry: Retry::Never,
+            };
+            delivery
+                .outcomes
+                .failed(&connector.id, connector.partner, &failure, count);
+        }
+        Some(StopReason::Removed) | None => {
+            delivery
+                .outcomes
+                .dropped(&connector.id, connector.partner, count);
+        }
+    }
+}
+
+/// Ends `count` queued events of a stopped connector and gives back their
+/// room.
+pub fn end_stopped(connector: &Connector, delivery: &Delivery, count: usize) {
+    record_stopped(connector, delivery, count);
+    connector.release(count);
+}

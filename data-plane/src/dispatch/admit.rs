@@ -1,0 +1,124 @@
+//! Admission: each event is parsed once, routed to the ACTIVE connectors of
+//! its workspace whose filter matches, transformed for each of them, and
+//! queued on all of them or on none. An event is accepted only once it has
+//! room in every lane it goes to, so the node never accepts and then drops;
+//! without room it is refused with QUEUE_FULL. A transformation error is
+//! that connector's outcome for the event, counted at once.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use eventconnectors_proto::v1::{EventRejection, RejectReason};
+
+use super::{Connector, Dispatcher, Queued};
+use crate::ingest::{self, RawEvent};
+use crate::metrics;
+use crate::partners::Prepared;
+use crate::transform::TransformError;
+
+/// What became of a batch of events.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Admission {
+    /// Events accepted.
+    pub accepted: u32,
+    /// Events refused, with their index and reason.
+    pub rejected: Vec<EventRejection>,
+}
+
+impl Admission {
+    /// Whether events were refused for want of room, and none accepted.
+    pub fn all_queue_full(&self) -> bool {
+        self.accepted == 0
+            && !self.rejected.is_empty()
+            && self
+                .rejected
+                .iter()
+                .any(|r| r.reason == RejectReason::QueueFull as i32)
+    }
+
+    fn reject(&mut self, index: usize, reason: RejectReason, detail: String) {
+        self.rejected.push(EventRejection {
+            index: index as u32,
+            reason: reason as i32,
+            detail,
+        });
+    }
+}
+
+type Target<'a> = (&'a Arc<Connector>, Result<Prepared, TransformError>);
+
+impl Dispatcher {
+    /// Admits `events` (JSON texts).
+    pub fn admit(&self, events: &[String]) -> Admission {
+        let routes = self.routes.load();
+        let mut admission = Admission::default();
+        let mut targets: Vec<Target<'_>> = Vec::new();
+        for (index, text) in events.iter().enumerate() {
+            let event = match ingest::parse(text, self.limits.max_event_bytes) {
+                Ok(event) => event,
+                Err(rejected) => {
+                    metrics::rejected(rejected.reason, 1);
+                    admission.reject(index, rejected.reason, rejected.detail);
+                    continue;
+                }
+            };
+            targets.clear();
+            if let Some(lanes) = routes.get(&event.workspace_id) {
+                for lane in lanes.iter().filter(|lane| lane.matches(&event)) {
+                    targets.push((lane, lane.prepare(&event, text)));
+                }
+            }
+            if !self.reserve(&targets) {
+                metrics::rejected(RejectReason::QueueFull, 1);
+                admission.reject(
+                    index,
+                    RejectReason::QueueFull,
+                    "the node's queues for this event's connectors are full; retry later".into(),
+                );
+                continue;
+            }
+            self.enqueue(&event, targets.drain(..));
+            admission.accepted += 1;
+        }
+        metrics::received(events.len());
+        admission
+    }
+
+    /// Takes room for the event in every lane it will be queued on, or
+    /// none.
+    fn reserve(&self, targets: &[Target<'_>]) -> bool {
+        let queued = targets.iter().filter(|(_, prepared)| prepared.is_ok());
+        for (taken, (lane, _)) in queued.clone().enumerate() {
+            if !lane.try_reserve() {
+                for (lane, _) in queued.take(taken) {
+                    lane.release(1);
+                }
+                return false;
+            }
+        }
+        true
+    }
+
+    fn enqueue<'a>(&self, event: &RawEvent, targets: impl Iterator<Item = Target<'a>>) {
+        let outcomes = &self.delivery.outcomes;
+        let accepted_at = Instant::now();
+        for (lane, prepared) in targets {
+            match prepared {
+                Ok(prepared) => {
+                    let queued = Queued {
+                        event: prepared,
+                        accepted_at,
+                    };
+                    if lane.enqueue(queued).is_err() {
+                        // The connector stopped between routing and now.
+                        outcomes.dropped(&lane.id, lane.partner, 1);
+                        lane.release(1);
+                    }
+                }
+                Err(error) => {
+                    outcomes.transformation_error(&lane.id, lane.partner, &error, &event.id);
+                }
+            }
+        }
+    }
+}

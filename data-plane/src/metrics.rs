@@ -1,0 +1,77 @@
+//! The node's Prometheus metrics: names, labels and the `/metrics`
+//! endpoint. Everything is counted per batch, not per event, so metrics
+//! cost nothing measurable on the event path.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use eventconnectors_proto::v1::{ErrorCategory, Outcome, RejectReason};
+use metrics_exporter_prometheus::{BuildError, Matcher, PrometheusBuilder};
+
+const EVENTS_RECEIVED: &str = "eventconnectors_events_received_total";
+const EVENTS_REJECTED: &str = "eventconnectors_events_rejected_total";
+const OUTCOMES: &str = "eventconnectors_outcomes_total";
+const QUEUE_DEPTH: &str = "eventconnectors_queue_depth";
+const BREAKER_STATE: &str = "eventconnectors_breaker_state";
+const ATTEMPT_SECONDS: &str = "eventconnectors_attempt_duration_seconds";
+const OUTCOME_OVERFLOW: &str = "eventconnectors_outcomes_lost_total";
+
+/// Serves `/metrics` on `address` (process-wide; call once).
+pub fn install(address: SocketAddr) -> Result<(), BuildError> {
+    PrometheusBuilder::new()
+        .with_http_listener(address)
+        .set_buckets_for_metric(
+            Matcher::Full(ATTEMPT_SECONDS.to_owned()),
+            &[
+                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+            ],
+        )?
+        .install()
+}
+
+/// Events received in IngestRequests (accepted or not).
+pub fn received(count: usize) {
+    metrics::counter!(EVENTS_RECEIVED).increment(count as u64);
+}
+
+/// Events not accepted, by reason.
+pub fn rejected(reason: RejectReason, count: usize) {
+    metrics::counter!(EVENTS_REJECTED, "reason" => reason.as_str_name()).increment(count as u64);
+}
+
+/// Final outcomes, by partner, outcome and failure category.
+pub fn outcome(partner: &'static str, outcome: Outcome, category: ErrorCategory, count: usize) {
+    metrics::counter!(
+        OUTCOMES,
+        "partner" => partner,
+        "outcome" => outcome.as_str_name(),
+        "category" => category.as_str_name(),
+    )
+    .increment(count as u64);
+}
+
+/// How long one request to a partner took, whatever its result.
+pub fn attempt(partner: &'static str, took: Duration) {
+    metrics::histogram!(ATTEMPT_SECONDS, "partner" => partner).record(took.as_secs_f64());
+}
+
+/// Events waiting or in flight for a connector.
+pub fn queue_depth(connector_id: &str, depth: usize) {
+    metrics::gauge!(QUEUE_DEPTH, "connector" => connector_id.to_owned()).set(depth as f64);
+}
+
+/// A connector's breaker: 0 closed, 1 half-open, 2 open.
+pub fn breaker_state(connector_id: &str, state: f64) {
+    metrics::gauge!(BREAKER_STATE, "connector" => connector_id.to_owned()).set(state);
+}
+
+/// A connector is gone: its series stop.
+pub fn forget_connector(connector_id: &str) {
+    queue_depth(connector_id, 0);
+    breaker_state(connector_id, 0.0);
+}
+
+/// Outcomes lost because the stats service was away too long.
+pub fn outcomes_lost(count: u64) {
+    metrics::counter!(OUTCOME_OVERFLOW).absolute(count);
+}

@@ -1,0 +1,118 @@
+//! The one place outcomes are recorded: each call counts events of one
+//! connector into the pending aggregate (for the stats service) and into the
+//! node's Prometheus counters.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use eventconnectors_proto::v1::{ErrorCategory, Outcome};
+
+use super::aggregate::{Aggregator, OutcomeKey};
+use crate::metrics;
+use crate::partners::Failure;
+use crate::transform::TransformError;
+
+/// Shared handle on the node's pending outcomes.
+#[derive(Debug, Clone)]
+pub struct Outcomes {
+    pending: Arc<Mutex<Aggregator>>,
+}
+
+fn hour_now() -> i64 {
+    let seconds = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs() as i64);
+    seconds - seconds.rem_euclid(3600)
+}
+
+fn key(connector_id: &str, outcome: Outcome) -> OutcomeKey {
+    OutcomeKey {
+        connector_id: connector_id.to_owned(),
+        hour: hour_now(),
+        outcome,
+        category: ErrorCategory::Unspecified,
+        partner_code: String::new(),
+        target_field: String::new(),
+        reason: String::new(),
+    }
+}
+
+impl Outcomes {
+    /// Outcomes of node `node_id`, keeping at most `max_batches`
+    /// unacknowledged batches.
+    pub fn new(node_id: &str, max_batches: usize) -> Self {
+        Self {
+            pending: Arc::new(Mutex::new(Aggregator::new(node_id, max_batches))),
+        }
+    }
+
+    /// The pending aggregate (for the reporter).
+    pub fn pending(&self) -> MutexGuard<'_, Aggregator> {
+        self.pending
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn record(&self, key: OutcomeKey, count: usize, sample: &str) {
+        if count > 0 {
+            self.pending().record(key, count as u64, sample);
+        }
+    }
+
+    /// `count` events reached the partner.
+    pub fn delivered(&self, connector_id: &str, partner: &'static str, count: usize) {
+        metrics::outcome(
+            partner,
+            Outcome::Delivered,
+            ErrorCategory::Unspecified,
+            count,
+        );
+        self.record(key(connector_id, Outcome::Delivered), count, "");
+    }
+
+    /// `count` events failed for good.
+    pub fn failed(
+        &self,
+        connector_id: &str,
+        partner: &'static str,
+        failure: &Failure,
+        count: usize,
+    ) {
+        metrics::outcome(partner, Outcome::Failed, failure.category, count);
+        let key = OutcomeKey {
+            category: failure.category,
+            partner_code: failure.partner_code.clone(),
+            ..key(connector_id, Outcome::Failed)
+        };
+        self.record(key, count, &failure.message);
+    }
+
+    /// One event could not be transformed for the connector.
+    pub fn transformation_error(
+        &self,
+        connector_id: &str,
+        partner: &'static str,
+        error: &TransformError,
+        event_id: &str,
+    ) {
+        metrics::outcome(
+            partner,
+            Outcome::TransformationError,
+            ErrorCategory::Unspecified,
+            1,
+        );
+        let key = OutcomeKey {
+            target_field: error.target_field.clone(),
+            reason: error.reason.clone(),
+            ..key(connector_id, Outcome::TransformationError)
+        };
+        self.record(key, 1, &format!("event {event_id}: {error}"));
+    }
+
+    /// `count` accepted events were dropped because the connector was
+    /// deactivated or deleted.
+    pub fn dropped(&self, connector_id: &str, partner: &'static str, count: usize) {
+        metrics::outcome(partner, Outcome::Dropped, ErrorCategory::Unspecified, count);
+        self.record(key(connector_id, Outcome::Dropped), count, "");
+    }
+}

@@ -1,0 +1,183 @@
+//! Streams sealed outcome batches to StatsService.ReportOutcomes and
+//! forgets each one when it is acknowledged. While the stats service is
+//! away (or not configured) batches are kept, bounded, and re-sent on the
+//! next stream: the service applies a batch id once, so a re-send after a
+//! lost ack is harmless. Delivery never waits for any of this.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use eventconnectors_proto::auth::Secret;
+use eventconnectors_proto::serving::stopped;
+use eventconnectors_proto::v1::stats_service_client::StatsServiceClient;
+use tokio::sync::{mpsc, watch};
+use tokio::time::{Instant, MissedTickBehavior};
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::transport::Endpoint;
+
+use super::Outcomes;
+use crate::config_feed::backoff::Backoff;
+use crate::metrics;
+
+/// How long the final flush waits for acknowledgements on shutdown.
+const FINAL_FLUSH: Duration = Duration::from_secs(5);
+
+/// Where and how outcomes are reported.
+#[derive(Debug, Clone)]
+pub struct ReporterSettings {
+    /// Stats service URL; `None` keeps outcomes on the node (bounded).
+    pub url: Option<String>,
+    /// The node token.
+    pub node_token: Secret,
+    /// How often outcomes are sealed into a batch.
+    pub flush_interval: Duration,
+    /// Reconnection backoff bounds.
+    pub backoff: (Duration, Duration),
+}
+
+#[derive(Debug, thiserror::Error)]
+enum SessionError {
+    #[error("invalid stats URL: {0}")]
+    Url(#[from] tonic::transport::Error),
+    #[error("{0}")]
+    Status(#[from] tonic::Status),
+    #[error("invalid node token")]
+    Token,
+    #[error("the stats service closed the stream")]
+    Closed,
+}
+
+fn seal(outcomes: &Outcomes) {
+    let mut pending = outcomes.pending();
+    pending.seal();
+    metrics::outcomes_lost(pending.overflow());
+}
+
+/// Reports `outcomes` until `stop` turns true, then seals and flushes what
+/// is left (waiting a few seconds for acknowledgements).
+pub async fn report(
+    outcomes: Outcomes,
+    settings: ReporterSettings,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut tick = tokio::time::interval(settings.flush_interval);
+    tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut backoff = Backoff::new(settings.backoff.0, settings.backoff.1);
+    let Some(url) = settings.url.clone() else {
+        loop {
+            tokio::select! {
+                () = stopped(&mut stop) => break,
+                _ = tick.tick() => seal(&outcomes),
+            }
+        }
+        seal(&outcomes);
+        let kept = outcomes.pending().unacknowledged().count();
+        tracing::warn!(
+            batches = kept,
+            "no stats service configured: outcomes not reported"
+        );
+        return;
+    };
+    loop {
+        match session(
+            &outcomes,
+            &url,
+            &settings,
+            &mut tick,
+            &mut stop,
+            &mut backoff,
+        )
+        .await
+        {
+            Ok(()) => return,
+            Err(error) => {
+                tracing::warn!(%error, "outcome stream failed; outcomes are kept and re-sent")
+            }
+        }
+        let retry_at = Instant::now() + backoff.next_delay();
+        loop {
+            tokio::select! {
+                () = stopped(&mut stop) => {
+                    seal(&outcomes);
+                    let kept = outcomes.pending().unacknowledged().count();
+                    tracing::error!(batches = kept, "stopping with outcomes the stats service never acknowledged");
+                    return;
+                }
+                _ = tick.tick() => seal(&outcomes),
+                () = tokio::time::sleep_until(retry_at) => break,
+            }
+        }
+    }
+}
+
+/// One stream; `Ok` once stopped and flushed.
+async fn session(
+    outcomes: &Outcomes,
+    url: &str,
+    settings: &ReporterSettings,
+    tick: &mut tokio::time::Interval,
+    stop: &mut watch::Receiver<bool>,
+    backoff: &mut Backoff,
+) -> Result<(), SessionError> {
+    let channel = Endpoint::from_shared(url.to_owned())?
+        .connect_timeout(Duration::from_secs(2))
+        .tcp_nodelay(true)
+        .http2_keep_alive_interval(Duration::from_secs(10))
+        .keep_alive_timeout(Duration::from_secs(5))
+        .connect()
+        .await?;
+    let (batches, outbound) = mpsc::channel(64);
+    let mut request = tonic::Request::new(ReceiverStream::new(outbound));
+    let token = format!("Bearer {}", settings.node_token.expose())
+        .parse()
+        .map_err(|_| SessionError::Token)?;
+    request.metadata_mut().insert("authorization", token);
+    let mut acks = StatsServiceClient::new(channel)
+        .report_outcomes(request)
+        .await?
+        .into_inner();
+    tracing::info!(%url, "reporting outcomes");
+    let mut sent = HashSet::new();
+    let mut stopping: Option<Instant> = None;
+    loop {
+        let unsent: Vec<_> = outcomes
+            .pending()
+            .unacknowledged()
+            .filter(|batch| !sent.contains(&batch.batch_id))
+            .cloned()
+            .collect();
+        for batch in unsent {
+            sent.insert(batch.batch_id.clone());
+            if batches.send(batch).await.is_err() {
+                return Err(SessionError::Closed);
+            }
+        }
+        if let Some(deadline) = stopping
+            && (sent.is_empty() || Instant::now() >= deadline)
+        {
+            if !sent.is_empty() {
+                tracing::error!(
+                    batches = sent.len(),
+                    "outcome batches not acknowledged before exit"
+                );
+            }
+            return Ok(());
+        }
+        tokio::select! {
+            _ = tick.tick(), if stopping.is_none() => seal(outcomes),
+            ack = acks.message() => match ack? {
+                Some(ack) => {
+                    backoff.reset();
+                    outcomes.pending().acknowledge(&ack.batch_id);
+                    sent.remove(&ack.batch_id);
+                }
+                None => return Err(SessionError::Closed),
+            },
+            () = stopped(stop), if stopping.is_none() => {
+                seal(outcomes);
+                stopping = Some(Instant::now() + FINAL_FLUSH);
+            }
+            () = tokio::time::sleep_until(stopping.unwrap_or_else(Instant::now)), if stopping.is_some() => {}
+        }
+    }
+}
