@@ -1,0 +1,541 @@
+//! Delivery benchmark: one data-plane node, fed over real gRPC, delivering
+//! to fake partners on loopback; beside it, in the same run, a bare hyper
+//! client posting the same kind of bodies to the same fake partner (the
+//! ceiling). The node, the fake partners and the load generator each run on
+//! their own named threads, so CPU time is read per component from
+//! /proc/self/task.
+//!
+//! cargo bench -p e2e-tests --bench delivery -- [batched events] [webhook events]
+//! (defaults 400000 40000)
+
+#![allow(clippy::print_stdout)] // the report on stdout is what a benchmark is for
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use e2e_tests::bench::{arg, percentile};
+use e2e_tests::control_plane::{ControlPlaneHandle, Db};
+use e2e_tests::fixtures::create;
+use e2e_tests::node::{INGEST_TOKEN, IngestClient, NodeHandle};
+use e2e_tests::partners::{FakePartner, Kind, Reply};
+use e2e_tests::with_token;
+use eventconnectors_proto::v1::{Connector, DataType, FieldMapping, IngestRequest};
+use http_body_util::Full;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use tokio::runtime::Runtime;
+
+const BATCH: usize = 500;
+const SENDERS: usize = 4;
+const CONCURRENCY: usize = 16;
+const LINGER_MS: u64 = 5;
+
+fn runtime(name: &str, threads: usize) -> Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .thread_name(name)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+/// CPU seconds used so far by this process's threads named `name`.
+fn cpu_of(name: &str) -> f64 {
+    let ticks_per_second = 100.0; // USER_HZ on Linux
+    let mut ticks = 0u64;
+    for task in std::fs::read_dir("/proc/self/task").expect("/proc") {
+        let Ok(stat) = std::fs::read_to_string(task.expect("task").path().join("stat")) else {
+            continue;
+        };
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        if &stat[open + 1..close] != name {
+            continue;
+        }
+        let fields: Vec<&str> = stat[close + 2..].split(' ').collect();
+        // utime and stime are fields 14 and 15; fields[0] is field 3.
+        ticks += fields[11].parse::<u64>().unwrap_or(0) + fields[12].parse::<u64>().unwrap_or(0);
+    }
+    ticks as f64 / ticks_per_second
+}
+
+/// Resident memory of the process, in bytes.
+fn rss() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").expect("statm");
+    let pages: u64 = statm
+        .split(' ')
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
+    pages * 4096
+}
+
+fn raw_event(id: &str, workspace: &str) -> String {
+    format!(
+        r#"{{"id":"{id}","workspace_id":"{workspace}","type":"Purchase","timestamp":"{}","user":{{"id":"U-{id}","email":"Shopper.{id}@Example.com","phone":"+33 6 12 34 56 78","anonymous_id":"555.{id}"}},"context":{{"ip":"203.0.113.7","user_agent":"Mozilla/5.0 (X11; Linux x86_64)","page_url":"https://shop.example/checkout"}},"properties":{{"total":"129.90","currency":"EUR","order_id":"O-{id}","items":3}}}}"#,
+        jiff::Timestamp::now()
+    )
+}
+
+fn meta(workspace: &str) -> Connector {
+    Connector {
+        workspace_id: workspace.to_owned(),
+        name: format!("meta {workspace}"),
+        partner: "meta_capi".to_owned(),
+        settings: BTreeMap::from([("pixel_id".to_owned(), "123456789012345".to_owned())]),
+        secrets: BTreeMap::from([("access_token".to_owned(), "EAAB-token".to_owned())]),
+        mappings: vec![
+            FieldMapping {
+                source: "properties.total".to_owned(),
+                target: "custom_data.value".to_owned(),
+                r#type: DataType::Number as i32,
+                ..Default::default()
+            },
+            FieldMapping {
+                source: "properties.currency".to_owned(),
+                target: "custom_data.currency".to_owned(),
+                r#type: DataType::String as i32,
+                ..Default::default()
+            },
+        ],
+        ..Default::default()
+    }
+}
+
+fn webhook(workspace: &str, url: &str) -> Connector {
+    Connector {
+        workspace_id: workspace.to_owned(),
+        name: format!("hook {workspace}"),
+        partner: "webhook".to_owned(),
+        settings: BTreeMap::from([("url".to_owned(), url.to_owned())]),
+        ..Default::default()
+    }
+}
+
+/// Sends `events` in batches over `SENDERS` concurrent callers, retrying
+/// what the node refuses as full; returns each batch's send instant.
+async fn send_all(client: &IngestClient, events: Vec<String>) {
+    let batches: Vec<Vec<String>> = events.chunks(BATCH).map(<[String]>::to_vec).collect();
+    let per_sender = batches.len().div_ceil(SENDERS);
+    let mut tasks = Vec::new();
+    for share in batches.chunks(per_sender.max(1)) {
+        let share = share.to_vec();
+        let mut client = client.clone();
+        tasks.push(tokio::spawn(async move {
+            for events in share {
+                ingest_fully(&mut client, events).await;
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.expect("sender");
+    }
+}
+
+async fn ingest_fully(client: &mut IngestClient, mut events: Vec<String>) {
+    loop {
+        let reply = client
+            .ingest(with_token(
+                IngestRequest {
+                    events: events.clone(),
+                    sequence: 0,
+                },
+                INGEST_TOKEN,
+            ))
+            .await;
+        let refused: Vec<usize> = match reply {
+            Ok(reply) => reply
+                .into_inner()
+                .rejected
+                .iter()
+                .map(|r| r.index as usize)
+                .collect(),
+            Err(status) if status.code() == tonic::Code::ResourceExhausted => {
+                (0..events.len()).collect()
+            }
+            Err(status) => panic!("ingest failed: {status}"),
+        };
+        if refused.is_empty() {
+            return;
+        }
+        events = refused.into_iter().map(|i| events[i].clone()).collect();
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+async fn wait_events(partner: &FakePartner, count: u64, timeout: Duration) {
+    let started = Instant::now();
+    while partner.event_count() < count {
+        assert!(
+            started.elapsed() < timeout,
+            "{} of {count} events at the partner",
+            partner.event_count()
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+/// The ceiling: `bodies` POSTed to `url` by a bare hyper client, `CONCURRENCY`
+/// at a time; returns the elapsed time.
+async fn ceiling(url: &str, bodies: Vec<Bytes>) -> Duration {
+    let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new())
+        .pool_max_idle_per_host(CONCURRENCY)
+        .build_http();
+    let uri: hyper::Uri = url.parse().expect("uri");
+    let queue = Arc::new(std::sync::Mutex::new(bodies));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..CONCURRENCY {
+        let (client, uri, queue) = (client.clone(), uri.clone(), Arc::clone(&queue));
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let Some(body) = queue.lock().expect("queue").pop() else {
+                    return;
+                };
+                let request = hyper::Request::post(uri.clone())
+                    .header("content-type", "application/json")
+                    .body(Full::new(body))
+                    .expect("request");
+                let response = client.request(request).await.expect("ceiling request");
+                assert!(response.status().is_success(), "{}", response.status());
+                http_body_util::BodyExt::collect(response.into_body())
+                    .await
+                    .expect("body");
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.expect("ceiling task");
+    }
+    started.elapsed()
+}
+
+/// The Meta request bodies the node builds for `events`, 1,000 per body.
+fn meta_bodies(events: &[String]) -> Vec<Bytes> {
+    let connector = eventconnectors_proto::v1::ConnectorConfig {
+        id: "ceiling".into(),
+        workspace_id: "ceiling".into(),
+        partner: "meta_capi".into(),
+        settings: [("pixel_id".to_owned(), "123456789012345".to_owned())].into(),
+        secrets: [("access_token".to_owned(), "EAAB-token".to_owned())].into(),
+        mappings: meta("x").mappings,
+        ..Default::default()
+    };
+    let transformer = data_plane::transform::Transformer::new(&connector).expect("compiles");
+    let adapter = data_plane::partners::adapter("meta_capi").expect("meta");
+    let prepared: Vec<_> = events
+        .iter()
+        .map(|text| {
+            let raw = data_plane::ingest::parse(text, 1 << 20).expect("event");
+            let fields = transformer.apply(&raw.body).expect("transforms");
+            adapter.prepare(&connector, &raw.id, fields)
+        })
+        .collect();
+    adapter
+        .requests(&connector, &prepared, &Default::default(), 0)
+        .into_iter()
+        .map(|request| Bytes::from(request.body))
+        .collect()
+}
+
+struct Throughput {
+    events_per_second: f64,
+    node_cpu_per_event: Duration,
+    ceiling_per_second: f64,
+}
+
+/// Ingest-to-partner latencies of events sent at `rate` per second for
+/// `seconds` to `workspace`, as the recorded `partner` saw them.
+async fn paced_latencies(
+    client: &IngestClient,
+    partner: &FakePartner,
+    workspace: &str,
+    rate: usize,
+    seconds: u64,
+) -> Vec<Duration> {
+    // Producers send small batches often: one every millisecond.
+    let tick = Duration::from_millis(1);
+    let per_tick = (rate / 1000).max(1);
+    let ticks = seconds * 1000;
+    let before = partner.event_count();
+    let mut sent_at: Vec<Instant> = Vec::new();
+    let mut next = tokio::time::Instant::now();
+    let mut client = client.clone();
+    for t in 0..ticks {
+        next += tick;
+        let events: Vec<String> = (0..per_tick)
+            .map(|i| {
+                raw_event(
+                    &format!("{workspace}-{}", t as usize * per_tick + i),
+                    workspace,
+                )
+            })
+            .collect();
+        sent_at.extend(std::iter::repeat_n(Instant::now(), per_tick));
+        ingest_fully(&mut client, events).await;
+        tokio::time::sleep_until(next).await;
+    }
+    wait_events(
+        partner,
+        before + sent_at.len() as u64,
+        Duration::from_secs(60),
+    )
+    .await;
+    let prefix = format!("{workspace}-");
+    let mut latencies = Vec::with_capacity(sent_at.len());
+    for request in partner.requests() {
+        let events = request.body["data"].as_array().cloned().unwrap_or_default();
+        for event in events {
+            let Some(n) = event["event_id"]
+                .as_str()
+                .and_then(|id| id.strip_prefix(&prefix))
+                .and_then(|n| n.parse::<usize>().ok())
+            else {
+                continue;
+            };
+            latencies.push(request.at.duration_since(sent_at[n]));
+        }
+    }
+    latencies.sort();
+    latencies
+}
+
+fn main() {
+    let batched = arg(1, 400_000);
+    let unbatched = arg(2, 40_000);
+    let loadgen = runtime("loadgen", 2);
+    let node_rt = runtime("node", 2);
+    let partner_rt = runtime("partner", 2);
+
+    let meta_partner = partner_rt.block_on(FakePartner::start_unrecorded(Kind::Meta));
+    let hook_partner = partner_rt.block_on(FakePartner::start_unrecorded(Kind::Webhook));
+    let recorded_meta = partner_rt.block_on(FakePartner::start(Kind::Meta));
+    let stuck_partner = partner_rt.block_on(FakePartner::start(Kind::Webhook));
+    stuck_partner.set_default(Reply::Delay(
+        Duration::from_secs(600),
+        Box::new(Reply::Accept),
+    ));
+
+    let control_plane = loadgen.block_on(ControlPlaneHandle::start(Db::Sqlite));
+    let meta_base = meta_partner.base_url();
+    let linger = format!("{LINGER_MS}ms");
+    let concurrency = CONCURRENCY.to_string();
+    let node = node_rt.block_on(NodeHandle::start_with(
+        "bench-node",
+        &[control_plane.url()],
+        &[
+            "--meta-base-url",
+            &meta_base,
+            "--linger",
+            &linger,
+            "--connector-concurrency",
+            &concurrency,
+            "--connector-queue-capacity",
+            "200000",
+        ],
+    ));
+    let mut admin = loadgen.block_on(control_plane.admin());
+    let mut create_connector = |connector: Connector| -> String {
+        let id = loadgen
+            .block_on(admin.create_connector(create(connector)))
+            .expect("create")
+            .into_inner()
+            .id;
+        loadgen.block_on(node.wait_for_lane(&id, true, Duration::from_secs(10)));
+        id
+    };
+    create_connector(meta("batched"));
+    create_connector(webhook("unbatched", &hook_partner.url()));
+    let client = loadgen.block_on(node.ingest_client());
+
+    // 0. Memory per queued event, first, while the process is fresh:
+    // 100,000 events for a webhook whose partner holds every request.
+    let held = create_connector(webhook("held", &stuck_partner.url()));
+    let id_of_held = held.clone();
+    // Each request is built just before it is sent and freed after, so
+    // the loader holds one batch at a time and the difference is what the
+    // node holds.
+    let before = rss();
+    loadgen.block_on(async {
+        let mut client = client.clone();
+        for batch in 0..100_000 / BATCH {
+            let events = (0..BATCH)
+                .map(|i| raw_event(&format!("h{}", batch * BATCH + i), "held"))
+                .collect();
+            let request = IngestRequest {
+                events,
+                sequence: 0,
+            };
+            let reply = client
+                .ingest(with_token(request, INGEST_TOKEN))
+                .await
+                .expect("ingest")
+                .into_inner();
+            assert!(reply.rejected.is_empty(), "room for every held event");
+        }
+    });
+    let queued = node.queued();
+    let after = rss();
+    loadgen.block_on(async {
+        control_plane
+            .admin()
+            .await
+            .delete_connector(eventconnectors_proto::v1::DeleteConnectorRequest { id: held })
+            .await
+            .expect("delete");
+        node.wait_for_lane(&id_of_held, false, Duration::from_secs(10))
+            .await;
+    });
+
+    // 1. Batched partner (Meta CAPI): throughput and CPU per event.
+    let events: Vec<String> = (0..batched)
+        .map(|i| raw_event(&format!("b{i}"), "batched"))
+        .collect();
+    let bodies = meta_bodies(&events[..batched.min(100_000)]);
+    let ceiling_events = batched.min(100_000);
+    let cpu_before = cpu_of("node");
+    let started = Instant::now();
+    loadgen.block_on(async {
+        send_all(&client, events).await;
+        wait_events(&meta_partner, batched as u64, Duration::from_secs(300)).await;
+    });
+    let elapsed = started.elapsed();
+    let node_cpu = cpu_of("node") - cpu_before;
+    let meta_url = format!("{meta_base}/v21.0/123456789012345/events?access_token=EAAB-token");
+    let ceiling_took = loadgen.block_on(ceiling(&meta_url, bodies));
+    let batched_run = Throughput {
+        events_per_second: batched as f64 / elapsed.as_secs_f64(),
+        node_cpu_per_event: Duration::from_secs_f64(node_cpu / batched as f64),
+        ceiling_per_second: ceiling_events as f64 / ceiling_took.as_secs_f64(),
+    };
+
+    // 2. Unbatched webhook: one request per event.
+    let events: Vec<String> = (0..unbatched)
+        .map(|i| raw_event(&format!("w{i}"), "unbatched"))
+        .collect();
+    let bodies: Vec<Bytes> = events.iter().map(|e| Bytes::from(e.clone())).collect();
+    let cpu_before = cpu_of("node");
+    let started = Instant::now();
+    loadgen.block_on(async {
+        send_all(&client, events).await;
+        wait_events(&hook_partner, unbatched as u64, Duration::from_secs(300)).await;
+    });
+    let elapsed = started.elapsed();
+    let node_cpu = cpu_of("node") - cpu_before;
+    let ceiling_took = loadgen.block_on(ceiling(&hook_partner.url(), bodies));
+    let hook = Throughput {
+        events_per_second: unbatched as f64 / elapsed.as_secs_f64(),
+        node_cpu_per_event: Duration::from_secs_f64(node_cpu / unbatched as f64),
+        ceiling_per_second: unbatched as f64 / ceiling_took.as_secs_f64(),
+    };
+
+    // 3. Latency at half the batched rate, to a recorded Meta partner.
+    let half = (batched_run.events_per_second / 2.0) as usize;
+    let recorded_base = recorded_meta.base_url();
+    // The node's base URL is per deployment: a second node points at the
+    // recorded partner.
+    let latency_node = node_rt.block_on(NodeHandle::start_with(
+        "bench-latency",
+        &[control_plane.url()],
+        &[
+            "--meta-base-url",
+            &recorded_base,
+            "--linger",
+            &linger,
+            "--connector-concurrency",
+            &concurrency,
+        ],
+    ));
+    let latency_client = loadgen.block_on(latency_node.ingest_client());
+    node_rt.block_on(node.stop());
+    create_connector_on(&loadgen, &control_plane, &latency_node, meta("paced"));
+    let latencies = loadgen.block_on(paced_latencies(
+        &latency_client,
+        &recorded_meta,
+        "paced",
+        half,
+        3,
+    ));
+
+    // 4. Isolation: the same healthy connector, alone and then beside one
+    // whose partner never answers within the timeout.
+    let isolation_rate = 20_000;
+    create_connector_on(&loadgen, &control_plane, &latency_node, meta("iso"));
+    let alone = loadgen.block_on(paced_latencies(
+        &latency_client,
+        &recorded_meta,
+        "iso",
+        isolation_rate,
+        3,
+    ));
+    create_connector_on(
+        &loadgen,
+        &control_plane,
+        &latency_node,
+        webhook("iso", &stuck_partner.url()),
+    );
+    let beside = loadgen.block_on(paced_latencies(
+        &latency_client,
+        &recorded_meta,
+        "iso",
+        isolation_rate,
+        3,
+    ));
+
+    println!("## Delivery benchmark\n");
+    println!("| | node | ceiling (bare hyper) | ratio | node CPU per event |");
+    println!("|---|---|---|---|---|");
+    println!(
+        "| Meta CAPI, batched, {batched} events | {:.0} events/s | {:.0} events/s | {:.2} | {:.2} µs |",
+        batched_run.events_per_second,
+        batched_run.ceiling_per_second,
+        batched_run.events_per_second / batched_run.ceiling_per_second,
+        batched_run.node_cpu_per_event.as_secs_f64() * 1e6
+    );
+    println!(
+        "| webhook, unbatched, {unbatched} events | {:.0} requests/s | {:.0} requests/s | {:.2} | {:.2} µs |",
+        hook.events_per_second,
+        hook.ceiling_per_second,
+        hook.events_per_second / hook.ceiling_per_second,
+        hook.node_cpu_per_event.as_secs_f64() * 1e6
+    );
+    println!(
+        "\nIngest to partner at {half} events/s (half the batched rate), linger {LINGER_MS} ms: p50 {:?}, p99 {:?} ({} events)",
+        percentile(&latencies, 0.5),
+        percentile(&latencies, 0.99),
+        latencies.len()
+    );
+    let (p99_alone, p99_beside) = (percentile(&alone, 0.99), percentile(&beside, 0.99));
+    println!(
+        "Isolation at {isolation_rate} events/s: healthy connector p99 alone {p99_alone:?}, beside a timing-out one {p99_beside:?} ({:+.1} %)",
+        (p99_beside.as_secs_f64() / p99_alone.as_secs_f64() - 1.0) * 100.0
+    );
+    println!(
+        "Memory: {queued} events queued, RSS +{:.1} MiB, {:.0} bytes per queued event",
+        (after.saturating_sub(before)) as f64 / 1048576.0,
+        after.saturating_sub(before) as f64 / queued.max(1) as f64
+    );
+}
+
+fn create_connector_on(
+    loadgen: &Runtime,
+    control_plane: &ControlPlaneHandle,
+    node: &NodeHandle,
+    connector: Connector,
+) -> String {
+    loadgen.block_on(async {
+        let id = control_plane
+            .admin()
+            .await
+            .create_connector(create(connector))
+            .await
+            .expect("create")
+            .into_inner()
+            .id;
+        node.wait_for_lane(&id, true, Duration::from_secs(10)).await;
+        id
+    })
+}
