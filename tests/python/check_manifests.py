@@ -38,11 +38,25 @@ def check(condition, what):
 
 
 def binary_env_vars(bin_dir, binary):
+    """The env vars `binary --help` documents, and those of its required
+    flags (named in the usage line, whose value names are the env names)."""
     path = os.path.join(bin_dir, binary)
     if not os.path.exists(path):
-        return None
+        return None, set()
     help_text = subprocess.run([path, "--help"], capture_output=True, text=True, check=True).stdout
-    return set(re.findall(r"\[env: ([A-Z0-9_]+)[=\]]", help_text))
+    known = set(re.findall(r"\[env: ([A-Z0-9_]+)[=\]]", help_text))
+    usage = next((line for line in help_text.splitlines() if line.startswith("Usage:")), "")
+    required = set(re.findall(r"--[a-z0-9-]+ <([A-Z0-9_]+)>", usage)) & known
+    return known, required
+
+
+def seconds(duration):
+    """Seconds in a humantime duration such as `20s` or `1m`."""
+    match = re.fullmatch(r"(\d+)(ms|s|m)", duration)
+    if not match:
+        return None
+    value, unit = int(match.group(1)), match.group(2)
+    return value / 1000 if unit == "ms" else value * (60 if unit == "m" else 1)
 
 
 def main():
@@ -78,7 +92,7 @@ def main():
         for container in spec["template"]["spec"]["containers"]:
             where = f"{name}/{container['name']}"
             binary = container["command"][0]
-            known_env = binary_env_vars(bin_dir, binary)
+            known_env, required_env = binary_env_vars(bin_dir, binary)
             check(known_env is not None, f"{where}: runs a workspace binary ({binary})")
             ports = {p["containerPort"] for p in container.get("ports", [])}
             for probe in ("readinessProbe", "livenessProbe"):
@@ -93,6 +107,15 @@ def main():
                     known_env is not None and env["name"] in known_env,
                     f"{where}: env {env['name']} is read by {binary}",
                 )
+            given = {env["name"]: env.get("value") for env in container.get("env", [])}
+            for name in sorted(required_env):
+                check(name in given, f"{where}: required {name} is set")
+            grace = seconds(given.get("SHUTDOWN_GRACE") or "10s")
+            termination = spec["template"]["spec"].get("terminationGracePeriodSeconds", 30)
+            check(
+                grace is not None and termination > grace,
+                f"{where}: terminationGracePeriodSeconds {termination} outlasts SHUTDOWN_GRACE",
+            )
 
     for _, service in [(r, o) for r, o in objects if o["kind"] == "Service"]:
         name = service["metadata"]["name"]
