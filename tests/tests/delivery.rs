@@ -744,3 +744,149 @@ async fn shutdown_drains_the_queues_and_flushes_outcomes() {
     let stats = platform.stats_of(&hook.id).await;
     assert_eq!(totals(&stats).delivered, 40, "{stats:?}");
 }
+
+#[tokio::test]
+async fn shutdown_fails_what_the_grace_period_could_not_deliver() {
+    let partner = FakePartner::start(Kind::Webhook).await;
+    partner.set_default(Reply::Delay(
+        Duration::from_secs(30),
+        Box::new(Reply::Accept),
+    ));
+    let mut platform = Platform::start(&[
+        "--connector-concurrency",
+        "1",
+        "--shutdown-grace",
+        "300ms",
+        "--delivery-timeout",
+        "1s",
+    ])
+    .await;
+    let hook = platform.create(webhook("w", &partner.url())).await;
+    let events: Vec<String> = (0..10).map(|i| purchase(&format!("e{i}"), "w")).collect();
+    platform.ingest_all(&events).await;
+    partner.wait_for_requests(1, 5 * SECOND).await;
+    platform.stop_node().await;
+    let stats = platform.stats_of(&hook.id).await;
+    let mut groups = errors(&stats);
+    groups.sort();
+    // The 9 queued events, and the one on the wire once its attempt timed
+    // out (instead of a retry), were ended by the shutdown; every one is
+    // counted before the node exits.
+    assert_eq!(total(stats.totals.as_ref()), 10, "{stats:?}");
+    assert_eq!(groups, [(ErrorCategory::Other, String::new(), 10)]);
+    assert!(
+        stats.connector_errors[0]
+            .sample_message
+            .starts_with("shutdown"),
+        "{:?}",
+        stats.connector_errors
+    );
+}
+
+/// A mix of everything that can happen to an event: every accepted event
+/// ends in exactly one outcome per connector it matched.
+#[tokio::test]
+async fn no_accepted_event_is_left_without_an_outcome() {
+    let flaky = FakePartner::start(Kind::Webhook).await;
+    let status = |status| Reply::Status {
+        status,
+        retry_after: None,
+    };
+    flaky.script(
+        [
+            status(500),
+            Reply::Accept,
+            status(401),
+            status(400),
+            Reply::Delay(SECOND, Box::new(Reply::Accept)),
+        ]
+        .into_iter()
+        .cycle()
+        .take(200),
+    );
+    let meta_partner = FakePartner::start(Kind::Meta).await;
+    meta_partner.script([Reply::MetaPartial { received: 7 }]);
+    let slow = FakePartner::start(Kind::Webhook).await;
+    slow.set_default(Reply::Delay(
+        Duration::from_millis(200),
+        Box::new(Reply::Accept),
+    ));
+    let meta_base = meta_partner.base_url();
+    let mut platform = Platform::start(&[
+        "--meta-base-url",
+        &meta_base,
+        "--delivery-timeout",
+        "300ms",
+        "--linger",
+        "20ms",
+        "--connector-concurrency",
+        "2",
+    ])
+    .await;
+    let flaky_hook = platform.create(webhook("mix", &flaky.url())).await;
+    let meta = platform.create(meta("mix")).await;
+    let typed = platform
+        .create(Connector {
+            mappings: vec![FieldMapping {
+                required: true,
+                ..mapping("properties.total", "value", DataType::Integer)
+            }],
+            ..webhook("mix", &slow.url())
+        })
+        .await;
+    let only_purchases = platform
+        .create(Connector {
+            filter: Some(EventFilter {
+                event_types: vec!["Purchase".to_owned()],
+                condition: None,
+            }),
+            ..webhook("mix", &slow.url())
+        })
+        .await;
+
+    let events: Vec<String> = (0..60)
+        .map(|i| {
+            let kind = if i % 3 == 0 { "PageView" } else { "Purchase" };
+            let total = if i % 4 == 0 { json!("12.5") } else { json!(i) };
+            event(&format!("m{i}"), "mix", kind, json!({"total": total}))
+        })
+        .collect();
+    platform.ingest_all(&events).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    platform.deactivate(&only_purchases.id).await;
+
+    let purchases = events.iter().filter(|e| e.contains("\"Purchase\"")).count() as u64;
+    for (connector, expected) in [
+        (&flaky_hook.id, 60),
+        (&meta.id, 60),
+        (&typed.id, 60),
+        (&only_purchases.id, purchases),
+    ] {
+        let stats = platform
+            .wait_for_outcomes(connector, expected, 15 * SECOND)
+            .await;
+        assert_eq!(
+            total(stats.totals.as_ref()),
+            expected,
+            "{connector}: {stats:?}"
+        );
+    }
+    let typed_stats = platform.stats_of(&typed.id).await;
+    assert_eq!(
+        totals(&typed_stats).transformation_errors,
+        15,
+        "every 4th total is 12.5"
+    );
+    let meta_stats = platform.stats_of(&meta.id).await;
+    assert!(totals(&meta_stats).failed > 0 && totals(&meta_stats).delivered > 0);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for (connector, expected) in [(&flaky_hook.id, 60), (&only_purchases.id, purchases)] {
+        let stats = platform.stats_of(connector).await;
+        assert_eq!(
+            total(stats.totals.as_ref()),
+            expected,
+            "no outcome counted twice"
+        );
+    }
+    assert_eq!(platform.node().queued(), 0);
+}
