@@ -1,11 +1,5 @@
 use clap::Parser;
 
-// The event path allocates and frees many small buffers per event (parsed
-// JSON, prepared bodies); mimalloc spends about half the CPU glibc's malloc
-// does on them (see BENCHMARKS.md).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let args = data_plane::args::Args::parse();

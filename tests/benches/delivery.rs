@@ -27,10 +27,6 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use tokio::runtime::Runtime;
 
-// The same allocator as the data-plane binary.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 const BATCH: usize = 500;
 const SENDERS: usize = 4;
 const CONCURRENCY: usize = 16;
