@@ -231,7 +231,7 @@ fn meta_bodies(events: &[String]) -> Vec<Bytes> {
         .map(|text| {
             let raw = data_plane::ingest::parse(text, 1 << 20).expect("event");
             let fields = transformer.apply(&raw.body).expect("transforms");
-            adapter.prepare(&connector, &raw.id, fields)
+            adapter.prepare(&connector, raw.id(), fields)
         })
         .collect();
     adapter

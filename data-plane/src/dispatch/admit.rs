@@ -48,40 +48,58 @@ impl Admission {
 type Target<'a> = (&'a Arc<Connector>, Result<Prepared, TransformError>);
 
 impl Dispatcher {
-    /// Admits `events` (JSON texts).
-    pub fn admit(&self, events: &[String]) -> Admission {
-        let routes = self.routes.load();
+    /// Admits `events` (JSON texts). Texts forwarded raw are moved into the
+    /// queue, not copied.
+    pub fn admit(&self, events: Vec<String>) -> Admission {
+        let count = events.len();
         let mut admission = Admission::default();
-        let mut targets: Vec<Target<'_>> = Vec::new();
-        for (index, text) in events.iter().enumerate() {
-            let event = match ingest::parse(text, self.limits.max_event_bytes) {
-                Ok(event) => event,
-                Err(rejected) => {
-                    metrics::rejected(rejected.reason, 1);
-                    admission.reject(index, rejected.reason, rejected.detail);
-                    continue;
-                }
-            };
-            targets.clear();
-            if let Some(lanes) = routes.get(&event.workspace_id) {
-                for lane in lanes.iter().filter(|lane| lane.matches(&event)) {
-                    targets.push((lane, lane.prepare(&event, text)));
-                }
-            }
-            if !self.reserve(&targets) {
-                metrics::rejected(RejectReason::QueueFull, 1);
-                admission.reject(
-                    index,
-                    RejectReason::QueueFull,
-                    "the node's queues for this event's connectors are full; retry later".into(),
-                );
-                continue;
-            }
-            self.enqueue(&event, targets.drain(..));
-            admission.accepted += 1;
+        for (index, text) in events.into_iter().enumerate() {
+            self.admit_one(index, text, &mut admission);
         }
-        metrics::received(events.len());
+        metrics::received(count);
         admission
+    }
+
+    fn admit_one(&self, index: usize, mut text: String, admission: &mut Admission) {
+        let event = match ingest::parse(&text, self.limits.max_event_bytes) {
+            Ok(event) => event,
+            Err(rejected) => {
+                metrics::rejected(rejected.reason, 1);
+                admission.reject(index, rejected.reason, rejected.detail);
+                return;
+            }
+        };
+        let routes = self.routes.load();
+        let mut lanes: Vec<&Arc<Connector>> = routes
+            .get(event.workspace_id())
+            .map(|lanes| lanes.iter().filter(|lane| lane.matches(&event)).collect())
+            .unwrap_or_default();
+        // Lanes forwarding the raw text go last: the last one takes it.
+        lanes.sort_by_key(|lane| lane.forwards_raw());
+        let last = lanes.len().saturating_sub(1);
+        let targets: Vec<Target<'_>> = lanes
+            .into_iter()
+            .enumerate()
+            .map(|(n, lane)| {
+                let prepared = if n == last || !lane.forwards_raw() {
+                    lane.prepare(&event, &mut text)
+                } else {
+                    lane.prepare(&event, &mut text.clone())
+                };
+                (lane, prepared)
+            })
+            .collect();
+        if !self.reserve(&targets) {
+            metrics::rejected(RejectReason::QueueFull, 1);
+            admission.reject(
+                index,
+                RejectReason::QueueFull,
+                "the node's queues for this event's connectors are full; retry later".into(),
+            );
+            return;
+        }
+        self.enqueue(&event, targets.into_iter());
+        admission.accepted += 1;
     }
 
     /// Takes room for the event in every lane it will be queued on, or
@@ -116,7 +134,7 @@ impl Dispatcher {
                     }
                 }
                 Err(error) => {
-                    outcomes.transformation_error(&lane.id, lane.partner, &error, &event.id);
+                    outcomes.transformation_error(&lane.id, lane.partner, &error, event.id());
                 }
             }
         }

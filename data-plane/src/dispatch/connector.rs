@@ -157,19 +157,29 @@ impl Connector {
         let current = self.current.load();
         transform::matches(
             current.config.filter.as_ref(),
-            &event.event_type,
+            event.event_type(),
             &event.body,
         )
     }
 
-    /// `event` (whose text is `text`) as this connector's partner gets it.
-    pub fn prepare(&self, event: &RawEvent, text: &str) -> Result<Prepared, TransformError> {
+    /// Whether the partner gets the raw event's text as it came.
+    pub fn forwards_raw(&self) -> bool {
+        self.current.load().transformer.forwards_raw()
+    }
+
+    /// `event` as this connector's partner gets it; `text` is the event as
+    /// it came, taken (not copied) when the connector forwards it raw.
+    pub fn prepare(&self, event: &RawEvent, text: &mut String) -> Result<Prepared, TransformError> {
         let current = self.current.load();
         if current.transformer.forwards_raw() {
-            return Ok(Prepared::raw(&event.id, text));
+            return Ok(Prepared {
+                event_id: event.id().into(),
+                group: "".into(),
+                json: std::mem::take(text).into_boxed_str(),
+            });
         }
         let fields = current.transformer.apply(&event.body)?;
-        Ok(self.adapter.prepare(&current.config, &event.id, fields))
+        Ok(self.adapter.prepare(&current.config, event.id(), fields))
     }
 
     /// Takes room for one event on this connector and `node_count` on the

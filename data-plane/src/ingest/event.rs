@@ -8,17 +8,33 @@ use serde_json::{Map, Value};
 /// Largest event accepted by default (bytes of JSON).
 pub const DEFAULT_MAX_EVENT_BYTES: usize = 64 * 1024;
 
-/// An accepted event.
+/// An accepted event: the parsed object, whose `id`, `workspace_id` and
+/// `type` are known to be non-empty strings.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RawEvent {
-    /// `id`: the producer's identifier, used for deduplication downstream.
-    pub id: String,
-    /// `workspace_id`: whose connectors receive it.
-    pub workspace_id: String,
-    /// `type`: what filters match on.
-    pub event_type: String,
     /// The whole event.
     pub body: Value,
+}
+
+impl RawEvent {
+    fn field(&self, name: &str) -> &str {
+        self.body[name].as_str().unwrap_or_default()
+    }
+
+    /// `id`: the producer's identifier, used for deduplication downstream.
+    pub fn id(&self) -> &str {
+        self.field("id")
+    }
+
+    /// `workspace_id`: whose connectors receive it.
+    pub fn workspace_id(&self) -> &str {
+        self.field("workspace_id")
+    }
+
+    /// `type`: what filters match on.
+    pub fn event_type(&self) -> &str {
+        self.field("type")
+    }
 }
 
 /// Why an event was not accepted.
@@ -53,20 +69,15 @@ pub fn parse(text: &str, max_bytes: usize) -> Result<RawEvent, Rejected> {
             "an event is a JSON object",
         ));
     };
-    let id = required(object, "id")?;
-    let workspace_id = required(object, "workspace_id")?;
-    let event_type = required(object, "type")?;
-    Ok(RawEvent {
-        id,
-        workspace_id,
-        event_type,
-        body,
-    })
+    for field in ["id", "workspace_id", "type"] {
+        required(object, field)?;
+    }
+    Ok(RawEvent { body })
 }
 
-fn required(object: &Map<String, Value>, field: &str) -> Result<String, Rejected> {
+fn required(object: &Map<String, Value>, field: &str) -> Result<(), Rejected> {
     match object.get(field) {
-        Some(Value::String(value)) if !value.trim().is_empty() => Ok(value.clone()),
+        Some(Value::String(value)) if !value.trim().is_empty() => Ok(()),
         Some(_) => Err(rejected(
             RejectReason::MissingField,
             format!("`{field}` must be a non-empty string"),
@@ -90,11 +101,7 @@ mod tests {
         )
         .expect("accepted");
         assert_eq!(
-            (
-                event.id.as_str(),
-                event.workspace_id.as_str(),
-                event.event_type.as_str()
-            ),
+            (event.id(), event.workspace_id(), event.event_type()),
             ("e1", "acme", "order_completed")
         );
         assert_eq!(event.body["properties"]["total"], 12);

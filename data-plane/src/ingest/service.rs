@@ -55,12 +55,12 @@ impl IngestApi {
                 self.max_batch_events
             )));
         }
+        let sequence = request.sequence;
         let admission = if count <= INLINE_EVENTS {
-            self.dispatcher.admit(&request.events)
+            self.dispatcher.admit(request.events)
         } else {
             let dispatcher = Arc::clone(&self.dispatcher);
-            let events = request.events;
-            tokio::task::spawn_blocking(move || dispatcher.admit(&events))
+            tokio::task::spawn_blocking(move || dispatcher.admit(request.events))
                 .await
                 .map_err(|error| Status::internal(format!("admission failed: {error}")))?
         };
@@ -71,7 +71,7 @@ impl IngestApi {
         }
         let Admission { accepted, rejected } = admission;
         Ok(IngestResponse {
-            sequence: request.sequence,
+            sequence,
             accepted,
             rejected,
         })
