@@ -66,10 +66,11 @@ impl StatsApi {
         let parts = intake::split(batch, now(), self.retention).map_err(|reason| {
             Status::invalid_argument(format!("batch {}: {reason}", batch.batch_id))
         })?;
-        let applied =
-            futures::future::try_join_all(parts.iter().map(|part| self.counters.apply(part)))
-                .await
-                .map_err(unavailable)?;
+        let applied = self
+            .counters
+            .apply_batch(&batch.batch_id, &parts)
+            .await
+            .map_err(unavailable)?;
         let duplicates = applied.iter().filter(|a| **a == Applied::Duplicate).count();
         let tombstoned = applied
             .iter()

@@ -19,6 +19,12 @@ pub struct Args {
     #[arg(long, env = "REDIS_URL", hide_env_values = true)]
     pub redis_url: Option<Secret>,
 
+    /// The Redis URL is a Redis Cluster (or a proxy to one): each
+    /// connector's part of a batch is then applied on its own, since one
+    /// batch's keys span many hash slots.
+    #[arg(long, env = "REDIS_CLUSTER", default_value_t = false)]
+    pub redis_cluster: bool,
+
     /// Prefix of every Redis key.
     #[arg(long, env = "REDIS_PREFIX", default_value = "ec")]
     pub redis_prefix: String,

@@ -56,7 +56,8 @@ impl StatsServer {
         };
         let counters = match &args.redis_url {
             Some(url) => Counters::Redis(
-                RedisCounters::connect(url.expose(), &args.redis_prefix, ttls).await?,
+                RedisCounters::connect(url.expose(), &args.redis_prefix, ttls, args.redis_cluster)
+                    .await?,
             ),
             None => {
                 tracing::warn!(

@@ -220,7 +220,7 @@ async fn main() {
         samples: Duration::from_secs(400 * 86_400),
     };
     let counters = Counters::Redis(
-        RedisCounters::connect(&redis_url(), &prefix.0, ttls)
+        RedisCounters::connect(&redis_url(), &prefix.0, ttls, false)
             .await
             .expect("redis"),
     );

@@ -18,8 +18,12 @@ pub fn redis_url() -> String {
 /// Which counter store a test runs against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
-    /// Redis, under a unique key prefix removed at the end.
+    /// Redis, under a unique key prefix removed at the end; a batch is one
+    /// script.
     Redis,
+    /// The same Redis applied as a Redis Cluster is: one script per
+    /// connector part.
+    RedisCluster,
     /// The in-process store.
     Memory,
 }
@@ -97,7 +101,8 @@ impl StatsHandle {
         let days = |n: u64| Duration::from_secs(n * 86_400);
         let args = Args {
             listen: addr,
-            redis_url: (backend == Backend::Redis).then(|| redis_url().as_str().into()),
+            redis_url: (backend != Backend::Memory).then(|| redis_url().as_str().into()),
+            redis_cluster: backend == Backend::RedisCluster,
             redis_prefix: prefix.0.clone(),
             admin_token: ADMIN_TOKEN.into(),
             node_token: NODE_TOKEN.into(),

@@ -18,7 +18,7 @@ use eventconnectors_proto::v1::{
     StatsPreset,
 };
 use stats_service::counters::{
-    BucketWrite, ConnectorBatch, Counters, MarkerTtls, MemoryCounters, RedisCounters,
+    Applied, BucketWrite, ConnectorBatch, Counters, MarkerTtls, MemoryCounters, RedisCounters,
 };
 use tonic::transport::Channel;
 use tonic::{Code, Request};
@@ -28,7 +28,11 @@ const HOUR: i64 = 3600;
 const DAY: i64 = 86_400;
 
 e2e_tests::each_backend!(
-    [redis => super::Backend::Redis, memory => super::Backend::Memory],
+    [
+        redis => super::Backend::Redis,
+        redis_cluster_mode => super::Backend::RedisCluster,
+        memory => super::Backend::Memory
+    ],
     [
     a_resent_batch_is_counted_once,
         concurrent_reports_from_many_nodes_add_up_exactly,
@@ -533,7 +537,7 @@ async fn delete_erases_and_the_tombstone_keeps_late_outcomes_out(backend: Backen
         ))
         .await
         .expect("idempotent");
-    if backend == Backend::Redis {
+    if backend != Backend::Memory {
         let left: Vec<String> = prefix
             .keys()
             .into_iter()
@@ -586,10 +590,15 @@ async fn buckets_expire_at_their_end_of_retention(backend: Backend) {
         samples: Duration::from_secs(1),
     };
     let counters = match backend {
-        Backend::Redis => Counters::Redis(
-            RedisCounters::connect(&e2e_tests::stats::redis_url(), &prefix.0, ttls)
-                .await
-                .expect("redis"),
+        Backend::Redis | Backend::RedisCluster => Counters::Redis(
+            RedisCounters::connect(
+                &e2e_tests::stats::redis_url(),
+                &prefix.0,
+                ttls,
+                backend == Backend::RedisCluster,
+            )
+            .await
+            .expect("redis"),
         ),
         Backend::Memory => Counters::Memory(MemoryCounters::new(ttls)),
     };
@@ -612,7 +621,17 @@ async fn buckets_expire_at_their_end_of_retention(backend: Backend) {
         samples: vec![],
     };
     let buckets = ["h:2026112917".to_owned(), "d:20261129".to_owned()];
-    counters.apply(&write("b1")).await.expect("apply");
+    let apply = |batch_id: &'static str| {
+        let counters = counters.clone();
+        async move {
+            counters
+                .apply_batch(batch_id, &[write(batch_id)])
+                .await
+                .expect("apply")
+        }
+    };
+    assert_eq!(apply("b1").await, [Applied::Applied]);
+    assert_eq!(apply("b1").await, [Applied::Duplicate]);
     let read = counters.read("c", &buckets).await.expect("read");
     assert_eq!(read[0].get("d"), Some(&3));
     let started = Instant::now();
@@ -624,10 +643,7 @@ async fn buckets_expire_at_their_end_of_retention(backend: Backend) {
     );
     assert_eq!(read[1].get("d"), Some(&3), "the day bucket lives on");
     // The batch id was forgotten after its TTL too: the same id counts again.
-    assert_eq!(
-        counters.apply(&write("b1")).await.expect("apply"),
-        stats_service::counters::Applied::Applied
-    );
+    assert_eq!(apply("b1").await, [Applied::Applied]);
     assert!(started.elapsed() < Duration::from_secs(10));
     let read = counters.read("c", &buckets).await.expect("read");
     assert_eq!(read[1].get("d"), Some(&6));
@@ -635,7 +651,18 @@ async fn buckets_expire_at_their_end_of_retention(backend: Backend) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retention_is_set_on_every_redis_key() {
-    let (_server, prefix, mut client) = start(Backend::Redis).await;
+    retention_on_every_key(Backend::Redis).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_is_set_on_every_redis_key_in_cluster_mode() {
+    retention_on_every_key(Backend::RedisCluster).await;
+}
+
+/// Every key expires; in cluster mode every key carries the connector's
+/// hash tag, on a standalone Redis all but the one batch-id set.
+async fn retention_on_every_key(backend: Backend) {
+    let (_server, prefix, mut client) = start(backend).await;
     let t = now();
     report(
         &mut client,
@@ -650,6 +677,10 @@ async fn retention_is_set_on_every_redis_key() {
             .arg(&key)
             .query(&mut connection)
             .expect("ttl");
+        if backend == Backend::Redis && key == format!("{}:batches", prefix.0) {
+            ttls.insert("batches".to_owned(), ttl);
+            continue;
+        }
         let after_tag = key.split("{c}:").nth(1).unwrap_or_default();
         let kind = after_tag.split(':').next().unwrap_or_default().to_owned();
         ttls.insert(kind, ttl);

@@ -89,6 +89,20 @@ impl Counters {
         }
     }
 
+    /// Applies every connector part of batch `batch_id`, each atomically and
+    /// at most once: one script for the whole batch on a standalone Redis,
+    /// one per part on Redis Cluster and in process.
+    pub async fn apply_batch(
+        &self,
+        batch_id: &str,
+        parts: &[ConnectorBatch],
+    ) -> Result<Vec<Applied>, CounterError> {
+        match self {
+            Self::Redis(store) if !store.cluster() => store.apply_batch(batch_id, parts).await,
+            _ => futures::future::try_join_all(parts.iter().map(|part| self.apply(part))).await,
+        }
+    }
+
     /// The fields of each bucket (empty when absent), in order.
     pub async fn read(
         &self,

@@ -1,10 +1,14 @@
-//! Counters in Redis. A connector batch is one Lua script over keys of one
-//! hash slot: tombstone check, batch-id dedupe (a sorted set of the batch
-//! ids seen, scored by when each is forgotten), every HINCRBY and EXPIRE,
-//! samples; atomic, so a batch re-sent after a timeout is counted once.
-//! Reads are one pipelined round trip.
+//! Counters in Redis. On a standalone Redis a whole outcome batch is one Lua
+//! script: batch-id dedupe (a sorted set of the batch ids seen, scored by
+//! when each is forgotten), one EXISTS over every connector's tombstone,
+//! then each connector's HINCRBYs, EXPIREATs and samples; atomic, so a batch
+//! re-sent after a timeout is counted once. With Redis Cluster a batch's
+//! keys span many slots, so each connector's part is its own script over
+//! the keys of its `{connector}` slot, deduplicated per connector. Reads
+//! are one pipelined round trip.
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
 
 use redis::aio::ConnectionManager;
 
@@ -52,6 +56,70 @@ end
 return 1
 ";
 
+const APPLY_BATCH: &str = r"
+-- KEYS[1] seen batches (zset: id -> when forgotten), then per part: tombstone, samples, buckets
+-- ARGV[1] dedupe ttl s, ARGV[2] samples ttl s, ARGV[3] now s, ARGV[4] batch id, ARGV[5] prune (0/1),
+-- ARGV[6] parts, then per part its bucket count, then per part: per bucket expire-at s, n,
+-- n x (field, by), then m, m x (field, message)
+-- Returns 0 for a batch seen before, else per part 1 (applied) or 2 (tombstoned).
+if ARGV[5] == '1' then redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[3]) end
+local forget_at = tonumber(ARGV[3]) + tonumber(ARGV[1])
+if redis.call('ZADD', KEYS[1], 'NX', forget_at, ARGV[4]) == 0 then
+  if tonumber(redis.call('ZSCORE', KEYS[1], ARGV[4])) > tonumber(ARGV[3]) then return 0 end
+  redis.call('ZADD', KEYS[1], 'XX', forget_at, ARGV[4])
+end
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+local parts = tonumber(ARGV[6])
+local tombs = {}
+local k = 2
+for p = 1, parts do
+  tombs[p] = KEYS[k]
+  k = k + 2 + tonumber(ARGV[6 + p])
+end
+local any_tomb = parts > 0 and redis.call('EXISTS', unpack(tombs)) > 0
+local result = {}
+k = 2
+local a = 7 + parts
+for p = 1, parts do
+  local buckets = tonumber(ARGV[6 + p])
+  local tombstoned = any_tomb and redis.call('EXISTS', KEYS[k]) == 1
+  local samples = KEYS[k + 1]
+  k = k + 2
+  for b = 1, buckets do
+    local key = KEYS[k]
+    local expire_at = ARGV[a]
+    local n = tonumber(ARGV[a + 1])
+    a = a + 2
+    if not tombstoned then
+      for i = 1, n do
+        local by = tonumber(ARGV[a + 1])
+        local value = redis.call('HINCRBY', key, ARGV[a], by)
+        -- A field starting at this increment may be a new key: give it its
+        -- (absolute, so repeatable) expiry. Existing keys already have one.
+        if i == 1 and value == by then redis.call('EXPIREAT', key, expire_at) end
+        a = a + 2
+      end
+    else
+      a = a + 2 * n
+    end
+    k = k + 1
+  end
+  local m = tonumber(ARGV[a])
+  a = a + 1
+  if m > 0 and not tombstoned then
+    for _ = 1, m do
+      redis.call('HSET', samples, ARGV[a], ARGV[a + 1])
+      a = a + 2
+    end
+    redis.call('EXPIRE', samples, ARGV[2])
+  else
+    a = a + 2 * m
+  end
+  result[p] = tombstoned and 2 or 1
+end
+return result
+";
+
 /// Redis-backed counters.
 #[derive(Clone)]
 pub struct RedisCounters {
@@ -59,6 +127,8 @@ pub struct RedisCounters {
     prefix: String,
     ttls: MarkerTtls,
     script: redis::Script,
+    batch_script: redis::Script,
+    cluster: bool,
 }
 
 impl std::fmt::Debug for RedisCounters {
@@ -81,8 +151,14 @@ fn seconds(duration: std::time::Duration) -> u64 {
 
 impl RedisCounters {
     /// Connects (with automatic reconnection) to `url`; every key starts
-    /// with `prefix`.
-    pub async fn connect(url: &str, prefix: &str, ttls: MarkerTtls) -> Result<Self, CounterError> {
+    /// with `prefix`. `cluster`: the keys of one batch may live on
+    /// different nodes, so each connector's part is applied on its own.
+    pub async fn connect(
+        url: &str,
+        prefix: &str,
+        ttls: MarkerTtls,
+        cluster: bool,
+    ) -> Result<Self, CounterError> {
         let client = redis::Client::open(url)?;
         let connection = ConnectionManager::new(client).await?;
         Ok(Self {
@@ -90,6 +166,86 @@ impl RedisCounters {
             prefix: prefix.to_owned(),
             ttls,
             script: redis::Script::new(APPLY),
+            batch_script: redis::Script::new(APPLY_BATCH),
+            cluster,
+        })
+    }
+
+    /// Whether parts are applied one connector at a time (Redis Cluster).
+    pub fn cluster(&self) -> bool {
+        self.cluster
+    }
+
+    /// Applies every part of batch `batch_id` in one script: at most once
+    /// for the batch, each part unless its connector is tombstoned.
+    pub(super) async fn apply_batch(
+        &self,
+        batch_id: &str,
+        parts: &[ConnectorBatch],
+    ) -> Result<Vec<Applied>, CounterError> {
+        let keys = 1 + parts
+            .iter()
+            .map(|part| 2 + part.writes.len())
+            .sum::<usize>();
+        let mut command = redis::cmd("EVALSHA");
+        command.arg(self.batch_script.get_hash()).arg(keys);
+        command.arg(format!("{}:batches", self.prefix));
+        // One buffer for every key name: the command copies each argument.
+        let mut key = String::with_capacity(96);
+        let mut push_key = |command: &mut redis::Cmd, connector: &str, suffix: &str| {
+            key.clear();
+            let _ = write!(key, "{}:{{{connector}}}:{suffix}", self.prefix);
+            command.arg(key.as_str());
+        };
+        for part in parts {
+            push_key(&mut command, &part.connector_id, "tomb");
+            push_key(&mut command, &part.connector_id, "samples");
+            for write in &part.writes {
+                push_key(&mut command, &part.connector_id, &write.bucket);
+            }
+        }
+        command
+            .arg(seconds(self.ttls.dedupe))
+            .arg(seconds(self.ttls.samples))
+            .arg(crate::ranges::now())
+            .arg(batch_id)
+            .arg(u8::from(prune_this_time()))
+            .arg(parts.len());
+        for part in parts {
+            command.arg(part.writes.len());
+        }
+        for part in parts {
+            for write in &part.writes {
+                command.arg(write.expire_at).arg(write.fields.len());
+                for (field, by) in &write.fields {
+                    command.arg(field.as_str()).arg(*by);
+                }
+            }
+            command.arg(part.samples.len());
+            for (field, message) in &part.samples {
+                command.arg(field.as_str()).arg(message.as_str());
+            }
+        }
+        let mut connection = self.connection.clone();
+        let reply: redis::Value = match command.query_async(&mut connection).await {
+            Err(error) if error.kind() == redis::ErrorKind::NoScriptError => {
+                self.batch_script
+                    .prepare_invoke()
+                    .load_async(&mut connection)
+                    .await?;
+                command.query_async(&mut connection).await?
+            }
+            result => result?,
+        };
+        Ok(match reply {
+            redis::Value::Array(items) => items
+                .iter()
+                .map(|item| match item {
+                    redis::Value::Int(2) => Applied::Tombstoned,
+                    _ => Applied::Applied,
+                })
+                .collect(),
+            _ => vec![Applied::Duplicate; parts.len()],
         })
     }
 
