@@ -26,6 +26,16 @@ fn expiry(bucket: &str, retention: Retention) -> i64 {
     start.saturating_add(secs(keep))
 }
 
+/// Adds `by` to `field`, allocating its name only the first time.
+fn add(fields: &mut BTreeMap<String, i64>, field: &str, by: i64) {
+    match fields.get_mut(field) {
+        Some(value) => *value += by,
+        None => {
+            fields.insert(field.to_owned(), by);
+        }
+    }
+}
+
 /// The batch split by connector, or why it is malformed. Counts in buckets
 /// older than the day retention are skipped (they would expire at once).
 pub fn split(
@@ -90,18 +100,22 @@ pub fn split(
         let names = names
             .entry(hour)
             .or_insert_with(|| [ranges::hour_bucket(hour), ranges::day_bucket(hour)]);
-        for bucket in names.iter().cloned() {
-            let fields = buckets.entry(bucket).or_default();
-            *fields.entry(total.to_owned()).or_default() += by;
-            if let Some(group) = &group {
-                *fields.entry(group.field()).or_default() += by;
+        let group_field = group.as_ref().map(Group::field);
+        for bucket in names.iter() {
+            let fields = match buckets.get_mut(bucket) {
+                Some(fields) => fields,
+                None => buckets.entry(bucket.clone()).or_default(),
+            };
+            add(fields, total, by);
+            if let Some(field) = &group_field {
+                add(fields, field, by);
             }
         }
-        if let Some(group) = group
+        if let Some(field) = group_field
             && !count.sample_message.is_empty()
         {
             samples.insert(
-                group.field(),
+                field,
                 count
                     .sample_message
                     .chars()

@@ -62,64 +62,60 @@ const APPLY_BATCH: &str = r"
 -- ARGV[6] parts, then per part its bucket count, then per part: per bucket expire-at s, n,
 -- n x (field, by), then m, m x (field, message)
 -- Returns 0 for a batch seen before, else per part 1 (applied) or 2 (tombstoned).
-if ARGV[5] == '1' then redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[3]) end
+local call = redis.call
+if ARGV[5] == '1' then call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[3]) end
 local forget_at = tonumber(ARGV[3]) + tonumber(ARGV[1])
-if redis.call('ZADD', KEYS[1], 'NX', forget_at, ARGV[4]) == 0 then
-  if tonumber(redis.call('ZSCORE', KEYS[1], ARGV[4])) > tonumber(ARGV[3]) then return 0 end
-  redis.call('ZADD', KEYS[1], 'XX', forget_at, ARGV[4])
+if call('ZADD', KEYS[1], 'NX', forget_at, ARGV[4]) == 0 then
+  if tonumber(call('ZSCORE', KEYS[1], ARGV[4])) > tonumber(ARGV[3]) then return 0 end
+  call('ZADD', KEYS[1], 'XX', forget_at, ARGV[4])
 end
-redis.call('EXPIRE', KEYS[1], ARGV[1])
+call('EXPIRE', KEYS[1], ARGV[1])
 local parts = tonumber(ARGV[6])
+local counts = {}
 local tombs = {}
 local k = 2
 for p = 1, parts do
+  counts[p] = tonumber(ARGV[6 + p])
   tombs[p] = KEYS[k]
-  k = k + 2 + tonumber(ARGV[6 + p])
+  k = k + 2 + counts[p]
 end
-local any_tomb = parts > 0 and redis.call('EXISTS', unpack(tombs)) > 0
+local any_tomb = parts > 0 and call('EXISTS', unpack(tombs)) > 0
 local result = {}
 k = 2
 local a = 7 + parts
 for p = 1, parts do
-  local buckets = tonumber(ARGV[6 + p])
-  local tombstoned = any_tomb and redis.call('EXISTS', KEYS[k]) == 1
+  local tombstoned = any_tomb and call('EXISTS', KEYS[k]) == 1
   local samples = KEYS[k + 1]
   k = k + 2
-  for b = 1, buckets do
+  for _ = 1, counts[p] do
     local key = KEYS[k]
-    local expire_at = ARGV[a]
     local n = tonumber(ARGV[a + 1])
-    a = a + 2
-    if not tombstoned then
-      for i = 1, n do
-        local by = tonumber(ARGV[a + 1])
-        local value = redis.call('HINCRBY', key, ARGV[a], by)
-        -- A field starting at this increment may be a new key: give it its
-        -- (absolute, so repeatable) expiry. Existing keys already have one.
-        if i == 1 and value == by then redis.call('EXPIREAT', key, expire_at) end
-        a = a + 2
+    if n > 0 and not tombstoned then
+      -- A first field starting at this increment may be a new key: give it
+      -- its (absolute, so repeatable) expiry. Existing keys have one.
+      local by = ARGV[a + 3]
+      if call('HINCRBY', key, ARGV[a + 2], by) == tonumber(by) then
+        call('EXPIREAT', key, ARGV[a])
       end
-    else
-      a = a + 2 * n
+      for i = a + 4, a + 2 * n, 2 do
+        call('HINCRBY', key, ARGV[i], ARGV[i + 1])
+      end
     end
+    a = a + 2 + 2 * n
     k = k + 1
   end
   local m = tonumber(ARGV[a])
-  a = a + 1
   if m > 0 and not tombstoned then
-    for _ = 1, m do
-      redis.call('HSET', samples, ARGV[a], ARGV[a + 1])
-      a = a + 2
+    for i = a + 1, a + 2 * m, 2 do
+      call('HSET', samples, ARGV[i], ARGV[i + 1])
     end
-    redis.call('EXPIRE', samples, ARGV[2])
-  else
-    a = a + 2 * m
+    call('EXPIRE', samples, ARGV[2])
   end
+  a = a + 1 + 2 * m
   result[p] = tombstoned and 2 or 1
 end
 return result
 ";
-
 /// Redis-backed counters.
 #[derive(Clone)]
 pub struct RedisCounters {
