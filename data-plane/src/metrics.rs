@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use eventconnectors_proto::v1::{ErrorCategory, Outcome, RejectReason};
-use metrics_exporter_prometheus::{BuildError, Matcher, PrometheusBuilder};
+use metrics_exporter_prometheus::BuildError;
 
 const EVENTS_RECEIVED: &str = "eventconnectors_events_received_total";
 const EVENTS_REJECTED: &str = "eventconnectors_events_rejected_total";
@@ -18,15 +18,15 @@ const OUTCOME_OVERFLOW: &str = "eventconnectors_outcomes_lost_total";
 
 /// Serves `/metrics` on `address` (process-wide; call once).
 pub fn install(address: SocketAddr) -> Result<(), BuildError> {
-    PrometheusBuilder::new()
-        .with_http_listener(address)
-        .set_buckets_for_metric(
-            Matcher::Full(ATTEMPT_SECONDS.to_owned()),
+    eventconnectors_proto::serving::install_metrics(
+        address,
+        &[(
+            ATTEMPT_SECONDS,
             &[
                 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
             ],
-        )?
-        .install()
+        )],
+    )
 }
 
 /// Events received in IngestRequests (accepted or not).

@@ -18,7 +18,7 @@ use tonic_health::ServingStatus;
 use crate::args::Args;
 use crate::config_feed::{ConfigState, WatchSettings, watch_config};
 use crate::delivery::{BreakerSettings, Delivery, PartnerClient, RetryPolicy};
-use crate::dispatch::{AdmitLimits, Dispatcher};
+use crate::dispatch::{AdmitLimits, Dispatcher, Intake};
 use crate::ingest::IngestApi;
 use crate::metrics;
 use crate::outcomes::{Outcomes, ReporterSettings, report};
@@ -175,10 +175,12 @@ impl DataPlane {
             dispatcher.close_intake();
         };
         let result = serving::serve(routes, listener, health, shutdown, self.grace).await;
+        // No configuration change may create a lane the drain would not stop.
+        follower.abort();
+        let _ = follower.await;
         self.dispatcher.drain(self.grace).await;
         let _ = stop_config.send(true);
         let _ = stop_reporter.send(true);
-        follower.abort();
         gauges.abort();
         let _ = watcher.await;
         let _ = reporter.await;
@@ -198,7 +200,7 @@ async fn follow_config(
     loop {
         if let Some(snapshot) = config.current() {
             dispatcher.sync(&snapshot);
-            if !ready {
+            if !ready && dispatcher.intake() == Intake::Open {
                 ready = true;
                 tracing::info!(
                     version = snapshot.version(),

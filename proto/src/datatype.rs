@@ -144,7 +144,7 @@ fn timestamp(value: &Value) -> Option<Timestamp> {
         Value::Number(number) => integer(value).or_else(|| number.as_f64().map(|f| f as i64))?,
         _ => return None,
     };
-    if unix.abs() > MILLIS_ABOVE {
+    if unix.unsigned_abs() > MILLIS_ABOVE.unsigned_abs() {
         Timestamp::from_millisecond(unix).ok()
     } else {
         Timestamp::from_second(unix).ok()

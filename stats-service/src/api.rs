@@ -16,7 +16,7 @@ use tonic::{Request, Response, Status, Streaming};
 
 use crate::counters::{Applied, CounterError, Counters};
 use crate::ranges::{self, RangeRequest, Retention, now};
-use crate::{intake, query};
+use crate::{intake, metrics, query};
 
 /// Acks buffered per stream before intake waits for the node to read them.
 const ACK_BUFFER: usize = 64;
@@ -34,6 +34,7 @@ pub struct StatsApi {
 
 fn unavailable(error: CounterError) -> Status {
     tracing::warn!(%error, "counter store failed");
+    metrics::store_error();
     Status::unavailable("the counter store is unavailable; retry")
 }
 
@@ -71,6 +72,7 @@ impl StatsApi {
             .apply_batch(&batch.batch_id, &parts)
             .await
             .map_err(unavailable)?;
+        metrics::batch(batch.counts.len(), &applied);
         let duplicates = applied.iter().filter(|a| **a == Applied::Duplicate).count();
         let tombstoned = applied
             .iter()
@@ -130,6 +132,7 @@ impl StatsService for StatsApi {
         request: Request<GetConnectorStatsRequest>,
     ) -> Result<Response<GetConnectorStatsResponse>, Status> {
         self.admin_auth.verify(request.metadata())?;
+        let started = std::time::Instant::now();
         let request = request.into_inner();
         require_connector(&request.connector_id)?;
         let range = RangeRequest {
@@ -149,7 +152,9 @@ impl StatsService for StatsApi {
             self.counters.samples(&request.connector_id)
         )
         .map_err(unavailable)?;
-        Ok(Response::new(query::summarize(&plan, &buckets, &samples)))
+        let response = query::summarize(&plan, &buckets, &samples);
+        metrics::query(started.elapsed());
+        Ok(Response::new(response))
     }
 
     async fn delete_connector_stats(

@@ -14,6 +14,10 @@ pub struct Args {
     #[arg(long, env = "LISTEN_ADDR", default_value = "127.0.0.1:50071")]
     pub listen: SocketAddr,
 
+    /// Address of the Prometheus metrics endpoint (`/metrics`).
+    #[arg(long, env = "METRICS_ADDR", default_value = "127.0.0.1:9465")]
+    pub metrics_listen: SocketAddr,
+
     /// `redis://host:port/db`; absent: counters kept in this process (lost
     /// on restart).
     #[arg(long, env = "REDIS_URL", hide_env_values = true)]

@@ -7,6 +7,7 @@ pub mod args;
 pub mod counters;
 pub mod fields;
 pub mod intake;
+pub mod metrics;
 pub mod query;
 pub mod ranges;
 
@@ -37,6 +38,9 @@ pub enum StartError {
     /// The server failed.
     #[error(transparent)]
     Transport(#[from] tonic::transport::Error),
+    /// The metrics endpoint could not be started.
+    #[error("metrics endpoint: {0}")]
+    Metrics(#[from] metrics_exporter_prometheus::BuildError),
 }
 
 /// A stats service ready to serve.
@@ -99,6 +103,7 @@ impl StatsServer {
 /// Starts the service on `args.listen` and serves until SIGTERM.
 pub async fn run(args: Args) -> Result<(), StartError> {
     tracing::info!(?args, "starting stats service");
+    metrics::install(args.metrics_listen)?;
     let server = StatsServer::start(&args).await?;
     let listener = TcpListener::bind(args.listen).await?;
     tracing::info!(address = %listener.local_addr()?, "serving gRPC");

@@ -101,6 +101,7 @@ impl StatsHandle {
         let days = |n: u64| Duration::from_secs(n * 86_400);
         let args = Args {
             listen: addr,
+            metrics_listen: "127.0.0.1:0".parse().expect("addr"),
             redis_url: (backend != Backend::Memory).then(|| redis_url().as_str().into()),
             redis_cluster: backend == Backend::RedisCluster,
             redis_prefix: prefix.0.clone(),

@@ -890,3 +890,34 @@ async fn no_accepted_event_is_left_without_an_outcome() {
     }
     assert_eq!(platform.node().queued(), 0);
 }
+
+#[tokio::test]
+async fn shutdown_ends_ingest_streams_with_unavailable_at_once() {
+    let partner = FakePartner::start(Kind::Webhook).await;
+    let mut platform = Platform::start(&["--shutdown-grace", "5s"]).await;
+    platform.create(webhook("w", &partner.url())).await;
+    let mut client = platform.node().ingest_client().await;
+    let first = IngestRequest {
+        events: vec![purchase("s-1", "w")],
+        sequence: 1,
+    };
+    // A producer that keeps its stream open after its first batch.
+    let requests =
+        futures::StreamExt::chain(futures::stream::iter([first]), futures::stream::pending());
+    let mut replies = client
+        .ingest_stream(with_token(requests, INGEST_TOKEN))
+        .await
+        .expect("stream")
+        .into_inner();
+    let reply = replies.message().await.expect("reply").expect("one");
+    assert_eq!(reply.accepted, 1);
+    let started = Instant::now();
+    platform.stop_node().await;
+    assert!(
+        started.elapsed() < 2 * SECOND,
+        "the open stream did not hold the shutdown: {:?}",
+        started.elapsed()
+    );
+    let status = replies.message().await.expect_err("stream ended");
+    assert_eq!(status.code(), Code::Unavailable, "{status}");
+}

@@ -10,6 +10,20 @@ use reqwest::header::{CONTENT_TYPE, HeaderName, HeaderValue, RETRY_AFTER};
 
 use crate::partners::{Failure, PartnerRequest, PartnerResponse, Retry};
 
+/// Most of a partner's answer the node reads.
+const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// A Retry-After value: delay-seconds, or an HTTP date (the wait until it).
+fn retry_after(value: &str) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = jiff::fmt::rfc2822::parse(value).ok()?.timestamp();
+    let wait = at.duration_since(jiff::Timestamp::now());
+    Some(Duration::try_from(wait).unwrap_or(Duration::ZERO))
+}
+
 /// The node's HTTP client for partners.
 #[derive(Debug, Clone)]
 pub struct PartnerClient {
@@ -62,16 +76,23 @@ impl PartnerClient {
             .headers()
             .get(RETRY_AFTER)
             .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
-        let body = response
-            .bytes()
-            .await
-            .map_err(|error| self.transport_failure(&error))?;
+            .and_then(retry_after);
+        // Only the start of a body is ever read (status, codes, an
+        // excerpt): a partner cannot make the node buffer more.
+        let mut response = response;
+        let mut body = Vec::new();
+        while body.len() < MAX_BODY_BYTES {
+            match response.chunk().await {
+                Ok(Some(chunk)) => body.extend_from_slice(&chunk),
+                Ok(None) => break,
+                Err(error) => return Err(self.transport_failure(&error)),
+            }
+        }
+        body.truncate(MAX_BODY_BYTES);
         Ok(PartnerResponse {
             status,
             retry_after,
-            body: body.to_vec(),
+            body,
         })
     }
 
@@ -109,4 +130,29 @@ fn root_cause(error: &reqwest::Error) -> String {
         cause = source;
     }
     cause.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_takes_seconds_or_an_http_date() {
+        assert_eq!(retry_after(" 120 "), Some(Duration::from_secs(120)));
+        assert_eq!(
+            retry_after("Wed, 21 Oct 2015 07:28:00 GMT"),
+            Some(Duration::ZERO),
+            "a date in the past: no wait"
+        );
+        let later = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(90);
+        let date = jiff::fmt::rfc2822::DateTimePrinter::new()
+            .timestamp_to_rfc9110_string(&later)
+            .expect("printable");
+        let wait = retry_after(&date).expect("parsed");
+        assert!(
+            (Duration::from_secs(85)..=Duration::from_secs(90)).contains(&wait),
+            "{wait:?}"
+        );
+        assert_eq!(retry_after("soon"), None);
+    }
 }

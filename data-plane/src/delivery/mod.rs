@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use tokio_util::task::TaskTracker;
 
+pub use attempts::end_stopped;
 pub use breaker::{Breaker, BreakerSettings};
 pub use client::PartnerClient;
 pub use retry::RetryPolicy;

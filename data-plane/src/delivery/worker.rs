@@ -76,9 +76,11 @@ pub async fn run(
             drop(permit);
         });
     }
+    // After `close`, `recv` still yields what senders already committed to
+    // (a `try_recv` loop could miss a send in progress), then `None`.
     queue.close();
     let mut left = 0;
-    while queue.try_recv().is_ok() {
+    while queue.recv().await.is_some() {
         left += 1;
     }
     end_stopped(&connector, &delivery, left);

@@ -11,6 +11,7 @@ use std::time::Instant;
 use eventconnectors_proto::v1::{EventRejection, RejectReason};
 
 use super::{Connector, Dispatcher, Queued};
+use crate::delivery;
 use crate::ingest::{self, RawEvent};
 use crate::metrics;
 use crate::partners::Prepared;
@@ -70,21 +71,29 @@ impl Dispatcher {
             }
         };
         let routes = self.routes.load();
-        let mut lanes: Vec<&Arc<Connector>> = routes
+        // Each lane's configuration is read once, so a concurrent update
+        // cannot change its mind between the checks below.
+        let mut lanes: Vec<(&Arc<Connector>, _)> = routes
             .get(event.workspace_id())
-            .map(|lanes| lanes.iter().filter(|lane| lane.matches(&event)).collect())
+            .map(|lanes| {
+                lanes
+                    .iter()
+                    .map(|lane| (lane, lane.current()))
+                    .filter(|(_, current)| current.matches(&event))
+                    .collect()
+            })
             .unwrap_or_default();
         // Lanes forwarding the raw text go last: the last one takes it.
-        lanes.sort_by_key(|lane| lane.forwards_raw());
+        lanes.sort_by_key(|(_, current)| current.transformer.forwards_raw());
         let last = lanes.len().saturating_sub(1);
         let targets: Vec<Target<'_>> = lanes
             .into_iter()
             .enumerate()
-            .map(|(n, lane)| {
-                let prepared = if n == last || !lane.forwards_raw() {
-                    lane.prepare(&event, &mut text)
+            .map(|(n, (lane, current))| {
+                let prepared = if n == last || !current.transformer.forwards_raw() {
+                    lane.prepare(&current, &event, &mut text)
                 } else {
-                    lane.prepare(&event, &mut text.clone())
+                    lane.prepare(&current, &event, &mut text.clone())
                 };
                 (lane, prepared)
             })
@@ -128,9 +137,10 @@ impl Dispatcher {
                         accepted_at,
                     };
                     if lane.enqueue(queued).is_err() {
-                        // The connector stopped between routing and now.
-                        outcomes.dropped(&lane.id, lane.partner, 1);
-                        lane.release(1);
+                        // The lane stopped between routing and now: the
+                        // event ends as its stop says (DROPPED, or FAILED
+                        // for a shutdown).
+                        delivery::end_stopped(lane, &self.delivery, 1);
                     }
                 }
                 Err(error) => {

@@ -36,6 +36,13 @@ pub struct Current {
     pub transformer: Transformer,
 }
 
+impl Current {
+    /// Whether the connector's filter lets `event` through.
+    pub fn matches(&self, event: &RawEvent) -> bool {
+        transform::matches(self.config.filter.as_ref(), event.event_type(), &event.body)
+    }
+}
+
 /// Why a connector stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StopReason {
@@ -152,25 +159,15 @@ impl Connector {
         true
     }
 
-    /// Whether the connector's filter lets `event` through.
-    pub fn matches(&self, event: &RawEvent) -> bool {
-        let current = self.current.load();
-        transform::matches(
-            current.config.filter.as_ref(),
-            event.event_type(),
-            &event.body,
-        )
-    }
-
-    /// Whether the partner gets the raw event's text as it came.
-    pub fn forwards_raw(&self) -> bool {
-        self.current.load().transformer.forwards_raw()
-    }
-
-    /// `event` as this connector's partner gets it; `text` is the event as
-    /// it came, taken (not copied) when the connector forwards it raw.
-    pub fn prepare(&self, event: &RawEvent, text: &mut String) -> Result<Prepared, TransformError> {
-        let current = self.current.load();
+    /// `event` as this connector's partner gets it under `current`; `text`
+    /// is the event as it came, taken (not copied) when the connector
+    /// forwards it raw.
+    pub fn prepare(
+        &self,
+        current: &Current,
+        event: &RawEvent,
+        text: &mut String,
+    ) -> Result<Prepared, TransformError> {
         if current.transformer.forwards_raw() {
             return Ok(Prepared {
                 event_id: event.id().into(),
@@ -182,8 +179,8 @@ impl Connector {
         Ok(self.adapter.prepare(&current.config, event.id(), fields))
     }
 
-    /// Takes room for one event on this connector and `node_count` on the
-    /// node; `false` (and nothing taken) when either is full.
+    /// Takes room for one event on this connector and on the node; `false`
+    /// (and nothing taken) when either is full.
     pub fn try_reserve(&self) -> bool {
         let taken = self
             .depth

@@ -51,6 +51,7 @@ pub struct Dispatcher {
     limits: AdmitLimits,
     delivery: SharedDelivery,
     intake: AtomicU8,
+    closed: tokio_util::sync::CancellationToken,
 }
 
 impl Dispatcher {
@@ -64,6 +65,7 @@ impl Dispatcher {
             limits,
             delivery,
             intake: AtomicU8::new(0),
+            closed: tokio_util::sync::CancellationToken::new(),
         }
     }
 
@@ -79,6 +81,12 @@ impl Dispatcher {
     /// Stops taking events (shutdown).
     pub fn close_intake(&self) {
         self.intake.store(2, Ordering::Release);
+        self.closed.cancel();
+    }
+
+    /// Resolves once intake is closed (ingest streams then end).
+    pub async fn intake_closed(&self) {
+        self.closed.cancelled().await;
     }
 
     /// Events waiting or in flight on the node.

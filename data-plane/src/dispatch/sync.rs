@@ -7,7 +7,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use super::{Connector, Dispatcher, StopReason};
+use super::{Connector, Dispatcher, Intake, StopReason};
 use crate::config_feed::Snapshot;
 use crate::delivery::{self, Breaker};
 use crate::metrics;
@@ -19,14 +19,18 @@ impl Dispatcher {
             .lanes
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if self.intake() == Intake::Closed {
+            // Shutting down: no new lanes (nothing would stop them).
+            return;
+        }
         let mut touched = HashSet::new();
+        let mut removed = Vec::new();
         lanes.retain(|id, lane| {
             if snapshot.connector(id).is_some() {
                 return true;
             }
-            lane.stop(StopReason::Removed);
-            metrics::forget_connector(id);
             touched.insert(lane.current().config.workspace_id.clone());
+            removed.push(Arc::clone(lane));
             false
         });
         for config in snapshot.connectors() {
@@ -77,6 +81,12 @@ impl Dispatcher {
                 }
             }
             self.routes.store(Arc::new(routes));
+        }
+        // Stopped only once no route leads to them, so admission does not
+        // accept events for them just to drop them.
+        for lane in removed {
+            lane.stop(StopReason::Removed);
+            metrics::forget_connector(&lane.id);
         }
         let _ = self.intake.compare_exchange(
             0,

@@ -100,7 +100,17 @@ impl IngestService for IngestApi {
         let api = self.clone();
         let mut requests = request.into_inner();
         let responses = async_stream_of(move |sender| async move {
-            while let Some(next) = requests.next().await {
+            loop {
+                // A shutdown ends the stream at once (the producer reconnects
+                // to another node) instead of holding it for the grace period.
+                let next = tokio::select! {
+                    next = requests.next() => next,
+                    () = api.dispatcher.intake_closed() => {
+                        let _ = sender.send(Err(Status::unavailable("the node is shutting down"))).await;
+                        break;
+                    }
+                };
+                let Some(next) = next else { break };
                 let result = match next {
                     Ok(batch) => api.take(batch).await,
                     Err(status) => Err(status),

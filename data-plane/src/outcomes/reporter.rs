@@ -152,6 +152,11 @@ async fn session(
                 return Err(SessionError::Closed);
             }
         }
+        if stopping.is_some() {
+            // Batches dropped by the bound will never be acknowledged.
+            let pending = outcomes.pending();
+            sent.retain(|id: &String| pending.unacknowledged().any(|b| &b.batch_id == id));
+        }
         if let Some(deadline) = stopping
             && (sent.is_empty() || Instant::now() >= deadline)
         {

@@ -1,0 +1,54 @@
+//! The stats service's Prometheus metrics: what intake applied, what
+//! queries cost, and store failures.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use metrics_exporter_prometheus::BuildError;
+
+use crate::counters::Applied;
+
+const BATCHES: &str = "eventconnectors_stats_batches_total";
+const PARTS: &str = "eventconnectors_stats_connector_parts_total";
+const COUNTS: &str = "eventconnectors_stats_counts_total";
+const STORE_ERRORS: &str = "eventconnectors_stats_store_errors_total";
+const QUERY_SECONDS: &str = "eventconnectors_stats_query_duration_seconds";
+
+/// Serves `/metrics` on `address` (process-wide; call once).
+pub fn install(address: SocketAddr) -> Result<(), BuildError> {
+    eventconnectors_proto::serving::install_metrics(
+        address,
+        &[(
+            QUERY_SECONDS,
+            &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25],
+        )],
+    )
+}
+
+/// An outcome batch with `counts` counts, split into `parts`.
+pub fn batch(counts: usize, parts: &[Applied]) {
+    let duplicate = !parts.is_empty() && parts.iter().all(|p| *p == Applied::Duplicate);
+    let result = if duplicate { "duplicate" } else { "applied" };
+    metrics::counter!(BATCHES, "result" => result).increment(1);
+    if !duplicate {
+        metrics::counter!(COUNTS).increment(counts as u64);
+    }
+    for part in parts {
+        let result = match part {
+            Applied::Applied => "applied",
+            Applied::Duplicate => "duplicate",
+            Applied::Tombstoned => "tombstoned",
+        };
+        metrics::counter!(PARTS, "result" => result).increment(1);
+    }
+}
+
+/// The counter store failed.
+pub fn store_error() {
+    metrics::counter!(STORE_ERRORS).increment(1);
+}
+
+/// One GetConnectorStats answered.
+pub fn query(took: Duration) {
+    metrics::histogram!(QUERY_SECONDS).record(took.as_secs_f64());
+}

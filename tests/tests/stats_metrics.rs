@@ -1,0 +1,84 @@
+//! The stats service's Prometheus endpoint, scraped over HTTP after real
+//! intake and queries. (Its own test binary: the recorder is process-wide.)
+
+use e2e_tests::control_plane::ADMIN_TOKEN;
+use e2e_tests::stats::{Backend, RedisPrefix, StatsHandle, report};
+use e2e_tests::with_token;
+use eventconnectors_proto::v1::stats_service_client::StatsServiceClient;
+use eventconnectors_proto::v1::{
+    GetConnectorStatsRequest, Outcome, OutcomeBatch, OutcomeCount, StatsPreset,
+};
+
+fn sample(page: &str, series: &str) -> Option<f64> {
+    page.lines()
+        .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
+}
+
+#[tokio::test]
+async fn intake_and_queries_are_counted() {
+    let address = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port");
+    stats_service::metrics::install(address).expect("metrics endpoint");
+    let prefix = RedisPrefix::new();
+    let server = StatsHandle::start(
+        Backend::Memory,
+        &prefix,
+        "127.0.0.1:0".parse().expect("addr"),
+    )
+    .await;
+    let mut client = StatsServiceClient::new(server.channel().await);
+    let now = jiff::Timestamp::now().as_second();
+    let batch = OutcomeBatch {
+        batch_id: "b1".to_owned(),
+        node_id: "n".to_owned(),
+        counts: vec![OutcomeCount {
+            connector_id: "c".to_owned(),
+            bucket_start: Some(prost_types::Timestamp {
+                seconds: now - now.rem_euclid(3600),
+                nanos: 0,
+            }),
+            outcome: Outcome::Delivered as i32,
+            count: 5,
+            ..Default::default()
+        }],
+    };
+    // Sent twice: applied once, then recognized as a duplicate.
+    assert_eq!(
+        report(&mut client, vec![batch.clone(), batch]).await.len(),
+        2
+    );
+    client
+        .get_connector_stats(with_token(
+            GetConnectorStatsRequest {
+                connector_id: "c".to_owned(),
+                preset: StatsPreset::Last7Days as i32,
+                ..Default::default()
+            },
+            ADMIN_TOKEN,
+        ))
+        .await
+        .expect("stats");
+
+    let page = reqwest::get(format!("http://{address}/metrics"))
+        .await
+        .expect("scrape")
+        .text()
+        .await
+        .expect("body");
+    let value =
+        |series: &str| sample(&page, series).unwrap_or_else(|| panic!("{series} in\n{page}"));
+    assert_eq!(
+        value(r#"eventconnectors_stats_batches_total{result="applied"}"#),
+        1.0
+    );
+    assert_eq!(
+        value(r#"eventconnectors_stats_batches_total{result="duplicate"}"#),
+        1.0
+    );
+    assert_eq!(value("eventconnectors_stats_counts_total"), 1.0);
+    assert_eq!(
+        value("eventconnectors_stats_query_duration_seconds_count"),
+        1.0
+    );
+}
