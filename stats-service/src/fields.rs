@@ -34,31 +34,47 @@ pub enum Group {
     },
 }
 
-fn clean(part: &str) -> String {
-    part.replace(SEP, " ")
+fn push_clean(out: &mut String, part: &str) {
+    out.extend(part.chars().map(|c| if c == SEP { ' ' } else { c }));
+}
+
+/// Writes the field of the connector-errors group (`category`, `code`) into
+/// `out` (cleared first).
+pub fn connector_group(out: &mut String, category: ErrorCategory, partner_code: &str) {
+    out.clear();
+    out.push('e');
+    out.push(SEP);
+    out.push_str(category.as_str_name());
+    out.push(SEP);
+    push_clean(out, partner_code);
+}
+
+/// Writes the field of the transformation-errors group (`target_field`,
+/// `reason`) into `out` (cleared first).
+pub fn transformation_group(out: &mut String, target_field: &str, reason: &str) {
+    out.clear();
+    out.push('t');
+    out.push(SEP);
+    push_clean(out, target_field);
+    out.push(SEP);
+    push_clean(out, reason);
 }
 
 impl Group {
     /// The hash field counting this group.
     pub fn field(&self) -> String {
+        let mut field = String::new();
         match self {
             Self::Connector {
                 category,
                 partner_code,
-            } => {
-                format!(
-                    "e{SEP}{}{SEP}{}",
-                    category.as_str_name(),
-                    clean(partner_code)
-                )
-            }
+            } => connector_group(&mut field, *category, partner_code),
             Self::Transformation {
                 target_field,
                 reason,
-            } => {
-                format!("t{SEP}{}{SEP}{}", clean(target_field), clean(reason))
-            }
+            } => transformation_group(&mut field, target_field, reason),
         }
+        field
     }
 
     /// The group a hash field counts, if it is a group field.

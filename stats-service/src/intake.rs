@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use eventconnectors_proto::v1::{ErrorCategory, Outcome, OutcomeBatch};
 
 use crate::counters::{BucketWrite, ConnectorBatch};
-use crate::fields::{self, Group};
+use crate::fields;
 use crate::ranges::{self, Retention, secs};
 
 const DAY: i64 = 86_400;
@@ -50,6 +50,7 @@ pub fn split(
     let mut by_connector: BTreeMap<&str, (Buckets, BTreeMap<String, String>)> = BTreeMap::new();
     // Counts of a batch share few hours: name each hour's buckets once.
     let mut names: std::collections::HashMap<i64, [String; 2]> = std::collections::HashMap::new();
+    let mut group = String::new();
     for (index, count) in batch.counts.iter().enumerate() {
         let at = |field: &str| format!("counts[{index}].{field}");
         if count.connector_id.is_empty() {
@@ -63,9 +64,11 @@ pub fn split(
             continue;
         }
         let outcome = Outcome::try_from(count.outcome).unwrap_or(Outcome::Unspecified);
-        let (total, group) = match outcome {
-            Outcome::Delivered => (fields::DELIVERED, None),
-            Outcome::Dropped => (fields::DROPPED, None),
+        // The group's field is written into one buffer per batch; it is
+        // allocated only when a bucket gets a field it did not have.
+        let (total, grouped) = match outcome {
+            Outcome::Delivered => (fields::DELIVERED, false),
+            Outcome::Dropped => (fields::DROPPED, false),
             Outcome::Failed => {
                 let category =
                     ErrorCategory::try_from(count.category).unwrap_or(ErrorCategory::Unspecified);
@@ -74,18 +77,12 @@ pub fn split(
                 } else {
                     category
                 };
-                let group = Group::Connector {
-                    category,
-                    partner_code: count.partner_code.clone(),
-                };
-                (fields::FAILED, Some(group))
+                fields::connector_group(&mut group, category, &count.partner_code);
+                (fields::FAILED, true)
             }
             Outcome::TransformationError => {
-                let group = Group::Transformation {
-                    target_field: count.target_field.clone(),
-                    reason: count.reason.clone(),
-                };
-                (fields::TRANSFORMATION_ERRORS, Some(group))
+                fields::transformation_group(&mut group, &count.target_field, &count.reason);
+                (fields::TRANSFORMATION_ERRORS, true)
             }
             Outcome::Unspecified => return Err(format!("{}: required", at("outcome"))),
         };
@@ -100,22 +97,19 @@ pub fn split(
         let names = names
             .entry(hour)
             .or_insert_with(|| [ranges::hour_bucket(hour), ranges::day_bucket(hour)]);
-        let group_field = group.as_ref().map(Group::field);
         for bucket in names.iter() {
             let fields = match buckets.get_mut(bucket) {
                 Some(fields) => fields,
                 None => buckets.entry(bucket.clone()).or_default(),
             };
             add(fields, total, by);
-            if let Some(field) = &group_field {
-                add(fields, field, by);
+            if grouped {
+                add(fields, &group, by);
             }
         }
-        if let Some(field) = group_field
-            && !count.sample_message.is_empty()
-        {
+        if grouped && !count.sample_message.is_empty() {
             samples.insert(
-                field,
+                group.clone(),
                 count
                     .sample_message
                     .chars()

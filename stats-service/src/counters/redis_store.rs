@@ -57,10 +57,12 @@ return 1
 ";
 
 const APPLY_BATCH: &str = r"
--- KEYS[1] seen batches (zset: id -> when forgotten), then per part: tombstone, samples, buckets
--- ARGV[1] dedupe ttl s, ARGV[2] samples ttl s, ARGV[3] now s, ARGV[4] batch id, ARGV[5] prune (0/1),
--- ARGV[6] parts, then per part its bucket count, then per part: per bucket expire-at s, n,
--- n x (field, by), then m, m x (field, message)
+-- KEYS[1] seen batches (zset: id -> when forgotten), then per part: tombstone,
+-- samples (only when the part has samples), buckets.
+-- ARGV[1] dedupe ttl s, ARGV[2] samples ttl s, ARGV[3] now s, ARGV[4] batch id,
+-- ARGV[5] prune (0/1), ARGV[6] parts, then per part: bucket count, sample count;
+-- then per part: per bucket expire-at s, n, n x (field, by) -- n = -1: the same
+-- fields as the bucket before -- then per sample (field, message).
 -- Returns 0 for a batch seen before, else per part 1 (applied) or 2 (tombstoned).
 local call = redis.call
 if ARGV[5] == '1' then call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[3]) end
@@ -71,47 +73,56 @@ if call('ZADD', KEYS[1], 'NX', forget_at, ARGV[4]) == 0 then
 end
 call('EXPIRE', KEYS[1], ARGV[1])
 local parts = tonumber(ARGV[6])
-local counts = {}
-local tombs = {}
+local buckets, samples, tombs = {}, {}, {}
 local k = 2
 for p = 1, parts do
-  counts[p] = tonumber(ARGV[6 + p])
+  buckets[p] = tonumber(ARGV[5 + 2 * p])
+  samples[p] = tonumber(ARGV[6 + 2 * p])
   tombs[p] = KEYS[k]
-  k = k + 2 + counts[p]
+  k = k + 1 + buckets[p] + (samples[p] > 0 and 1 or 0)
 end
 local any_tomb = parts > 0 and call('EXISTS', unpack(tombs)) > 0
 local result = {}
 k = 2
-local a = 7 + parts
+local a = 7 + 2 * parts
 for p = 1, parts do
   local tombstoned = any_tomb and call('EXISTS', KEYS[k]) == 1
-  local samples = KEYS[k + 1]
-  k = k + 2
-  for _ = 1, counts[p] do
+  k = k + 1
+  local samples_key
+  if samples[p] > 0 then
+    samples_key = KEYS[k]
+    k = k + 1
+  end
+  local first, last = 0, -1
+  for _ = 1, buckets[p] do
     local key = KEYS[k]
+    local expire_at = ARGV[a]
     local n = tonumber(ARGV[a + 1])
-    if n > 0 and not tombstoned then
+    a = a + 2
+    if n >= 0 then
+      first, last = a, a + 2 * n - 2
+      a = a + 2 * n
+    end
+    if last >= first and not tombstoned then
       -- A first field starting at this increment may be a new key: give it
       -- its (absolute, so repeatable) expiry. Existing keys have one.
-      local by = ARGV[a + 3]
-      if call('HINCRBY', key, ARGV[a + 2], by) == tonumber(by) then
-        call('EXPIREAT', key, ARGV[a])
+      local by = ARGV[first + 1]
+      if call('HINCRBY', key, ARGV[first], by) == tonumber(by) then
+        call('EXPIREAT', key, expire_at)
       end
-      for i = a + 4, a + 2 * n, 2 do
+      for i = first + 2, last, 2 do
         call('HINCRBY', key, ARGV[i], ARGV[i + 1])
       end
     end
-    a = a + 2 + 2 * n
     k = k + 1
   end
-  local m = tonumber(ARGV[a])
-  if m > 0 and not tombstoned then
-    for i = a + 1, a + 2 * m, 2 do
-      call('HSET', samples, ARGV[i], ARGV[i + 1])
+  if samples_key and not tombstoned then
+    for i = a, a + 2 * samples[p] - 2, 2 do
+      call('HSET', samples_key, ARGV[i], ARGV[i + 1])
     end
-    call('EXPIRE', samples, ARGV[2])
+    call('EXPIRE', samples_key, ARGV[2])
   end
-  a = a + 1 + 2 * m
+  a = a + 2 * samples[p]
   result[p] = tombstoned and 2 or 1
 end
 return result
@@ -181,7 +192,7 @@ impl RedisCounters {
     ) -> Result<Vec<Applied>, CounterError> {
         let keys = 1 + parts
             .iter()
-            .map(|part| 2 + part.writes.len())
+            .map(|part| 1 + usize::from(!part.samples.is_empty()) + part.writes.len())
             .sum::<usize>();
         let mut command = redis::cmd("EVALSHA");
         command.arg(self.batch_script.get_hash()).arg(keys);
@@ -195,7 +206,9 @@ impl RedisCounters {
         };
         for part in parts {
             push_key(&mut command, &part.connector_id, "tomb");
-            push_key(&mut command, &part.connector_id, "samples");
+            if !part.samples.is_empty() {
+                push_key(&mut command, &part.connector_id, "samples");
+            }
             for write in &part.writes {
                 push_key(&mut command, &part.connector_id, &write.bucket);
             }
@@ -208,16 +221,24 @@ impl RedisCounters {
             .arg(u8::from(prune_this_time()))
             .arg(parts.len());
         for part in parts {
-            command.arg(part.writes.len());
+            command.arg(part.writes.len()).arg(part.samples.len());
         }
         for part in parts {
+            let mut previous: Option<&[(String, i64)]> = None;
             for write in &part.writes {
-                command.arg(write.expire_at).arg(write.fields.len());
-                for (field, by) in &write.fields {
-                    command.arg(field.as_str()).arg(*by);
+                command.arg(write.expire_at);
+                // An hour bucket and its day bucket usually get the same
+                // increments: sent once.
+                if previous == Some(write.fields.as_slice()) {
+                    command.arg(-1);
+                } else {
+                    command.arg(write.fields.len());
+                    for (field, by) in &write.fields {
+                        command.arg(field.as_str()).arg(*by);
+                    }
                 }
+                previous = Some(&write.fields);
             }
-            command.arg(part.samples.len());
             for (field, message) in &part.samples {
                 command.arg(field.as_str()).arg(message.as_str());
             }
