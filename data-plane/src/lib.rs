@@ -12,3 +12,4 @@ pub mod node;
 pub mod outcomes;
 pub mod partners;
 pub mod transform;
+pub mod upstream;

@@ -18,6 +18,7 @@ use bytes::Bytes;
 use e2e_tests::bench::{arg, percentile};
 use e2e_tests::control_plane::{ControlPlaneHandle, Db};
 use e2e_tests::fixtures::create;
+use e2e_tests::fixtures::webhook_connector;
 use e2e_tests::node::{INGEST_TOKEN, IngestClient, NodeHandle};
 use e2e_tests::partners::{FakePartner, Kind, Reply};
 use e2e_tests::with_token;
@@ -106,13 +107,7 @@ fn meta(workspace: &str) -> Connector {
 }
 
 fn webhook(workspace: &str, url: &str) -> Connector {
-    Connector {
-        workspace_id: workspace.to_owned(),
-        name: format!("hook {workspace}"),
-        partner: "webhook".to_owned(),
-        settings: BTreeMap::from([("url".to_owned(), url.to_owned())]),
-        ..Default::default()
-    }
+    webhook_connector(workspace, &format!("hook {url}"), url)
 }
 
 /// Sends `events` in batches over `SENDERS` concurrent callers, retrying

@@ -4,6 +4,7 @@
 pub mod bench;
 pub mod control_plane;
 pub mod fixtures;
+pub mod metrics;
 pub mod node;
 pub mod partners;
 pub mod platform;

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use e2e_tests::fixtures::webhook_connector;
 use e2e_tests::node::INGEST_TOKEN;
 use e2e_tests::partners::{FakePartner, Kind, Reply};
 use e2e_tests::platform::{Platform, event, total};
@@ -20,13 +21,7 @@ const SECOND: Duration = Duration::from_secs(1);
 const SIGNING_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
 fn webhook(workspace: &str, url: &str) -> Connector {
-    Connector {
-        workspace_id: workspace.to_owned(),
-        name: format!("hook {url}"),
-        partner: "webhook".to_owned(),
-        settings: BTreeMap::from([("url".to_owned(), url.to_owned())]),
-        ..Default::default()
-    }
+    webhook_connector(workspace, &format!("hook {url}"), url)
 }
 
 fn signed_webhook(workspace: &str, url: &str) -> Connector {

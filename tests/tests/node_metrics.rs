@@ -3,25 +3,15 @@
 
 use std::time::Duration;
 
+use e2e_tests::metrics;
 use e2e_tests::partners::{FakePartner, Kind, Reply};
 use e2e_tests::platform::{Platform, event};
 use eventconnectors_proto::v1::Connector;
 use serde_json::json;
 
-fn free_port() -> std::net::SocketAddr {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    listener.local_addr().expect("addr")
-}
-
-/// The value of the sample `series` (name and labels exactly as exposed).
-fn sample(page: &str, series: &str) -> Option<f64> {
-    page.lines()
-        .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
-}
-
 #[tokio::test]
 async fn counters_gauges_and_the_attempt_histogram_are_served() {
-    let address = free_port();
+    let address = metrics::free_address();
     data_plane::metrics::install(address).expect("metrics endpoint");
     let partner = FakePartner::start(Kind::Webhook).await;
     partner.script([Reply::Status {
@@ -50,14 +40,8 @@ async fn counters_gauges_and_the_attempt_histogram_are_served() {
         .await;
     tokio::time::sleep(Duration::from_millis(1100)).await; // a gauge tick
 
-    let page = reqwest::get(format!("http://{address}/metrics"))
-        .await
-        .expect("scrape")
-        .text()
-        .await
-        .expect("body");
-    let value =
-        |series: &str| sample(&page, series).unwrap_or_else(|| panic!("{series} in\n{page}"));
+    let page = metrics::scrape(address).await;
+    let value = |series: &str| metrics::value(&page, series);
     assert_eq!(value("eventconnectors_events_received_total"), 4.0);
     assert_eq!(
         value(r#"eventconnectors_events_rejected_total{reason="INVALID_JSON"}"#),

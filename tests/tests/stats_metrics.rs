@@ -2,6 +2,7 @@
 //! intake and queries. (Its own test binary: the recorder is process-wide.)
 
 use e2e_tests::control_plane::ADMIN_TOKEN;
+use e2e_tests::metrics;
 use e2e_tests::stats::{Backend, RedisPrefix, StatsHandle, report};
 use e2e_tests::with_token;
 use eventconnectors_proto::v1::stats_service_client::StatsServiceClient;
@@ -9,16 +10,9 @@ use eventconnectors_proto::v1::{
     GetConnectorStatsRequest, Outcome, OutcomeBatch, OutcomeCount, StatsPreset,
 };
 
-fn sample(page: &str, series: &str) -> Option<f64> {
-    page.lines()
-        .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
-}
-
 #[tokio::test]
 async fn intake_and_queries_are_counted() {
-    let address = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("a free port");
+    let address = metrics::free_address();
     stats_service::metrics::install(address).expect("metrics endpoint");
     let prefix = RedisPrefix::new();
     let server = StatsHandle::start(
@@ -60,14 +54,8 @@ async fn intake_and_queries_are_counted() {
         .await
         .expect("stats");
 
-    let page = reqwest::get(format!("http://{address}/metrics"))
-        .await
-        .expect("scrape")
-        .text()
-        .await
-        .expect("body");
-    let value =
-        |series: &str| sample(&page, series).unwrap_or_else(|| panic!("{series} in\n{page}"));
+    let page = metrics::scrape(address).await;
+    let value = |series: &str| metrics::value(&page, series);
     assert_eq!(
         value(r#"eventconnectors_stats_batches_total{result="applied"}"#),
         1.0

@@ -11,10 +11,10 @@ use eventconnectors_proto::v1::watch_config_request::Message;
 use eventconnectors_proto::v1::{Ack, Nack, Subscribe, WatchConfigRequest};
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
-use tonic::transport::Endpoint;
 
 use super::ConfigState;
 use super::backoff::Backoff;
+use crate::upstream;
 
 /// Largest configuration message accepted (a full snapshot of many
 /// thousands of connectors is several MiB).
@@ -42,8 +42,8 @@ enum SessionError {
     Url(#[from] tonic::transport::Error),
     #[error("{0}")]
     Status(#[from] tonic::Status),
-    #[error("invalid node token")]
-    Token,
+    #[error(transparent)]
+    Token(#[from] upstream::InvalidToken),
 }
 
 /// Keeps `state` current until `stop` turns true.
@@ -88,13 +88,7 @@ async fn follow(
     settings: &WatchSettings,
     backoff: &mut Backoff,
 ) -> Result<(), SessionError> {
-    let channel = Endpoint::from_shared(endpoint.to_owned())?
-        .connect_timeout(Duration::from_secs(2))
-        .tcp_nodelay(true)
-        .http2_keep_alive_interval(Duration::from_secs(10))
-        .keep_alive_timeout(Duration::from_secs(5))
-        .connect()
-        .await?;
+    let channel = upstream::connect(endpoint).await?;
     let mut client = ConfigServiceClient::new(channel).max_decoding_message_size(MAX_UPDATE_BYTES);
 
     let last_applied_version = state.current().map_or(0, |snapshot| snapshot.version());
@@ -106,11 +100,7 @@ async fn follow(
         })))
         .await
         .expect("the receiver is held above");
-    let mut request = tonic::Request::new(ReceiverStream::new(outbound));
-    let token = format!("Bearer {}", settings.node_token.expose())
-        .parse()
-        .map_err(|_| SessionError::Token)?;
-    request.metadata_mut().insert("authorization", token);
+    let request = upstream::with_node_token(ReceiverStream::new(outbound), &settings.node_token)?;
     let mut updates = client.watch_config(request).await?.into_inner();
     tracing::info!(%endpoint, last_applied_version, "following the configuration");
 

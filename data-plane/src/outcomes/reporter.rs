@@ -13,11 +13,10 @@ use eventconnectors_proto::v1::stats_service_client::StatsServiceClient;
 use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_stream::wrappers::ReceiverStream;
-use tonic::transport::Endpoint;
 
 use super::Outcomes;
 use crate::config_feed::backoff::Backoff;
-use crate::metrics;
+use crate::{metrics, upstream};
 
 /// How long the final flush waits for acknowledgements on shutdown.
 const FINAL_FLUSH: Duration = Duration::from_secs(5);
@@ -41,8 +40,8 @@ enum SessionError {
     Url(#[from] tonic::transport::Error),
     #[error("{0}")]
     Status(#[from] tonic::Status),
-    #[error("invalid node token")]
-    Token,
+    #[error(transparent)]
+    Token(#[from] upstream::InvalidToken),
     #[error("the stats service closed the stream")]
     Closed,
 }
@@ -119,19 +118,9 @@ async fn session(
     stop: &mut watch::Receiver<bool>,
     backoff: &mut Backoff,
 ) -> Result<(), SessionError> {
-    let channel = Endpoint::from_shared(url.to_owned())?
-        .connect_timeout(Duration::from_secs(2))
-        .tcp_nodelay(true)
-        .http2_keep_alive_interval(Duration::from_secs(10))
-        .keep_alive_timeout(Duration::from_secs(5))
-        .connect()
-        .await?;
+    let channel = upstream::connect(url).await?;
     let (batches, outbound) = mpsc::channel(64);
-    let mut request = tonic::Request::new(ReceiverStream::new(outbound));
-    let token = format!("Bearer {}", settings.node_token.expose())
-        .parse()
-        .map_err(|_| SessionError::Token)?;
-    request.metadata_mut().insert("authorization", token);
+    let request = upstream::with_node_token(ReceiverStream::new(outbound), &settings.node_token)?;
     let mut acks = StatsServiceClient::new(channel)
         .report_outcomes(request)
         .await?

@@ -75,3 +75,25 @@ pub fn body_for(events: &[Prepared], indexes: &[usize], extra: usize) -> Vec<u8>
     let events: usize = indexes.iter().map(|&i| events[i].json.len() + 1).sum();
     Vec::with_capacity(events + extra + 2)
 }
+
+/// The body `{<head>"data":[events...],"test_event_code":"..."}` of the
+/// events at `indexes` (Meta and TikTok shape their batches alike); `head`
+/// holds the members before `data`, each followed by a comma.
+pub fn data_body(
+    head: &str,
+    events: &[Prepared],
+    indexes: &[usize],
+    test_event_code: Option<&str>,
+) -> Vec<u8> {
+    let mut body = body_for(events, indexes, head.len() + 64);
+    body.push(b'{');
+    body.extend_from_slice(head.as_bytes());
+    body.extend_from_slice(br#""data":"#);
+    json_array(&mut body, events, indexes);
+    if let Some(code) = test_event_code {
+        body.extend_from_slice(br#","test_event_code":"#);
+        body.extend_from_slice(json_string(code).as_bytes());
+    }
+    body.push(b'}');
+    body
+}

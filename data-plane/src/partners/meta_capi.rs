@@ -8,9 +8,7 @@
 use eventconnectors_proto::v1::{ConnectorConfig, ErrorCategory};
 use serde_json::Value;
 
-use super::http::{
-    body_for, excerpt, index_chunks, json_array, json_string, query_value, status_failure,
-};
+use super::http::{data_body, excerpt, index_chunks, query_value, status_failure};
 use super::{
     Adapter, BaseUrls, Failure, PartnerRequest, PartnerResponse, Prepared, Retry, Verdict,
 };
@@ -53,24 +51,13 @@ impl Adapter for MetaCapi {
                     .map_or("", String::as_str)
             ),
         );
-        let test_code = setting("test_event_code").map(json_string);
         index_chunks(events.len(), MAX_EVENTS)
             .into_iter()
-            .map(|chunk| {
-                let mut body = body_for(events, &chunk, 40);
-                body.extend_from_slice(br#"{"data":"#);
-                json_array(&mut body, events, &chunk);
-                if let Some(code) = &test_code {
-                    body.extend_from_slice(br#","test_event_code":"#);
-                    body.extend_from_slice(code.as_bytes());
-                }
-                body.push(b'}');
-                PartnerRequest {
-                    url: url.clone(),
-                    headers: Vec::new(),
-                    body,
-                    events: chunk,
-                }
+            .map(|chunk| PartnerRequest {
+                url: url.clone(),
+                headers: Vec::new(),
+                body: data_body("", events, &chunk, setting("test_event_code")),
+                events: chunk,
             })
             .collect()
     }

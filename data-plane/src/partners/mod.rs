@@ -15,7 +15,7 @@ use std::time::Duration;
 use eventconnectors_proto::v1::{ConnectorConfig, ErrorCategory};
 use serde_json::Value;
 
-pub use http::{json_array, status_failure};
+pub use http::status_failure;
 
 /// An event ready to send, serialized once when it is accepted: a queued
 /// event costs its bytes, and a request body is built by concatenation.

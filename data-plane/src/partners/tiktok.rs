@@ -5,7 +5,7 @@
 
 use eventconnectors_proto::v1::{ConnectorConfig, ErrorCategory};
 
-use super::http::{body_for, excerpt, index_chunks, json_array, json_string, status_failure};
+use super::http::{data_body, excerpt, index_chunks, json_string, status_failure};
 use super::{
     Adapter, BaseUrls, Failure, PartnerRequest, PartnerResponse, Prepared, Retry, Verdict,
 };
@@ -33,35 +33,23 @@ impl Adapter for TikTok {
             .get("access_token")
             .cloned()
             .unwrap_or_default();
-        let source_id = json_string(
-            connector
-                .settings
-                .get("pixel_code")
-                .map_or("", String::as_str),
+        let head = format!(
+            r#""event_source":"web","event_source_id":{},"#,
+            json_string(
+                connector
+                    .settings
+                    .get("pixel_code")
+                    .map_or("", String::as_str)
+            )
         );
-        let test_code = connector
-            .settings
-            .get("test_event_code")
-            .map(|code| json_string(code));
+        let test_code = connector.settings.get("test_event_code");
         index_chunks(events.len(), MAX_EVENTS)
             .into_iter()
-            .map(|chunk| {
-                let mut body = body_for(events, &chunk, 80 + source_id.len());
-                body.extend_from_slice(br#"{"event_source":"web","event_source_id":"#);
-                body.extend_from_slice(source_id.as_bytes());
-                body.extend_from_slice(br#","data":"#);
-                json_array(&mut body, events, &chunk);
-                if let Some(code) = &test_code {
-                    body.extend_from_slice(br#","test_event_code":"#);
-                    body.extend_from_slice(code.as_bytes());
-                }
-                body.push(b'}');
-                PartnerRequest {
-                    url: url.clone(),
-                    headers: vec![("Access-Token".to_owned(), token.clone())],
-                    body,
-                    events: chunk,
-                }
+            .map(|chunk| PartnerRequest {
+                url: url.clone(),
+                headers: vec![("Access-Token".to_owned(), token.clone())],
+                body: data_body(&head, events, &chunk, test_code.map(String::as_str)),
+                events: chunk,
             })
             .collect()
     }
