@@ -60,7 +60,8 @@ fi
 log "Kubernetes manifests (offline)"
 "$venv/bin/python" tests/python/check_manifests.py deploy "$target_dir/debug"
 log "README walkthrough"
-"$venv/bin/python" tests/python/readme_walkthrough.py "$target_dir/debug/control-plane" README.md
+"$venv/bin/python" tests/python/readme_walkthrough.py \
+  "$target_dir/debug/control-plane" README.md "$target_dir/debug/data-plane"
 
 # --- Rust tests -----------------------------------------------------------------
 log "Rust tests"

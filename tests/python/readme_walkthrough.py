@@ -1,13 +1,14 @@
 #!/usr/bin/env python3
-"""Runs the README's grpcurl walkthrough, as written, against a real
-control-plane binary started the way the README starts it.
+"""Runs the README's grpcurl walkthroughs, as written, against a real
+control-plane binary and a real data-plane node started the way the README
+starts them.
 
 grpcurl cannot be installed here, so each `grpcurl` command of the README's
 walkthrough block is executed by a small equivalent built only on server
 reflection (grpcio + grpcio-reflection from PyPI): like grpcurl it has no
 .proto files and learns every message type from the server.
 
-usage: readme_walkthrough.py CONTROL_PLANE_BINARY README.md
+usage: readme_walkthrough.py CONTROL_PLANE_BINARY README.md [DATA_PLANE_BINARY]
 """
 
 import json
@@ -29,6 +30,8 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
 )
 
 ADMIN_TOKEN = "dev-admin-token"
+NODE_TOKEN = "dev-node-token"
+INGEST_TOKEN = "dev-ingest-token"
 PASSED = 0
 FAILED = 0
 
@@ -49,12 +52,12 @@ def free_port():
         return s.getsockname()[1]
 
 
-def walkthrough_commands(readme_path):
-    """The grpcurl commands of the README block marked as the walkthrough."""
+def walkthrough_commands(readme_path, marker="walkthrough"):
+    """The grpcurl commands of the README block marked `<!-- marker -->`."""
     text = open(readme_path, encoding="utf-8").read()
-    match = re.search(r"<!-- walkthrough -->\s*```sh\n(.*?)```", text, re.S)
+    match = re.search(r"<!-- " + re.escape(marker) + r" -->\s*```sh\n(.*?)```", text, re.S)
     if not match:
-        raise SystemExit("README.md has no ```sh block after <!-- walkthrough -->")
+        raise SystemExit(f"README.md has no ```sh block after <!-- {marker} -->")
     tokens = shlex.split(match.group(1).replace("\\\n", " "), comments=True)
     commands, current = [], None
     for token in tokens:
@@ -115,17 +118,90 @@ class Grpcurl:
         return json_format.MessageToDict(response, preserving_proto_field_name=True)
 
 
-def wait_until_serving(port, process):
+def wait_until_serving(port, process, what="control plane"):
     deadline = time.time() + 30
     while time.time() < deadline:
         if process.poll() is not None:
-            raise SystemExit(f"control plane exited early with {process.returncode}")
+            raise SystemExit(f"{what} exited early with {process.returncode}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.2):
                 return
         except OSError:
             time.sleep(0.1)
-    raise SystemExit("control plane did not start listening within 30 s")
+    raise SystemExit(f"{what} did not start listening within 30 s")
+
+
+def wait_until_ready(port):
+    """Readiness as Kubernetes probes it: gRPC health of service ""."""
+    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+    check_call = channel.unary_unary(
+        "/grpc.health.v1.Health/Check",
+        request_serializer=lambda _: b"",
+        response_deserializer=lambda data: data,
+    )
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        try:
+            # HealthCheckResponse{status: SERVING} is field 1 = 1.
+            if check_call(None, timeout=2) == b"\x08\x01":
+                return True
+        except grpc.RpcError:
+            pass
+        time.sleep(0.1)
+    return False
+
+
+def stop(process, what):
+    process.send_signal(signal.SIGTERM)
+    try:
+        code = process.wait(timeout=30)
+        check(code == 0, f"{what}: SIGTERM, graceful exit with 0 (got {code})")
+    except subprocess.TimeoutExpired:
+        process.kill()
+        check(False, f"{what}: exited within 30 s of SIGTERM")
+
+
+def data_plane_walkthrough(binary, readme, control_plane_port):
+    """The node started as the README starts it (its tokens, following the
+    control plane), then the README's ingest block as written."""
+    commands = walkthrough_commands(readme, "walkthrough: data-plane")
+    check(len(commands) >= 2, f"README data-plane walkthrough has {len(commands)} grpcurl commands")
+    port = free_port()
+    env = dict(
+        os.environ,
+        NODE_TOKEN=NODE_TOKEN,
+        INGEST_TOKEN=INGEST_TOKEN,
+        LISTEN_ADDR=f"127.0.0.1:{port}",
+        METRICS_ADDR=f"127.0.0.1:{free_port()}",
+        CONTROL_PLANE_URLS=f"http://127.0.0.1:{control_plane_port}",
+    )
+    env.pop("STATS_URL", None)
+    process = subprocess.Popen([binary], env=env, stdout=sys.stderr, stderr=sys.stderr)
+    try:
+        wait_until_serving(port, process, "data-plane node")
+        check(wait_until_ready(port), "the node is ready once it has the configuration")
+        grpcurl = Grpcurl({"INGEST_TOKEN": INGEST_TOKEN})
+        results = []
+        for argv in commands:
+            argv = [a.replace("localhost:50061", f"127.0.0.1:{port}") for a in argv]
+            result = grpcurl.run(argv)
+            print(f"$ grpcurl ... {argv[-1]}\n{json.dumps(result, indent=2)}")
+            results.append(result)
+        check(results[0].get("accepted") == 1, "Ingest: the hand-written event is accepted")
+        rejected = results[1].get("rejected", [])
+        check(
+            results[1].get("accepted") == 1
+            and results[1].get("sequence") == "2"
+            and [(r.get("index", 0), r.get("reason")) for r in rejected] == [(1, "MISSING_FIELD")],
+            "Ingest: the event without a type is rejected as MISSING_FIELD, by index",
+        )
+        try:
+            grpcurl.run(["-plaintext", "-d", "{}", f"127.0.0.1:{port}", "eventconnectors.v1.IngestService/Ingest"])
+            check(False, "ingest without the token is refused")
+        except grpc.RpcError as error:
+            check(error.code() == grpc.StatusCode.UNAUTHENTICATED, "ingest without the token is UNAUTHENTICATED")
+    finally:
+        stop(process, "data-plane node")
 
 
 def reflection_v1_lists(address):
@@ -143,12 +219,13 @@ def reflection_v1_lists(address):
 
 def main():
     binary, readme = sys.argv[1], sys.argv[2]
+    data_plane = sys.argv[3] if len(sys.argv) > 3 else None
     commands = walkthrough_commands(readme)
     check(len(commands) >= 6, f"README walkthrough has {len(commands)} grpcurl commands")
 
     port = free_port()
     workdir = tempfile.mkdtemp(prefix="control-plane-")
-    env = dict(os.environ, ADMIN_TOKEN=ADMIN_TOKEN, NODE_TOKEN="dev-node-token", LISTEN_ADDR=f"127.0.0.1:{port}")
+    env = dict(os.environ, ADMIN_TOKEN=ADMIN_TOKEN, NODE_TOKEN=NODE_TOKEN, LISTEN_ADDR=f"127.0.0.1:{port}")
     env.pop("DATABASE_URL", None)
     env.pop("SECRETS_KEY", None)
     process = subprocess.Popen([binary], cwd=workdir, env=env, stdout=sys.stderr, stderr=sys.stderr)
@@ -214,14 +291,10 @@ def main():
             "eventconnectors.v1.ConnectorService" in reflection_v1_lists(f"127.0.0.1:{port}"),
             "reflection v1 answers too",
         )
+        if data_plane:
+            data_plane_walkthrough(data_plane, readme, port)
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            code = process.wait(timeout=15)
-            check(code == 0, f"SIGTERM: graceful exit with 0 (got {code})")
-        except subprocess.TimeoutExpired:
-            process.kill()
-            check(False, "SIGTERM: exited within 15 s")
+        stop(process, "control plane")
 
     print(f"{PASSED} passed, {FAILED} failed")
     return 1 if FAILED else 0
