@@ -32,9 +32,11 @@ pub async fn run(
                 None => break,
             },
         };
+        // The linger counts from when the oldest event was accepted, so no
+        // event waits longer than it for its batch to fill.
+        let deadline = Instant::from_std(first.accepted_at) + delivery.linger;
         let mut batch = Vec::with_capacity(max.min(1024));
         batch.push(first);
-        let deadline = Instant::now() + delivery.linger;
         let mut stopped = false;
         while batch.len() < max {
             if let Ok(next) = queue.try_recv() {
