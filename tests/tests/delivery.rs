@@ -916,3 +916,45 @@ async fn shutdown_ends_ingest_streams_with_unavailable_at_once() {
     let status = replies.message().await.expect_err("stream ended");
     assert_eq!(status.code(), Code::Unavailable, "{status}");
 }
+
+/// An event goes to all its connectors or to none: when one of them is
+/// full the event is refused, and the others do not get it either.
+#[tokio::test]
+async fn an_event_is_taken_for_all_its_connectors_or_refused() {
+    let slow = FakePartner::start(Kind::Webhook).await;
+    slow.set_default(Reply::Delay(
+        Duration::from_millis(500),
+        Box::new(Reply::Accept),
+    ));
+    let fast = FakePartner::start(Kind::Webhook).await;
+    let mut platform = Platform::start(&[
+        "--connector-queue-capacity",
+        "4",
+        "--connector-concurrency",
+        "1",
+    ])
+    .await;
+    let slow_hook = platform.create(webhook("w", &slow.url())).await;
+    let fast_hook = platform.create(webhook("w", &fast.url())).await;
+    let events: Vec<String> = (0..10).map(|i| purchase(&format!("e{i}"), "w")).collect();
+    let response = platform.ingest(&events).await.expect("ingest");
+    assert_eq!(response.accepted, 4, "the slow connector has room for 4");
+    assert!(
+        response
+            .rejected
+            .iter()
+            .all(|r| r.reason == RejectReason::QueueFull as i32)
+            && response.rejected.len() == 6
+    );
+    for hook in [&slow_hook, &fast_hook] {
+        let stats = platform.wait_for_outcomes(&hook.id, 4, 10 * SECOND).await;
+        assert_eq!(totals(&stats).delivered, 4, "{stats:?}");
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        fast.request_count(),
+        4,
+        "refused events reached no connector"
+    );
+    assert_eq!(platform.node().queued(), 0, "every reservation given back");
+}
