@@ -97,7 +97,7 @@ impl Adapter for Ga4 {
                 requests.push(PartnerRequest {
                     url: url.clone(),
                     headers: Vec::new(),
-                    body,
+                    body: body.into(),
                     events: chunk.to_vec(),
                 });
             }

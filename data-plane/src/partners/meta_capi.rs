@@ -56,7 +56,7 @@ impl Adapter for MetaCapi {
             .map(|chunk| PartnerRequest {
                 url: url.clone(),
                 headers: Vec::new(),
-                body: data_body("", events, &chunk, setting("test_event_code")),
+                body: data_body("", events, &chunk, setting("test_event_code")).into(),
                 events: chunk,
             })
             .collect()

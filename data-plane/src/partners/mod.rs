@@ -59,8 +59,8 @@ pub struct PartnerRequest {
     pub url: String,
     /// Headers besides content-type (always `application/json`).
     pub headers: Vec<(String, String)>,
-    /// JSON body.
-    pub body: Vec<u8>,
+    /// JSON body (shared, not copied, by each attempt).
+    pub body: bytes::Bytes,
     /// Indexes (into the batch) of the events this request carries.
     pub events: Vec<usize>,
 }

@@ -48,7 +48,7 @@ impl Adapter for TikTok {
             .map(|chunk| PartnerRequest {
                 url: url.clone(),
                 headers: vec![("Access-Token".to_owned(), token.clone())],
-                body: data_body(&head, events, &chunk, test_code.map(String::as_str)),
+                body: data_body(&head, events, &chunk, test_code.map(String::as_str)).into(),
                 events: chunk,
             })
             .collect()
