@@ -232,7 +232,7 @@ fn meta_bodies(events: &[String]) -> Vec<Bytes> {
     adapter
         .requests(&connector, &prepared, &Default::default(), 0)
         .into_iter()
-        .map(|request| Bytes::from(request.body))
+        .map(|request| request.body)
         .collect()
 }
 
