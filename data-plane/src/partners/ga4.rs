@@ -34,7 +34,7 @@ impl Adapter for Ga4 {
                 }
                 group.push_str(&json_string(key));
                 group.push(':');
-                group.push_str(&value.to_string());
+                group.push_str(&serde_json::to_string(&value).expect("JSON values serialize"));
             }
         }
         let event: Map<String, Value> = fields

@@ -67,7 +67,7 @@ pub fn json_array(out: &mut Vec<u8>, events: &[Prepared], indexes: &[usize]) {
 
 /// `text` as a JSON string literal.
 pub fn json_string(text: &str) -> String {
-    serde_json::Value::from(text).to_string()
+    serde_json::to_string(text).expect("strings serialize")
 }
 
 /// A body buffer sized for the events at `indexes` plus `extra` bytes.

@@ -34,7 +34,13 @@ pub struct Prepared {
 impl Prepared {
     /// An event whose JSON is `fields`, in no group.
     pub fn new(event_id: &str, fields: &Value) -> Self {
-        Self::raw(event_id, &fields.to_string())
+        // Straight into a buffer: `Display` would go through `fmt`.
+        let json = serde_json::to_string(fields).expect("JSON values serialize");
+        Self {
+            event_id: event_id.into(),
+            group: "".into(),
+            json: json.into_boxed_str(),
+        }
     }
 
     /// An event whose JSON is already written (a raw event forwarded as is).
