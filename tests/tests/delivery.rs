@@ -5,14 +5,18 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use e2e_tests::control_plane::ADMIN_TOKEN;
 use e2e_tests::fixtures::webhook_connector;
 use e2e_tests::node::INGEST_TOKEN;
 use e2e_tests::partners::{FakePartner, Kind, Reply};
 use e2e_tests::platform::{Platform, event, total};
+use e2e_tests::stats::{Backend, RedisPrefix, StatsHandle};
 use e2e_tests::with_token;
+use eventconnectors_proto::v1::stats_service_client::StatsServiceClient;
 use eventconnectors_proto::v1::{
     ConditionOperator, Connector, ConnectorErrorGroup, DataType, ErrorCategory, EventFilter,
-    FieldMapping, IngestRequest, OutcomeTotals, PropertyCondition, RejectReason,
+    FieldMapping, GetConnectorStatsRequest, IngestRequest, OutcomeTotals, PropertyCondition,
+    RejectReason, StatsPreset,
 };
 use serde_json::{Value, json};
 use tonic::Code;
@@ -957,4 +961,47 @@ async fn an_event_is_taken_for_all_its_connectors_or_refused() {
         "refused events reached no connector"
     );
     assert_eq!(platform.node().queued(), 0, "every reservation given back");
+}
+
+/// Outcomes made while the stats service is away are kept, and a node
+/// stopped before its next reconnection still delivers them on one last
+/// stream before it exits.
+#[tokio::test]
+async fn outcomes_kept_through_a_stats_outage_are_flushed_at_shutdown() {
+    let partner = FakePartner::start(Kind::Webhook).await;
+    // The node reports to an address where no stats service runs yet, and
+    // waits 3 s between reconnections: it is stopped inside that wait.
+    let stats_addr = e2e_tests::metrics::free_address();
+    let stats_url = format!("http://{stats_addr}");
+    let mut platform = Platform::start(&[
+        "--stats",
+        &stats_url,
+        "--config-backoff-min",
+        "3s",
+        "--config-backoff-max",
+        "3s",
+    ])
+    .await;
+    let hook = platform.create(webhook("w", &partner.url())).await;
+    let events: Vec<String> = (0..5).map(|i| purchase(&format!("e{i}"), "w")).collect();
+    platform.ingest_all(&events).await;
+    partner.wait_for_requests(5, 5 * SECOND).await;
+    tokio::time::sleep(Duration::from_millis(300)).await; // sealed, refused, backing off
+    let stats = StatsHandle::start(Backend::Memory, &RedisPrefix::new(), stats_addr).await;
+    let started = Instant::now();
+    platform.stop_node().await;
+    assert!(started.elapsed() < 3 * SECOND, "{:?}", started.elapsed());
+    let reported = StatsServiceClient::new(stats.channel().await)
+        .get_connector_stats(with_token(
+            GetConnectorStatsRequest {
+                connector_id: hook.id.clone(),
+                preset: StatsPreset::Last7Days as i32,
+                ..Default::default()
+            },
+            ADMIN_TOKEN,
+        ))
+        .await
+        .expect("stats")
+        .into_inner();
+    assert_eq!(totals(&reported).delivered, 5, "{reported:?}");
 }

@@ -78,7 +78,7 @@ pub async fn report(
         return;
     };
     loop {
-        match session(
+        let result = session(
             &outcomes,
             &url,
             &settings,
@@ -86,26 +86,48 @@ pub async fn report(
             &mut stop,
             &mut backoff,
         )
-        .await
-        {
+        .await;
+        match result {
             Ok(()) => return,
             Err(error) => {
                 tracing::warn!(%error, "outcome stream failed; outcomes are kept and re-sent")
             }
         }
-        let retry_at = Instant::now() + backoff.next_delay();
-        loop {
-            tokio::select! {
-                () = stopped(&mut stop) => {
-                    seal(&outcomes);
-                    let kept = outcomes.pending().unacknowledged().count();
-                    tracing::error!(batches = kept, "stopping with outcomes the stats service never acknowledged");
-                    return;
+        if !*stop.borrow() {
+            let retry_at = Instant::now() + backoff.next_delay();
+            loop {
+                tokio::select! {
+                    () = stopped(&mut stop) => break,
+                    _ = tick.tick() => seal(&outcomes),
+                    () = tokio::time::sleep_until(retry_at) => break,
                 }
-                _ = tick.tick() => seal(&outcomes),
-                () = tokio::time::sleep_until(retry_at) => break,
             }
         }
+        if *stop.borrow() {
+            // Stopping between streams: one last stream, bounded, for what
+            // is left (a session that starts stopped seals, sends and waits
+            // for the acknowledgements).
+            let last = session(
+                &outcomes,
+                &url,
+                &settings,
+                &mut tick,
+                &mut stop,
+                &mut backoff,
+            );
+            if let Ok(Ok(())) = tokio::time::timeout(FINAL_FLUSH * 2, last).await {
+                return;
+            }
+            break;
+        }
+    }
+    seal(&outcomes);
+    let kept = outcomes.pending().unacknowledged().count();
+    if kept > 0 {
+        tracing::error!(
+            batches = kept,
+            "stopping with outcomes the stats service never acknowledged"
+        );
     }
 }
 
