@@ -44,6 +44,8 @@ enum SessionError {
     Token(#[from] upstream::InvalidToken),
     #[error("the stats service closed the stream")]
     Closed,
+    #[error("the last flush did not finish in time")]
+    TimedOut,
 }
 
 fn seal(outcomes: &Outcomes) {
@@ -78,20 +80,32 @@ pub async fn report(
         return;
     };
     loop {
-        let result = session(
+        // Once stopped, one last stream, bounded, for what is left (a session
+        // that starts stopped seals, sends and waits for the acks).
+        let last = *stop.borrow();
+        let attempt = session(
             &outcomes,
             &url,
             &settings,
             &mut tick,
             &mut stop,
             &mut backoff,
-        )
-        .await;
+        );
+        let result = if last {
+            tokio::time::timeout(FINAL_FLUSH * 2, attempt)
+                .await
+                .unwrap_or(Err(SessionError::TimedOut))
+        } else {
+            attempt.await
+        };
         match result {
             Ok(()) => return,
             Err(error) => {
                 tracing::warn!(%error, "outcome stream failed; outcomes are kept and re-sent")
             }
+        }
+        if last {
+            break;
         }
         if !*stop.borrow() {
             let retry_at = Instant::now() + backoff.next_delay();
@@ -102,23 +116,6 @@ pub async fn report(
                     () = tokio::time::sleep_until(retry_at) => break,
                 }
             }
-        }
-        if *stop.borrow() {
-            // Stopping between streams: one last stream, bounded, for what
-            // is left (a session that starts stopped seals, sends and waits
-            // for the acknowledgements).
-            let last = session(
-                &outcomes,
-                &url,
-                &settings,
-                &mut tick,
-                &mut stop,
-                &mut backoff,
-            );
-            if let Ok(Ok(())) = tokio::time::timeout(FINAL_FLUSH * 2, last).await {
-                return;
-            }
-            break;
         }
     }
     seal(&outcomes);

@@ -115,11 +115,7 @@ mod tests {
     use super::*;
 
     fn response(status: u16, body: Value) -> PartnerResponse {
-        PartnerResponse {
-            status,
-            retry_after: None,
-            body: serde_json::to_vec(&body).expect("json"),
-        }
+        PartnerResponse::with_json(status, &body)
     }
 
     #[test]

@@ -92,6 +92,16 @@ impl PartnerResponse {
     pub fn json(&self) -> Value {
         serde_json::from_slice(&self.body).unwrap_or(Value::Null)
     }
+
+    /// An answer with `status` and `body` as JSON (for adapter tests).
+    #[cfg(test)]
+    pub fn with_json(status: u16, body: &Value) -> Self {
+        Self {
+            status,
+            retry_after: None,
+            body: serde_json::to_vec(body).expect("JSON values serialize"),
+        }
+    }
 }
 
 /// Whether trying again can help.

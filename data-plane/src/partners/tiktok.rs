@@ -100,11 +100,7 @@ mod tests {
     use super::*;
 
     fn ok(body: Value) -> PartnerResponse {
-        PartnerResponse {
-            status: 200,
-            retry_after: None,
-            body: serde_json::to_vec(&body).expect("json"),
-        }
+        PartnerResponse::with_json(200, &body)
     }
 
     #[test]
