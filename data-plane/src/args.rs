@@ -89,7 +89,7 @@ impl Args {
 #[derive(Debug, Clone, Copy, clap::Args)]
 pub struct Limits {
     /// Largest event, in bytes of JSON.
-    #[arg(long, env = "MAX_EVENT_BYTES", default_value_t = 64 * 1024)]
+    #[arg(long, env = "MAX_EVENT_BYTES", default_value_t = crate::ingest::DEFAULT_MAX_EVENT_BYTES)]
     pub max_event_bytes: usize,
 
     /// Most events in one IngestRequest.

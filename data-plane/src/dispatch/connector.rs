@@ -169,11 +169,7 @@ impl Connector {
         text: &mut String,
     ) -> Result<Prepared, TransformError> {
         if current.transformer.forwards_raw() {
-            return Ok(Prepared {
-                event_id: event.id().into(),
-                group: "".into(),
-                json: std::mem::take(text).into_boxed_str(),
-            });
+            return Ok(Prepared::raw(event.id(), std::mem::take(text)));
         }
         let fields = current.transformer.apply(&event.body)?;
         Ok(self.adapter.prepare(&current.config, event.id(), fields))

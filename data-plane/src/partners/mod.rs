@@ -35,26 +35,20 @@ impl Prepared {
     /// An event whose JSON is `fields`, in no group.
     pub fn new(event_id: &str, fields: &Value) -> Self {
         // Straight into a buffer: `Display` would go through `fmt`.
-        let json = serde_json::to_string(fields).expect("JSON values serialize");
+        Self::raw(
+            event_id,
+            serde_json::to_string(fields).expect("JSON values serialize"),
+        )
+    }
+
+    /// An event whose JSON is already written (a raw event forwarded as
+    /// it came): the text is moved in, not copied.
+    pub fn raw(event_id: &str, json: String) -> Self {
         Self {
             event_id: event_id.into(),
             group: "".into(),
             json: json.into_boxed_str(),
         }
-    }
-
-    /// An event whose JSON is already written (a raw event forwarded as is).
-    pub fn raw(event_id: &str, json: &str) -> Self {
-        Self {
-            event_id: event_id.into(),
-            group: "".into(),
-            json: json.into(),
-        }
-    }
-
-    /// Heap and inline bytes this event holds while queued.
-    pub fn size(&self) -> usize {
-        std::mem::size_of::<Self>() + self.event_id.len() + self.group.len() + self.json.len()
     }
 }
 

@@ -142,7 +142,7 @@ mod tests {
         };
         let events = [
             Prepared::new("e1", &json!({"a": 1})),
-            Prepared::raw("e2", r#"{"a": 2}"#),
+            Prepared::raw("e2", r#"{"a": 2}"#.to_owned()),
         ];
         let requests = Webhook.requests(&connector, &events, &BaseUrls::default(), 1_700_000_000);
         assert_eq!(requests.len(), 2);
