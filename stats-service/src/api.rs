@@ -67,9 +67,10 @@ impl StatsApi {
         let parts = intake::split(batch, now(), self.retention).map_err(|reason| {
             Status::invalid_argument(format!("batch {}: {reason}", batch.batch_id))
         })?;
+        let connectors = parts.len();
         let applied = self
             .counters
-            .apply_batch(&batch.batch_id, &parts)
+            .apply_batch(&batch.batch_id, parts)
             .await
             .map_err(unavailable)?;
         metrics::batch(batch.counts.len(), &applied);
@@ -78,7 +79,7 @@ impl StatsApi {
             .iter()
             .filter(|a| **a == Applied::Tombstoned)
             .count();
-        tracing::debug!(batch_id = %batch.batch_id, node_id = %batch.node_id, connectors = parts.len(), duplicates, tombstoned, "outcome batch");
+        tracing::debug!(batch_id = %batch.batch_id, node_id = %batch.node_id, connectors, duplicates, tombstoned, "outcome batch");
         Ok(())
     }
 }

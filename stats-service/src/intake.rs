@@ -1,10 +1,10 @@
 //! Turns an outcome batch from a node into per-connector counter writes.
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 
 use eventconnectors_proto::v1::{ErrorCategory, Outcome, OutcomeBatch};
 
-use crate::counters::{BucketWrite, ConnectorBatch};
+use crate::counters::{BucketWrite, ConnectorBatch, Name};
 use crate::fields;
 use crate::ranges::{self, Retention, secs};
 
@@ -26,18 +26,34 @@ fn expiry(bucket: &str, retention: Retention) -> i64 {
     start.saturating_add(secs(keep))
 }
 
-/// Adds `by` to `field`, allocating its name only the first time.
-fn add(fields: &mut BTreeMap<String, i64>, field: &str, by: i64) {
-    match fields.get_mut(field) {
-        Some(value) => *value += by,
-        None => {
-            fields.insert(field.to_owned(), by);
-        }
+/// Adds `by` to `field` in `fields`.
+fn add(fields: &mut Vec<(Name, i64)>, field: &Name, by: i64) {
+    match fields.iter_mut().find(|(name, _)| name == field) {
+        Some((_, value)) => *value += by,
+        None => fields.push((Name::clone(field), by)),
     }
 }
 
-/// The batch split by connector, or why it is malformed. Counts in buckets
-/// older than the day retention are skipped (they would expire at once).
+/// The field names a batch uses, each allocated once and shared by its
+/// parts: a batch has few (totals and error groups), repeated across
+/// connectors, so a list beats hashing.
+#[derive(Default)]
+struct Names(Vec<Name>);
+
+impl Names {
+    fn get(&mut self, name: &str) -> Name {
+        if let Some(shared) = self.0.iter().find(|shared| ***shared == *name) {
+            return Name::clone(shared);
+        }
+        let shared = Name::from(name);
+        self.0.push(Name::clone(&shared));
+        shared
+    }
+}
+
+/// The batch split by connector (in order of first appearance), or why it
+/// is malformed. Counts in buckets older than the day retention are
+/// skipped (they would expire at once).
 pub fn split(
     batch: &OutcomeBatch,
     now: i64,
@@ -46,13 +62,14 @@ pub fn split(
     if batch.batch_id.is_empty() || batch.batch_id.len() > MAX_BATCH_ID {
         return Err(format!("batch_id: required, at most {MAX_BATCH_ID} bytes"));
     }
-    type Buckets = BTreeMap<String, BTreeMap<String, i64>>;
-    let mut by_connector: BTreeMap<&str, (Buckets, BTreeMap<String, String>)> = BTreeMap::new();
-    // Counts of a batch share few hours: name each hour's buckets once.
-    let mut names: std::collections::HashMap<i64, [String; 2]> = std::collections::HashMap::new();
+    let mut parts: Vec<ConnectorBatch> = Vec::new();
+    let mut index: HashMap<&str, usize, foldhash::fast::RandomState> = HashMap::default();
+    let mut names = Names::default();
+    // Each hour's bucket names (hour, day) with their expiry, once per batch.
+    let mut hours: Vec<(i64, [(Name, i64); 2])> = Vec::new();
     let mut group = String::new();
-    for (index, count) in batch.counts.iter().enumerate() {
-        let at = |field: &str| format!("counts[{index}].{field}");
+    for (at_index, count) in batch.counts.iter().enumerate() {
+        let at = |field: &str| format!("counts[{at_index}].{field}");
         if count.connector_id.is_empty() {
             return Err(format!("{}: required", at("connector_id")));
         }
@@ -64,8 +81,6 @@ pub fn split(
             continue;
         }
         let outcome = Outcome::try_from(count.outcome).unwrap_or(Outcome::Unspecified);
-        // The group's field is written into one buffer per batch; it is
-        // allocated only when a bucket gets a field it did not have.
         let (total, grouped) = match outcome {
             Outcome::Delivered => (fields::DELIVERED, false),
             Outcome::Dropped => (fields::DROPPED, false),
@@ -93,48 +108,64 @@ pub fn split(
         if hour < now - secs(retention.days) || hour > now + DAY {
             continue;
         }
-        let (buckets, samples) = by_connector.entry(&count.connector_id).or_default();
-        let names = names
-            .entry(hour)
-            .or_insert_with(|| [ranges::hour_bucket(hour), ranges::day_bucket(hour)]);
-        for bucket in names.iter() {
-            let fields = match buckets.get_mut(bucket) {
-                Some(fields) => fields,
-                None => buckets.entry(bucket.clone()).or_default(),
+        let at = *index.entry(&count.connector_id).or_insert_with(|| {
+            parts.push(ConnectorBatch {
+                connector_id: count.connector_id.clone(),
+                writes: Vec::new(),
+                samples: Vec::new(),
+            });
+            parts.len() - 1
+        });
+        let part = &mut parts[at];
+        let total = names.get(total);
+        let group = grouped.then(|| names.get(&group));
+        let buckets = match hours.iter().position(|(known, _)| *known == hour) {
+            Some(at) => &hours[at].1,
+            None => {
+                let buckets = [ranges::hour_bucket(hour), ranges::day_bucket(hour)].map(|bucket| {
+                    let expire_at = expiry(&bucket, retention);
+                    (Name::from(bucket), expire_at)
+                });
+                hours.push((hour, buckets));
+                &hours[hours.len() - 1].1
+            }
+        };
+        for (bucket, expire_at) in buckets {
+            // An hour bucket older than the hour retention (while its day
+            // is still kept): writing it would create a key past its expiry.
+            if *expire_at <= now {
+                continue;
+            }
+            let write = match part.writes.iter().position(|w| &w.bucket == bucket) {
+                Some(at) => &mut part.writes[at],
+                None => {
+                    part.writes.push(BucketWrite {
+                        bucket: Name::clone(bucket),
+                        fields: Vec::new(),
+                        expire_at: *expire_at,
+                    });
+                    part.writes.last_mut().expect("just pushed")
+                }
             };
-            add(fields, total, by);
-            if grouped {
-                add(fields, &group, by);
+            add(&mut write.fields, &total, by);
+            if let Some(group) = &group {
+                add(&mut write.fields, group, by);
             }
         }
-        if grouped && !count.sample_message.is_empty() {
-            samples.insert(
-                group.clone(),
-                count
-                    .sample_message
-                    .chars()
-                    .take(MAX_SAMPLE_CHARS)
-                    .collect(),
-            );
+        if let Some(group) = group
+            && !count.sample_message.is_empty()
+        {
+            let message = count
+                .sample_message
+                .chars()
+                .take(MAX_SAMPLE_CHARS)
+                .collect();
+            match part.samples.iter_mut().find(|(name, _)| *name == group) {
+                Some((_, kept)) => *kept = message,
+                None => part.samples.push((group, message)),
+            }
         }
     }
-    Ok(by_connector
-        .into_iter()
-        .map(|(connector_id, (buckets, samples))| ConnectorBatch {
-            connector_id: connector_id.to_owned(),
-            batch_id: batch.batch_id.clone(),
-            writes: buckets
-                .into_iter()
-                .map(|(bucket, fields)| BucketWrite {
-                    expire_at: expiry(&bucket, retention),
-                    bucket,
-                    fields: fields.into_iter().collect(),
-                })
-                // An hour bucket older than the hour retention (while its day
-                // is still kept): writing it would create a key past its expiry.
-                .filter(|write| write.expire_at > now)
-                .collect(),
-            samples: samples.into_iter().collect(),
-        })
-        .collect())
+    parts.retain(|part| !part.writes.is_empty() || !part.samples.is_empty());
+    Ok(parts)
 }

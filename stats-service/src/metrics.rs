@@ -13,15 +13,19 @@ const PARTS: &str = "eventconnectors_stats_connector_parts_total";
 const COUNTS: &str = "eventconnectors_stats_counts_total";
 const STORE_ERRORS: &str = "eventconnectors_stats_store_errors_total";
 const QUERY_SECONDS: &str = "eventconnectors_stats_query_duration_seconds";
+const WRITE_GROUP: &str = "eventconnectors_stats_write_group_batches";
 
 /// Serves `/metrics` on `address` (process-wide; call once).
 pub fn install(address: SocketAddr) -> Result<(), BuildError> {
     eventconnectors_proto::serving::install_metrics(
         address,
-        &[(
-            QUERY_SECONDS,
-            &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25],
-        )],
+        &[
+            (
+                QUERY_SECONDS,
+                &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25],
+            ),
+            (WRITE_GROUP, &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0]),
+        ],
     )
 }
 
@@ -41,6 +45,11 @@ pub fn batch(counts: usize, parts: &[Applied]) {
         };
         metrics::counter!(PARTS, "result" => result).increment(1);
     }
+}
+
+/// One script written to Redis for `batches` outcome batches (group commit).
+pub fn write_group(batches: usize) {
+    metrics::histogram!(WRITE_GROUP).record(batches as f64);
 }
 
 /// The counter store failed.

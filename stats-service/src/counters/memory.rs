@@ -64,7 +64,7 @@ impl MemoryCounters {
         f(&mut connectors)
     }
 
-    pub(super) fn apply(&self, batch: &ConnectorBatch) -> Applied {
+    pub(super) fn apply(&self, batch_id: &str, batch: &ConnectorBatch) -> Applied {
         let now = Instant::now();
         let ttls = self.ttls;
         self.with(|connectors| {
@@ -75,24 +75,24 @@ impl MemoryCounters {
             connector.prune_if_grown(now);
             if connector
                 .batches
-                .get(&batch.batch_id)
+                .get(batch_id)
                 .is_some_and(|expiry| *expiry > now)
             {
                 return Applied::Duplicate;
             }
             connector
                 .batches
-                .insert(batch.batch_id.clone(), now + ttls.dedupe);
+                .insert(batch_id.to_owned(), now + ttls.dedupe);
             for write in &batch.writes {
                 let (fields, expiry) = connector
                     .buckets
-                    .entry(write.bucket.clone())
+                    .entry(write.bucket.to_string())
                     .or_insert_with(|| (HashMap::new(), now));
                 if *expiry <= now {
                     fields.clear();
                 }
                 for (field, by) in &write.fields {
-                    *fields.entry(field.clone()).or_default() += by;
+                    *fields.entry(field.to_string()).or_default() += by;
                 }
                 *expiry = at_unix(now, write.expire_at);
             }
@@ -100,7 +100,12 @@ impl MemoryCounters {
                 if !alive(connector.samples.1.as_ref(), now) {
                     connector.samples.0.clear();
                 }
-                connector.samples.0.extend(batch.samples.iter().cloned());
+                connector.samples.0.extend(
+                    batch
+                        .samples
+                        .iter()
+                        .map(|(field, message)| (field.to_string(), message.clone())),
+                );
                 connector.samples.1 = Some(now + ttls.samples);
             }
             Applied::Applied

@@ -7,22 +7,28 @@
 //! (`<prefix>:{<connector>}:...`), so a connector's keys share one Redis
 //! Cluster slot and one script can touch them all atomically.
 
+mod group_commit;
 mod memory;
 mod redis_store;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 pub use memory::MemoryCounters;
 pub use redis_store::RedisCounters;
 
+/// A bucket or field name, allocated once per batch and shared by the
+/// connector parts that use it.
+pub type Name = Arc<str>;
+
 /// Increments to one bucket key, which expires at `expire_at`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BucketWrite {
     /// Key suffix under the connector, e.g. `h:2026112917`.
-    pub bucket: String,
+    pub bucket: Name,
     /// Field increments.
-    pub fields: Vec<(String, i64)>,
+    pub fields: Vec<(Name, i64)>,
     /// When the bucket expires (unix seconds): its start plus the retention.
     pub expire_at: i64,
 }
@@ -32,12 +38,10 @@ pub struct BucketWrite {
 pub struct ConnectorBatch {
     /// The connector.
     pub connector_id: String,
-    /// The batch id (dedupe key).
-    pub batch_id: String,
     /// Bucket increments.
     pub writes: Vec<BucketWrite>,
     /// Sample messages by group field.
-    pub samples: Vec<(String, String)>,
+    pub samples: Vec<(Name, String)>,
 }
 
 /// What became of a connector batch.
@@ -69,6 +73,12 @@ pub enum CounterError {
     /// Redis failed or is unreachable.
     #[error("redis: {0}")]
     Redis(#[from] redis::RedisError),
+    /// Redis failed while writing a group of batches (each gets the error).
+    #[error("redis: {0}")]
+    Shared(Arc<redis::RedisError>),
+    /// The group writer is gone (the service is stopping).
+    #[error("the counter writer stopped")]
+    WriterStopped,
 }
 
 /// The counter store.
@@ -81,25 +91,34 @@ pub enum Counters {
 }
 
 impl Counters {
-    /// Applies one connector's batch atomically and at most once.
-    pub async fn apply(&self, batch: &ConnectorBatch) -> Result<Applied, CounterError> {
+    /// Applies one connector's part of batch `batch_id` atomically and at
+    /// most once.
+    pub async fn apply(
+        &self,
+        batch_id: &str,
+        part: &ConnectorBatch,
+    ) -> Result<Applied, CounterError> {
         match self {
-            Self::Redis(store) => store.apply(batch).await,
-            Self::Memory(store) => Ok(store.apply(batch)),
+            Self::Redis(store) => store.apply(batch_id, part).await,
+            Self::Memory(store) => Ok(store.apply(batch_id, part)),
         }
     }
 
     /// Applies every connector part of batch `batch_id`, each atomically and
-    /// at most once: one script for the whole batch on a standalone Redis,
-    /// one per part on Redis Cluster and in process.
+    /// at most once: with the batches queued beside it in one script on a
+    /// standalone Redis, one script per part on Redis Cluster, one lock per
+    /// part in process.
     pub async fn apply_batch(
         &self,
         batch_id: &str,
-        parts: &[ConnectorBatch],
+        parts: Vec<ConnectorBatch>,
     ) -> Result<Vec<Applied>, CounterError> {
         match self {
-            Self::Redis(store) if !store.cluster() => store.apply_batch(batch_id, parts).await,
-            _ => futures::future::try_join_all(parts.iter().map(|part| self.apply(part))).await,
+            Self::Redis(store) => store.apply_batch(batch_id, parts).await,
+            Self::Memory(store) => Ok(parts
+                .iter()
+                .map(|part| store.apply(batch_id, part))
+                .collect()),
         }
     }
 

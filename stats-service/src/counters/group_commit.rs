@@ -1,0 +1,482 @@
+//! Group commit on a standalone Redis. Outcome batches that arrive while
+//! earlier ones are being written wait in a queue; each script then takes
+//! what has queued (up to a bound on its size), checks every batch id,
+//! merges the batches' increments per connector, bucket and field, and
+//! applies them. Under load many nodes report the same busy connectors, so
+//! one HINCRBY carries the increments of many batches, and the fixed cost of
+//! a script (round trip, dedupe, tombstone check) is paid once per group.
+//! When idle a batch is written at once, alone.
+//!
+//! Exactly once still holds per batch: the script writes nothing if any of
+//! its batch ids was seen before and returns which; those batches are
+//! answered as duplicates and the rest of the group is merged again and
+//! re-run. A batch id twice in one group counts once.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use futures::StreamExt as _;
+use futures::stream::FuturesUnordered;
+use redis::aio::ConnectionManager;
+use tokio::sync::{mpsc, oneshot};
+
+use super::{Applied, ConnectorBatch, CounterError, MarkerTtls, Name};
+use crate::metrics;
+
+/// Batches waiting to be written before new ones wait for room.
+const QUEUE: usize = 1024;
+/// Most batches in one script.
+const MAX_GROUP_BATCHES: usize = 64;
+/// Most increments in one script (about a microsecond each in Redis): bounds
+/// how long one script holds Redis, so reads interleave.
+const MAX_GROUP_INCREMENTS: usize = 2048;
+/// Scripts sent before the previous one's reply: the next group is already
+/// in Redis's socket buffer when the current one ends.
+const GROUPS_IN_FLIGHT: usize = 2;
+
+const APPLY_GROUP: &str = r"
+-- KEYS[1] seen batches (zset: id -> when forgotten), then per part: tombstone,
+-- samples (only when the part has samples), buckets.
+-- ARGV[1] dedupe ttl s, ARGV[2] samples ttl s, ARGV[3] now s, ARGV[4] prune (0/1),
+-- ARGV[5] batch count B, B batch ids, then the part count P, per part: bucket count,
+-- sample count; then per part: per bucket expire-at s, n, n x (field, by) -- n = -1:
+-- the same fields as the bucket before -- then per sample (field, message).
+-- Returns {0, i...} when batches i (1-based) were seen before, writing nothing;
+-- else {1, per part 1 (applied) or 2 (tombstoned)}.
+local call = redis.call
+local now = tonumber(ARGV[3])
+if ARGV[4] == '1' then call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now) end
+local batches = tonumber(ARGV[5])
+local ids = {}
+for b = 1, batches do ids[b] = ARGV[5 + b] end
+local scores = call('ZMSCORE', KEYS[1], unpack(ids))
+local seen = {0}
+for b = 1, batches do
+  -- A score in the past: seen so long ago it is forgotten (not yet pruned).
+  if scores[b] and tonumber(scores[b]) > now then seen[#seen + 1] = b end
+end
+if #seen > 1 then return seen end
+local forget_at = now + tonumber(ARGV[1])
+local zadd = {}
+for b = 1, batches do
+  zadd[2 * b - 1] = forget_at
+  zadd[2 * b] = ids[b]
+end
+call('ZADD', KEYS[1], unpack(zadd))
+call('EXPIRE', KEYS[1], ARGV[1])
+local p0 = 6 + batches
+local parts = tonumber(ARGV[p0])
+local buckets, samples, tombs = {}, {}, {}
+local k = 2
+for p = 1, parts do
+  buckets[p] = tonumber(ARGV[p0 - 1 + 2 * p])
+  samples[p] = tonumber(ARGV[p0 + 2 * p])
+  tombs[p] = KEYS[k]
+  k = k + 1 + buckets[p] + (samples[p] > 0 and 1 or 0)
+end
+-- One EXISTS per thousand tombstones (unpack is bounded by Lua's stack).
+local any_tomb = false
+for i = 1, parts, 1000 do
+  if call('EXISTS', unpack(tombs, i, math.min(i + 999, parts))) > 0 then
+    any_tomb = true
+    break
+  end
+end
+local result = {1}
+k = 2
+local a = p0 + 1 + 2 * parts
+for p = 1, parts do
+  local tombstoned = any_tomb and call('EXISTS', KEYS[k]) == 1
+  k = k + 1
+  local samples_key
+  if samples[p] > 0 then
+    samples_key = KEYS[k]
+    k = k + 1
+  end
+  local first, last = 0, -1
+  for _ = 1, buckets[p] do
+    local key = KEYS[k]
+    local expire_at = ARGV[a]
+    local n = tonumber(ARGV[a + 1])
+    a = a + 2
+    if n >= 0 then
+      first, last = a, a + 2 * n - 2
+      a = a + 2 * n
+    end
+    if last >= first and not tombstoned then
+      -- A first field starting at this increment may be a new key: give it
+      -- its (absolute, so repeatable) expiry. Existing keys have one.
+      local by = ARGV[first + 1]
+      if call('HINCRBY', key, ARGV[first], by) == tonumber(by) then
+        call('EXPIREAT', key, expire_at)
+      end
+      for i = first + 2, last, 2 do
+        call('HINCRBY', key, ARGV[i], ARGV[i + 1])
+      end
+    end
+    k = k + 1
+  end
+  if samples_key and not tombstoned then
+    for i = a, a + 2 * samples[p] - 2, 2 do
+      call('HSET', samples_key, ARGV[i], ARGV[i + 1])
+    end
+    call('EXPIRE', samples_key, ARGV[2])
+  end
+  a = a + 2 * samples[p]
+  result[p + 1] = tombstoned and 2 or 1
+end
+return result
+";
+
+/// One batch waiting for its group.
+struct Job {
+    batch_id: String,
+    parts: Vec<ConnectorBatch>,
+    reply: oneshot::Sender<Result<Vec<Applied>, CounterError>>,
+}
+
+impl Job {
+    fn increments(&self) -> usize {
+        self.parts
+            .iter()
+            .flat_map(|part| &part.writes)
+            .map(|write| write.fields.len())
+            .sum()
+    }
+}
+
+/// Where the writer sends its scripts.
+struct Target {
+    connection: ConnectionManager,
+    prefix: String,
+    ttls: MarkerTtls,
+    script: redis::Script,
+}
+
+/// Hands batches to the group writer task.
+#[derive(Debug, Clone)]
+pub(super) struct GroupCommit {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl GroupCommit {
+    /// Starts the writer task on the current runtime; it ends when every
+    /// handle is dropped, after writing what was queued.
+    pub(super) fn start(connection: ConnectionManager, prefix: &str, ttls: MarkerTtls) -> Self {
+        let (jobs, queue) = mpsc::channel(QUEUE);
+        let target = Arc::new(Target {
+            connection,
+            prefix: prefix.to_owned(),
+            ttls,
+            script: redis::Script::new(APPLY_GROUP),
+        });
+        tokio::spawn(write_groups(queue, target));
+        Self { jobs }
+    }
+
+    /// Applies `parts` of batch `batch_id` at most once, each part unless
+    /// its connector is tombstoned; answers once its group is written.
+    pub(super) async fn apply(
+        &self,
+        batch_id: &str,
+        parts: Vec<ConnectorBatch>,
+    ) -> Result<Vec<Applied>, CounterError> {
+        let (reply, answer) = oneshot::channel();
+        let job = Job {
+            batch_id: batch_id.to_owned(),
+            parts,
+            reply,
+        };
+        self.jobs
+            .send(job)
+            .await
+            .map_err(|_| CounterError::WriterStopped)?;
+        answer.await.map_err(|_| CounterError::WriterStopped)?
+    }
+}
+
+/// Takes what has queued into groups, with up to [`GROUPS_IN_FLIGHT`]
+/// scripts outstanding.
+async fn write_groups(mut queue: mpsc::Receiver<Job>, target: Arc<Target>) {
+    let mut in_flight = FuturesUnordered::new();
+    // A job that did not fit the group before it starts the next one.
+    let mut carried: Option<Job> = None;
+    loop {
+        tokio::select! {
+            biased;
+            Some(()) = in_flight.next(), if !in_flight.is_empty() => {}
+            job = async {
+                match carried.take() {
+                    Some(job) => Some(job),
+                    None => queue.recv().await,
+                }
+            }, if in_flight.len() < GROUPS_IN_FLIGHT => {
+                let Some(first) = job else { break };
+                let mut increments = first.increments();
+                let mut group = vec![first];
+                while group.len() < MAX_GROUP_BATCHES {
+                    let Ok(job) = queue.try_recv() else { break };
+                    increments += job.increments();
+                    if increments > MAX_GROUP_INCREMENTS {
+                        carried = Some(job);
+                        break;
+                    }
+                    group.push(job);
+                }
+                in_flight.push(commit(Arc::clone(&target), group));
+            }
+        }
+    }
+    while in_flight.next().await.is_some() {}
+}
+
+/// Writes one group and answers each of its batches.
+async fn commit(target: Arc<Target>, mut group: Vec<Job>) {
+    metrics::write_group(group.len());
+    // A batch id twice in the group: the later copies are answered with the
+    // first's fate (a duplicate once it is applied).
+    let mut ids = std::collections::HashSet::new();
+    let copies: Vec<Job> = group
+        .extract_if(.., |job| !ids.insert(job.batch_id.clone()))
+        .collect();
+    let failed = loop {
+        if group.is_empty() {
+            break None;
+        }
+        let merge = merge(&group);
+        let written = run(&target, &group, &merge.parts).await;
+        let index = merge.index;
+        match written {
+            Ok(Written::Seen(seen)) => {
+                // Seen before: answered now; the rest are merged again.
+                let mut position = 0;
+                let is_seen = |_: &mut Job| {
+                    position += 1;
+                    seen.contains(&position)
+                };
+                for job in group.extract_if(.., is_seen) {
+                    let _ = job
+                        .reply
+                        .send(Ok(vec![Applied::Duplicate; job.parts.len()]));
+                }
+            }
+            Ok(Written::Applied(statuses)) => {
+                let answers: Vec<Vec<Applied>> = group
+                    .iter()
+                    .map(|job| {
+                        let status = |part: &ConnectorBatch| {
+                            index
+                                .get(part.connector_id.as_str())
+                                .and_then(|at| statuses.get(*at))
+                                .copied()
+                                .unwrap_or(Applied::Applied)
+                        };
+                        job.parts.iter().map(status).collect()
+                    })
+                    .collect();
+                drop(index);
+                for (job, applied) in group.into_iter().zip(answers) {
+                    let _ = job.reply.send(Ok(applied));
+                }
+                break None;
+            }
+            Err(error) => {
+                let error = Arc::new(error);
+                for job in group {
+                    let _ = job
+                        .reply
+                        .send(Err(CounterError::Shared(Arc::clone(&error))));
+                }
+                break Some(error);
+            }
+        }
+    };
+    for copy in copies {
+        let answer = match &failed {
+            None => Ok(vec![Applied::Duplicate; copy.parts.len()]),
+            Some(error) => Err(CounterError::Shared(Arc::clone(error))),
+        };
+        let _ = copy.reply.send(answer);
+    }
+}
+
+/// What a group's script did.
+enum Written {
+    /// Nothing: these batches (1-based, in group order) were seen before.
+    Seen(Vec<usize>),
+    /// Applied, with each merged connector's fate in merge order.
+    Applied(Vec<Applied>),
+}
+
+/// One bucket's increments merged over a group: borrowed while only one
+/// batch wrote the bucket (the common case when connectors do not repeat).
+struct MergedWrite<'a> {
+    bucket: &'a str,
+    expire_at: i64,
+    fields: Cow<'a, [(Name, i64)]>,
+}
+
+/// One connector's increments merged over a group.
+struct Merged<'a> {
+    connector_id: &'a str,
+    /// Buckets in first-seen order.
+    writes: Vec<MergedWrite<'a>>,
+    /// (group field, message); a later batch's message replaces an earlier.
+    samples: Cow<'a, [(Name, String)]>,
+}
+
+/// The group's parts merged per connector, and where each connector is.
+struct Merge<'a> {
+    parts: Vec<Merged<'a>>,
+    index: HashMap<&'a str, usize>,
+}
+
+fn merge(group: &[Job]) -> Merge<'_> {
+    let mut parts: Vec<Merged<'_>> = Vec::new();
+    let mut index: HashMap<&str, usize> = HashMap::new();
+    for part in group.iter().flat_map(|job| &job.parts) {
+        let Some(&at) = index.get(part.connector_id.as_str()) else {
+            index.insert(&part.connector_id, parts.len());
+            parts.push(Merged {
+                connector_id: &part.connector_id,
+                writes: part
+                    .writes
+                    .iter()
+                    .map(|write| MergedWrite {
+                        bucket: &write.bucket,
+                        expire_at: write.expire_at,
+                        fields: Cow::Borrowed(&write.fields),
+                    })
+                    .collect(),
+                samples: Cow::Borrowed(&part.samples),
+            });
+            continue;
+        };
+        let merged = &mut parts[at];
+        for write in &part.writes {
+            let Some(into) = merged
+                .writes
+                .iter_mut()
+                .find(|m| *m.bucket == *write.bucket)
+            else {
+                merged.writes.push(MergedWrite {
+                    bucket: &write.bucket,
+                    expire_at: write.expire_at,
+                    fields: Cow::Borrowed(&write.fields),
+                });
+                continue;
+            };
+            let fields = into.fields.to_mut();
+            for (field, by) in &write.fields {
+                match fields.iter_mut().find(|(name, _)| name == field) {
+                    Some((_, sum)) => *sum += by,
+                    None => fields.push((Name::clone(field), *by)),
+                }
+            }
+        }
+        for (field, message) in &part.samples {
+            let samples = merged.samples.to_mut();
+            match samples.iter_mut().find(|(name, _)| name == field) {
+                Some((_, kept)) => kept.clone_from(message),
+                None => samples.push((Name::clone(field), message.clone())),
+            }
+        }
+    }
+    Merge { parts, index }
+}
+
+async fn run(
+    target: &Target,
+    group: &[Job],
+    parts: &[Merged<'_>],
+) -> Result<Written, redis::RedisError> {
+    let keys = 1 + parts
+        .iter()
+        .map(|m| 1 + usize::from(!m.samples.is_empty()) + m.writes.len())
+        .sum::<usize>();
+    let mut command = redis::cmd("EVALSHA");
+    command.arg(target.script.get_hash()).arg(keys);
+    command.arg(format!("{}:batches", target.prefix));
+    // One buffer for every key name: the command copies each argument.
+    let mut key = String::with_capacity(96);
+    let mut push_key = |command: &mut redis::Cmd, connector: &str, suffix: &str| {
+        key.clear();
+        let _ = write!(key, "{}:{{{connector}}}:{suffix}", target.prefix);
+        command.arg(key.as_str());
+    };
+    for merged in parts {
+        push_key(&mut command, merged.connector_id, "tomb");
+        if !merged.samples.is_empty() {
+            push_key(&mut command, merged.connector_id, "samples");
+        }
+        for write in &merged.writes {
+            push_key(&mut command, merged.connector_id, write.bucket);
+        }
+    }
+    command
+        .arg(super::redis_store::seconds(target.ttls.dedupe))
+        .arg(super::redis_store::seconds(target.ttls.samples))
+        .arg(crate::ranges::now())
+        .arg(u8::from(super::redis_store::prune_this_time()))
+        .arg(group.len());
+    for job in group {
+        command.arg(job.batch_id.as_str());
+    }
+    command.arg(parts.len());
+    for merged in parts {
+        command.arg(merged.writes.len()).arg(merged.samples.len());
+    }
+    for merged in parts {
+        let mut previous: Option<&[(Name, i64)]> = None;
+        for write in &merged.writes {
+            command.arg(write.expire_at);
+            // An hour bucket and its day bucket usually get the same
+            // increments: sent once.
+            if previous == Some(&write.fields) {
+                command.arg(-1);
+            } else {
+                command.arg(write.fields.len());
+                for (field, by) in write.fields.iter() {
+                    command.arg(&**field).arg(*by);
+                }
+            }
+            previous = Some(&write.fields);
+        }
+        for (field, message) in merged.samples.iter() {
+            command.arg(&**field).arg(message.as_str());
+        }
+    }
+    let mut connection = target.connection.clone();
+    let reply: Vec<i64> = match command.query_async(&mut connection).await {
+        Err(error) if error.kind() == redis::ErrorKind::NoScriptError => {
+            target
+                .script
+                .prepare_invoke()
+                .load_async(&mut connection)
+                .await?;
+            command.query_async(&mut connection).await?
+        }
+        result => result?,
+    };
+    let (&kind, rest) = reply.split_first().unwrap_or((&1, &[]));
+    if kind == 0 {
+        return Ok(Written::Seen(
+            rest.iter()
+                .map(|&i| usize::try_from(i).unwrap_or(0))
+                .collect(),
+        ));
+    }
+    Ok(Written::Applied(
+        rest.iter()
+            .map(|status| {
+                if *status == 2 {
+                    Applied::Tombstoned
+                } else {
+                    Applied::Applied
+                }
+            })
+            .collect(),
+    ))
+}
