@@ -96,12 +96,22 @@ impl RedisCounters {
         cluster: bool,
     ) -> Result<Self, CounterError> {
         let client = redis::Client::open(url)?;
-        let connection = ConnectionManager::new(client).await?;
+        let connection = ConnectionManager::new(client.clone()).await?;
+        // Group commit writes on a connection of its own: reads would
+        // otherwise queue behind its scripts on the shared one.
+        let group = match cluster {
+            false => Some(GroupCommit::start(
+                ConnectionManager::new(client).await?,
+                prefix,
+                ttls,
+            )),
+            true => None,
+        };
         Ok(Self {
             prefix: prefix.to_owned(),
             ttls,
             script: redis::Script::new(APPLY),
-            group: (!cluster).then(|| GroupCommit::start(connection.clone(), prefix, ttls)),
+            group,
             connection,
         })
     }
