@@ -16,7 +16,7 @@ async fn intake_and_queries_are_counted() {
     stats_service::metrics::install(address).expect("metrics endpoint");
     let prefix = RedisPrefix::new();
     let server = StatsHandle::start(
-        Backend::Memory,
+        Backend::Redis,
         &prefix,
         "127.0.0.1:0".parse().expect("addr"),
     )
@@ -69,4 +69,6 @@ async fn intake_and_queries_are_counted() {
         value("eventconnectors_stats_query_duration_seconds_count"),
         1.0
     );
+    // Both went through group commit: in one script or in two.
+    assert_eq!(value("eventconnectors_stats_write_group_batches_sum"), 2.0);
 }
