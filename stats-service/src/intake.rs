@@ -1,17 +1,23 @@
 //! Turns an outcome batch from a node into per-connector counter writes.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use eventconnectors_proto::v1::{ErrorCategory, Outcome, OutcomeBatch};
 
 use crate::counters::{BucketWrite, ConnectorBatch, Name};
 use crate::fields;
+use crate::named_lists;
 use crate::ranges::{self, Retention, secs};
 
 const DAY: i64 = 86_400;
 
 /// Longest batch id.
 const MAX_BATCH_ID: usize = 128;
+/// Largest count: far above any node's flush, far below where sums of
+/// counts could overflow a counter.
+const MAX_COUNT: u64 = 1 << 40;
+/// Most distinct hours in one batch: a node's batch spans one or two.
+const MAX_HOURS: usize = 48;
 /// Longest stored sample message.
 const MAX_SAMPLE_CHARS: usize = 512;
 
@@ -26,27 +32,31 @@ fn expiry(bucket: &str, retention: Retention) -> i64 {
     start.saturating_add(secs(keep))
 }
 
-/// Adds `by` to `field` in `fields`.
-fn add(fields: &mut Vec<(Name, i64)>, field: &Name, by: i64) {
-    match fields.iter_mut().find(|(name, _)| name == field) {
-        Some((_, value)) => *value += by,
-        None => fields.push((Name::clone(field), by)),
-    }
+/// The field names a batch uses, each allocated once and shared by its
+/// parts: names repeat across connectors. Few per batch (totals and error
+/// groups) are searched one by one, many through a hash set.
+#[derive(Default)]
+struct Names {
+    few: Vec<Name>,
+    many: HashSet<Name, foldhash::fast::RandomState>,
 }
 
-/// The field names a batch uses, each allocated once and shared by its
-/// parts: a batch has few (totals and error groups), repeated across
-/// connectors, so a list beats hashing.
-#[derive(Default)]
-struct Names(Vec<Name>);
-
 impl Names {
+    const FEW: usize = 16;
+
     fn get(&mut self, name: &str) -> Name {
-        if let Some(shared) = self.0.iter().find(|shared| ***shared == *name) {
+        if let Some(shared) = self.few.iter().find(|shared| ***shared == *name) {
+            return Name::clone(shared);
+        }
+        if let Some(shared) = self.many.get(name) {
             return Name::clone(shared);
         }
         let shared = Name::from(name);
-        self.0.push(Name::clone(&shared));
+        if self.few.len() < Self::FEW {
+            self.few.push(Name::clone(&shared));
+        } else {
+            self.many.insert(Name::clone(&shared));
+        }
         shared
     }
 }
@@ -65,8 +75,9 @@ pub fn split(
     let mut parts: Vec<ConnectorBatch> = Vec::new();
     let mut index: HashMap<&str, usize, foldhash::fast::RandomState> = HashMap::default();
     let mut names = Names::default();
+    let mut lists = named_lists::Index::default();
     // Each hour's bucket names (hour, day) with their expiry, once per batch.
-    let mut hours: Vec<(i64, [(Name, i64); 2])> = Vec::new();
+    let mut hours: HashMap<i64, [(Name, i64); 2], foldhash::fast::RandomState> = HashMap::default();
     let mut group = String::new();
     for (at_index, count) in batch.counts.iter().enumerate() {
         let at = |field: &str| format!("counts[{at_index}].{field}");
@@ -76,7 +87,10 @@ pub fn split(
         let Some(bucket_start) = count.bucket_start else {
             return Err(format!("{}: required", at("bucket_start")));
         };
-        let by = i64::try_from(count.count).map_err(|_| format!("{}: too large", at("count")))?;
+        if count.count > MAX_COUNT {
+            return Err(format!("{}: at most {MAX_COUNT}", at("count")));
+        }
+        let by = i64::try_from(count.count).unwrap_or(i64::MAX);
         if by == 0 {
             continue;
         }
@@ -108,7 +122,7 @@ pub fn split(
         if hour < now - secs(retention.days) || hour > now + DAY {
             continue;
         }
-        let at = *index.entry(&count.connector_id).or_insert_with(|| {
+        let p = *index.entry(&count.connector_id).or_insert_with(|| {
             parts.push(ConnectorBatch {
                 connector_id: count.connector_id.clone(),
                 writes: Vec::new(),
@@ -116,40 +130,42 @@ pub fn split(
             });
             parts.len() - 1
         });
-        let part = &mut parts[at];
+        let part = &mut parts[p];
         let total = names.get(total);
         let group = grouped.then(|| names.get(&group));
-        let buckets = match hours.iter().position(|(known, _)| *known == hour) {
-            Some(at) => &hours[at].1,
-            None => {
-                let buckets = [ranges::hour_bucket(hour), ranges::day_bucket(hour)].map(|bucket| {
-                    let expire_at = expiry(&bucket, retention);
-                    (Name::from(bucket), expire_at)
-                });
-                hours.push((hour, buckets));
-                &hours[hours.len() - 1].1
-            }
-        };
-        for (bucket, expire_at) in buckets {
+        if hours.len() == MAX_HOURS && !hours.contains_key(&hour) {
+            return Err(format!(
+                "{}: more than {MAX_HOURS} distinct hours in one batch",
+                at("bucket_start")
+            ));
+        }
+        let buckets = hours.entry(hour).or_insert_with(|| {
+            [ranges::hour_bucket(hour), ranges::day_bucket(hour)].map(|bucket| {
+                let expire_at = expiry(&bucket, retention);
+                (Name::from(bucket), expire_at)
+            })
+        });
+        for (bucket, expire_at) in buckets.iter() {
             // An hour bucket older than the hour retention (while its day
             // is still kept): writing it would create a key past its expiry.
             if *expire_at <= now {
                 continue;
             }
-            let write = match part.writes.iter().position(|w| &w.bucket == bucket) {
-                Some(at) => &mut part.writes[at],
+            let w = match part.writes.iter().position(|w| &w.bucket == bucket) {
+                Some(w) => w,
                 None => {
                     part.writes.push(BucketWrite {
                         bucket: Name::clone(bucket),
                         fields: Vec::new(),
                         expire_at: *expire_at,
                     });
-                    part.writes.last_mut().expect("just pushed")
+                    part.writes.len() - 1
                 }
             };
-            add(&mut write.fields, &total, by);
+            let fields = &mut part.writes[w].fields;
+            named_lists::add(fields, &total, by, (p, w), &mut lists);
             if let Some(group) = &group {
-                add(&mut write.fields, group, by);
+                named_lists::add(fields, group, by, (p, w), &mut lists);
             }
         }
         if let Some(group) = group
@@ -160,9 +176,13 @@ pub fn split(
                 .chars()
                 .take(MAX_SAMPLE_CHARS)
                 .collect();
-            match part.samples.iter_mut().find(|(name, _)| *name == group) {
-                Some((_, kept)) => *kept = message,
-                None => part.samples.push((group, message)),
+            let slot = (p, usize::MAX);
+            match named_lists::position(&part.samples, &group, slot, &lists) {
+                Some(kept) => part.samples[kept].1 = message,
+                None => {
+                    part.samples.push((group, message));
+                    named_lists::pushed(&part.samples, slot, &mut lists);
+                }
             }
         }
     }

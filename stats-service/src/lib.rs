@@ -8,6 +8,7 @@ pub mod counters;
 pub mod fields;
 pub mod intake;
 pub mod metrics;
+pub mod named_lists;
 pub mod query;
 pub mod ranges;
 

@@ -37,6 +37,8 @@ e2e_tests::each_backend!(
     a_resent_batch_is_counted_once,
         concurrent_reports_from_many_nodes_add_up_exactly,
         a_batch_of_thousands_of_connectors_applies_whole,
+        thousands_of_error_groups_in_concurrent_batches_add_up,
+        an_absurd_count_is_invalid_argument,
         presets_include_whole_local_days_and_exclude_the_day_before,
         custom_ranges_respect_hour_edges_and_time_zones,
         errors_tabs_group_and_sample,
@@ -248,6 +250,65 @@ async fn a_batch_of_thousands_of_connectors_applies_whole(backend: Backend) {
         totals(&deleted),
         OutcomeTotals::default(),
         "the deleted connector's part is discarded, the rest applied"
+    );
+}
+
+async fn thousands_of_error_groups_in_concurrent_batches_add_up(backend: Backend) {
+    let (_server, _prefix, client) = start(backend).await;
+    let t = now();
+    // Many distinct reasons for one connector, in batches small enough to
+    // be written together: every group keeps its own count and the totals
+    // add up.
+    let groups = 150u64;
+    let batches = 16u64;
+    let reports = (0..batches).map(|b| {
+        let mut client = client.clone();
+        async move {
+            let counts = (0..groups)
+                .map(|g| OutcomeCount {
+                    target_field: "custom_data.value".into(),
+                    reason: format!("reason {g}"),
+                    sample_message: format!("batch {b}"),
+                    ..count("wide", t, Outcome::TransformationError, g + 1)
+                })
+                .collect();
+            report(&mut client, vec![batch(&format!("wide-{b}"), counts)]).await
+        }
+    });
+    futures::future::join_all(reports).await;
+    let mut client = client.clone();
+    let response = stats(&mut client, preset("wide", StatsPreset::Last7Days)).await;
+    assert_eq!(
+        totals(&response).transformation_errors,
+        batches * groups * (groups + 1) / 2
+    );
+    assert_eq!(response.transformation_errors.len() as u64, groups);
+    for group in &response.transformation_errors {
+        let g: u64 = group.reason["reason ".len()..].parse().expect("reason");
+        assert_eq!(group.count, batches * (g + 1), "{}", group.reason);
+    }
+}
+
+async fn an_absurd_count_is_invalid_argument(backend: Backend) {
+    let (_server, _prefix, mut client) = start(backend).await;
+    let t = now();
+    let request = with_token(
+        futures::stream::iter(vec![batch(
+            "absurd",
+            vec![count("c", t, Outcome::Delivered, 1 << 41)],
+        )]),
+        e2e_tests::control_plane::NODE_TOKEN,
+    );
+    let mut acks = client
+        .report_outcomes(request)
+        .await
+        .expect("stream")
+        .into_inner();
+    let status = acks.message().await.expect_err("refused");
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert!(
+        status.message().contains("counts[0].count: at most"),
+        "{status:?}"
     );
 }
 

@@ -23,7 +23,7 @@ use redis::aio::ConnectionManager;
 use tokio::sync::{mpsc, oneshot};
 
 use super::{Applied, ConnectorBatch, CounterError, MarkerTtls, Name};
-use crate::metrics;
+use crate::{metrics, named_lists};
 
 /// Batches waiting to be written before new ones wait for room.
 const QUEUE: usize = 1024;
@@ -108,12 +108,14 @@ for p = 1, parts do
     if last >= first and not tombstoned then
       -- A first field starting at this increment may be a new key: give it
       -- its (absolute, so repeatable) expiry. Existing keys have one.
+      -- pcall: a counter at the i64 limit stays there instead of aborting
+      -- the script halfway (Redis does not roll back what ran before).
       local by = ARGV[first + 1]
-      if call('HINCRBY', key, ARGV[first], by) == tonumber(by) then
+      if redis.pcall('HINCRBY', key, ARGV[first], by) == tonumber(by) then
         call('EXPIREAT', key, expire_at)
       end
       for i = first + 2, last, 2 do
-        call('HINCRBY', key, ARGV[i], ARGV[i + 1])
+        redis.pcall('HINCRBY', key, ARGV[i], ARGV[i + 1])
       end
     end
     k = k + 1
@@ -198,7 +200,7 @@ impl GroupCommit {
 }
 
 /// Takes what has queued into groups, with up to [`GROUPS_IN_FLIGHT`]
-/// scripts outstanding.
+/// scripts outstanding, each written by a task of its own.
 async fn write_groups(mut queue: mpsc::Receiver<Job>, target: Arc<Target>) {
     let mut in_flight = FuturesUnordered::new();
     // A job that did not fit the group before it starts the next one.
@@ -206,7 +208,13 @@ async fn write_groups(mut queue: mpsc::Receiver<Job>, target: Arc<Target>) {
     loop {
         tokio::select! {
             biased;
-            Some(()) = in_flight.next(), if !in_flight.is_empty() => {}
+            Some(done) = in_flight.next(), if !in_flight.is_empty() => {
+                if let Err(error) = done {
+                    // Its batches get WriterStopped and are re-sent; the
+                    // writer goes on with the next groups.
+                    tracing::error!(%error, "a group commit failed");
+                }
+            }
             job = async {
                 match carried.take() {
                     Some(job) => Some(job),
@@ -225,7 +233,8 @@ async fn write_groups(mut queue: mpsc::Receiver<Job>, target: Arc<Target>) {
                     }
                     group.push(job);
                 }
-                in_flight.push(commit(Arc::clone(&target), group));
+                // Its own task: a panic there fails only its batches.
+                in_flight.push(tokio::spawn(commit(Arc::clone(&target), group)));
             }
         }
     }
@@ -330,12 +339,13 @@ struct Merged<'a> {
 /// The group's parts merged per connector, and where each connector is.
 struct Merge<'a> {
     parts: Vec<Merged<'a>>,
-    index: HashMap<&'a str, usize>,
+    index: HashMap<&'a str, usize, foldhash::fast::RandomState>,
 }
 
 fn merge(group: &[Job]) -> Merge<'_> {
     let mut parts: Vec<Merged<'_>> = Vec::new();
-    let mut index: HashMap<&str, usize> = HashMap::new();
+    let mut index: HashMap<&str, usize, foldhash::fast::RandomState> = HashMap::default();
+    let mut lists = named_lists::Index::default();
     for part in group.iter().flat_map(|job| &job.parts) {
         let Some(&at) = index.get(part.connector_id.as_str()) else {
             index.insert(&part.connector_id, parts.len());
@@ -356,10 +366,10 @@ fn merge(group: &[Job]) -> Merge<'_> {
         };
         let merged = &mut parts[at];
         for write in &part.writes {
-            let Some(into) = merged
+            let Some(w) = merged
                 .writes
-                .iter_mut()
-                .find(|m| *m.bucket == *write.bucket)
+                .iter()
+                .position(|m| *m.bucket == *write.bucket)
             else {
                 merged.writes.push(MergedWrite {
                     bucket: &write.bucket,
@@ -368,19 +378,27 @@ fn merge(group: &[Job]) -> Merge<'_> {
                 });
                 continue;
             };
-            let fields = into.fields.to_mut();
+            let into = &mut merged.writes[w].fields;
+            if let Cow::Borrowed(fields) = into {
+                named_lists::index_all(fields, (at, w), &mut lists);
+            }
+            let fields = into.to_mut();
             for (field, by) in &write.fields {
-                match fields.iter_mut().find(|(name, _)| name == field) {
-                    Some((_, sum)) => *sum += by,
-                    None => fields.push((Name::clone(field), *by)),
-                }
+                named_lists::add(fields, field, *by, (at, w), &mut lists);
             }
         }
+        let slot = (at, usize::MAX);
         for (field, message) in &part.samples {
+            if let Cow::Borrowed(samples) = &merged.samples {
+                named_lists::index_all(samples, slot, &mut lists);
+            }
             let samples = merged.samples.to_mut();
-            match samples.iter_mut().find(|(name, _)| name == field) {
-                Some((_, kept)) => kept.clone_from(message),
-                None => samples.push((Name::clone(field), message.clone())),
+            match named_lists::position(samples, field, slot, &lists) {
+                Some(kept) => samples[kept].1.clone_from(message),
+                None => {
+                    samples.push((Name::clone(field), message.clone()));
+                    named_lists::pushed(samples, slot, &mut lists);
+                }
             }
         }
     }
@@ -479,4 +497,68 @@ async fn run(
             })
             .collect(),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::counters::BucketWrite;
+
+    fn job(batch: usize, connectors: &[&str], groups: usize) -> Job {
+        let fields: Vec<(Name, i64)> = (0..groups)
+            .map(|g| (Name::from(format!("g{g}")), 1))
+            .collect();
+        Job {
+            batch_id: format!("b{batch}"),
+            parts: connectors
+                .iter()
+                .map(|connector| ConnectorBatch {
+                    connector_id: (*connector).to_owned(),
+                    writes: vec![
+                        BucketWrite {
+                            bucket: Name::from("h:2026112917"),
+                            fields: fields.clone(),
+                            expire_at: 1,
+                        },
+                        BucketWrite {
+                            bucket: Name::from(format!("h:20261129{}", 18 + batch % 2)),
+                            fields: fields.clone(),
+                            expire_at: 2,
+                        },
+                    ],
+                    samples: vec![(Name::from("g0"), format!("from b{batch}"))],
+                })
+                .collect(),
+            reply: oneshot::channel().0,
+        }
+    }
+
+    #[test]
+    fn merging_sums_per_connector_bucket_and_field_and_keeps_the_last_sample() {
+        // Long field lists (40 > the linear search), some connectors shared.
+        let group = vec![
+            job(0, &["a", "b"], 40),
+            job(1, &["b", "c"], 40),
+            job(2, &["b"], 40),
+        ];
+        let merge = merge(&group);
+        let connectors: Vec<&str> = merge.parts.iter().map(|m| m.connector_id).collect();
+        assert_eq!(connectors, ["a", "b", "c"]);
+        let b = &merge.parts[merge.index["b"]];
+        let buckets: Vec<&str> = b.writes.iter().map(|w| w.bucket).collect();
+        assert_eq!(buckets, ["h:2026112917", "h:2026112918", "h:2026112919"]);
+        assert!(b.writes[0].fields.iter().all(|(_, sum)| *sum == 3));
+        assert!(
+            b.writes[1].fields.iter().all(|(_, sum)| *sum == 2),
+            "b0 and b2"
+        );
+        assert!(b.writes[2].fields.iter().all(|(_, sum)| *sum == 1));
+        assert_eq!(b.writes[0].fields.len(), 40);
+        assert_eq!(&*b.samples, [(Name::from("g0"), "from b2".to_owned())]);
+        let a = &merge.parts[merge.index["a"]];
+        assert!(
+            matches!(a.writes[0].fields, Cow::Borrowed(_)),
+            "alone: not copied"
+        );
+    }
 }

@@ -92,7 +92,8 @@ impl MemoryCounters {
                     fields.clear();
                 }
                 for (field, by) in &write.fields {
-                    *fields.entry(field.to_string()).or_default() += by;
+                    let value = fields.entry(field.to_string()).or_default();
+                    *value = value.saturating_add(*by);
                 }
                 *expiry = at_unix(now, write.expire_at);
             }

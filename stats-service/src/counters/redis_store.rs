@@ -35,11 +35,13 @@ for k = 4, #KEYS do
   local n = tonumber(ARGV[a + 1])
   a = a + 2
   for i = 1, n do
-    local by = tonumber(ARGV[a + 1])
-    local value = redis.call('HINCRBY', KEYS[k], ARGV[a], by)
+    -- The increment goes as sent (a Lua number loses digits past 2^53);
+    -- pcall: a counter at the i64 limit stays there instead of aborting.
+    local by = ARGV[a + 1]
+    local value = redis.pcall('HINCRBY', KEYS[k], ARGV[a], by)
     -- A field that starts at this increment may be a new key: give it its
     -- (absolute, so repeatable) expiry. Existing keys already have one.
-    if i == 1 and value == by then redis.call('EXPIREAT', KEYS[k], expire_at) end
+    if i == 1 and value == tonumber(by) then redis.call('EXPIREAT', KEYS[k], expire_at) end
     a = a + 2
   end
 end
