@@ -16,8 +16,6 @@ const MAX_BATCH_ID: usize = 128;
 /// Largest count: far above any node's flush, far below where sums of
 /// counts could overflow a counter.
 const MAX_COUNT: u64 = 1 << 40;
-/// Most distinct hours in one batch: a node's batch spans one or two.
-const MAX_HOURS: usize = 48;
 /// Longest stored sample message.
 const MAX_SAMPLE_CHARS: usize = 512;
 
@@ -61,6 +59,37 @@ impl Names {
     }
 }
 
+/// Buckets searched one by one before a part's writes are indexed (a
+/// node's batch spans one or two hours; a backfill may span many).
+const LINEAR_WRITES: usize = 8;
+
+/// Where each bucket of the parts with many is: (part, bucket) -> write.
+type WriteIndex = HashMap<(usize, Name), usize, foldhash::fast::RandomState>;
+
+fn bucket_position(
+    writes: &[BucketWrite],
+    part: usize,
+    bucket: &Name,
+    index: &WriteIndex,
+) -> Option<usize> {
+    if writes.len() < LINEAR_WRITES {
+        writes.iter().position(|w| w.bucket == *bucket)
+    } else {
+        index.get(&(part, Name::clone(bucket))).copied()
+    }
+}
+
+fn bucket_pushed(writes: &[BucketWrite], part: usize, index: &mut WriteIndex) {
+    let len = writes.len();
+    if len == LINEAR_WRITES {
+        for (at, write) in writes.iter().enumerate() {
+            index.insert((part, Name::clone(&write.bucket)), at);
+        }
+    } else if len > LINEAR_WRITES {
+        index.insert((part, Name::clone(&writes[len - 1].bucket)), len - 1);
+    }
+}
+
 /// The batch split by connector (in order of first appearance), or why it
 /// is malformed. Counts in buckets older than the day retention are
 /// skipped (they would expire at once).
@@ -76,6 +105,7 @@ pub fn split(
     let mut index: HashMap<&str, usize, foldhash::fast::RandomState> = HashMap::default();
     let mut names = Names::default();
     let mut lists = named_lists::Index::default();
+    let mut writes = WriteIndex::default();
     // Each hour's bucket names (hour, day) with their expiry, once per batch.
     let mut hours: HashMap<i64, [(Name, i64); 2], foldhash::fast::RandomState> = HashMap::default();
     let mut group = String::new();
@@ -133,12 +163,6 @@ pub fn split(
         let part = &mut parts[p];
         let total = names.get(total);
         let group = grouped.then(|| names.get(&group));
-        if hours.len() == MAX_HOURS && !hours.contains_key(&hour) {
-            return Err(format!(
-                "{}: more than {MAX_HOURS} distinct hours in one batch",
-                at("bucket_start")
-            ));
-        }
         let buckets = hours.entry(hour).or_insert_with(|| {
             [ranges::hour_bucket(hour), ranges::day_bucket(hour)].map(|bucket| {
                 let expire_at = expiry(&bucket, retention);
@@ -151,7 +175,7 @@ pub fn split(
             if *expire_at <= now {
                 continue;
             }
-            let w = match part.writes.iter().position(|w| &w.bucket == bucket) {
+            let w = match bucket_position(&part.writes, p, bucket, &writes) {
                 Some(w) => w,
                 None => {
                     part.writes.push(BucketWrite {
@@ -159,6 +183,7 @@ pub fn split(
                         fields: Vec::new(),
                         expire_at: *expire_at,
                     });
+                    bucket_pushed(&part.writes, p, &mut writes);
                     part.writes.len() - 1
                 }
             };

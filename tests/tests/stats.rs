@@ -39,6 +39,7 @@ e2e_tests::each_backend!(
         a_batch_of_thousands_of_connectors_applies_whole,
         thousands_of_error_groups_in_concurrent_batches_add_up,
         an_absurd_count_is_invalid_argument,
+        a_batch_spanning_many_hours_applies_whole,
         presets_include_whole_local_days_and_exclude_the_day_before,
         custom_ranges_respect_hour_edges_and_time_zones,
         errors_tabs_group_and_sample,
@@ -309,6 +310,35 @@ async fn an_absurd_count_is_invalid_argument(backend: Backend) {
     assert!(
         status.message().contains("counts[0].count: at most"),
         "{status:?}"
+    );
+}
+
+async fn a_batch_spanning_many_hours_applies_whole(backend: Backend) {
+    let (_server, _prefix, mut client) = start(backend).await;
+    let t = now();
+    // A backfill: one count an hour over the last three days, in one batch.
+    let counts = (0..72)
+        .map(|h| count("backfill", t - h * HOUR, Outcome::Delivered, h as u64 + 1))
+        .collect();
+    report(&mut client, vec![batch("backfill", counts)]).await;
+    let response = stats(&mut client, preset("backfill", StatsPreset::Last7Days)).await;
+    assert_eq!(totals(&response), delivered(72 * 73 / 2));
+    let hour = t - t.rem_euclid(HOUR);
+    let hourly = stats(
+        &mut client,
+        custom("backfill", hour - 47 * HOUR, hour + HOUR, ""),
+    )
+    .await;
+    let series: Vec<u64> = hourly
+        .series
+        .iter()
+        .map(|p| p.totals.expect("t").delivered)
+        .collect();
+    assert_eq!(series.len(), 48);
+    assert_eq!(
+        series,
+        (1..=48).rev().collect::<Vec<u64>>(),
+        "one count an hour, newest last"
     );
 }
 
