@@ -15,6 +15,11 @@
 
 use std::time::{Duration, Instant};
 
+// The allocator of the stats-service binary, which this process stands in
+// for (the node streams share it: see BENCHMARKS.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use e2e_tests::bench::{arg, percentile};
 use e2e_tests::control_plane::{ADMIN_TOKEN, NODE_TOKEN};
 use e2e_tests::stats::{Backend, RedisPrefix, StatsHandle, redis_url};
