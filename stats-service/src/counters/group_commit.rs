@@ -29,8 +29,8 @@ use crate::{metrics, named_lists};
 const QUEUE: usize = 1024;
 /// Most batches in one script.
 const MAX_GROUP_BATCHES: usize = 64;
-/// Most increments in one script (about a microsecond each in Redis): bounds
-/// how long one script holds Redis, so reads interleave.
+/// Most increments in one script (1-2 µs each in Redis, so a script holds
+/// it for a few milliseconds at most): reads interleave between scripts.
 const MAX_GROUP_INCREMENTS: usize = 2048;
 /// Scripts sent before the previous one's reply: the next group is already
 /// in Redis's socket buffer when the current one ends.
