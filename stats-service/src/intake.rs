@@ -31,62 +31,18 @@ fn expiry(bucket: &str, retention: Retention) -> i64 {
 }
 
 /// The field names a batch uses, each allocated once and shared by its
-/// parts: names repeat across connectors. Few per batch (totals and error
-/// groups) are searched one by one, many through a hash set.
+/// parts: names repeat across connectors.
 #[derive(Default)]
-struct Names {
-    few: Vec<Name>,
-    many: HashSet<Name, foldhash::fast::RandomState>,
-}
+struct Names(HashSet<Name, foldhash::fast::RandomState>);
 
 impl Names {
-    const FEW: usize = 16;
-
     fn get(&mut self, name: &str) -> Name {
-        if let Some(shared) = self.few.iter().find(|shared| ***shared == *name) {
-            return Name::clone(shared);
-        }
-        if let Some(shared) = self.many.get(name) {
+        if let Some(shared) = self.0.get(name) {
             return Name::clone(shared);
         }
         let shared = Name::from(name);
-        if self.few.len() < Self::FEW {
-            self.few.push(Name::clone(&shared));
-        } else {
-            self.many.insert(Name::clone(&shared));
-        }
+        self.0.insert(Name::clone(&shared));
         shared
-    }
-}
-
-/// Buckets searched one by one before a part's writes are indexed (a
-/// node's batch spans one or two hours; a backfill may span many).
-const LINEAR_WRITES: usize = 8;
-
-/// Where each bucket of the parts with many is: (part, bucket) -> write.
-type WriteIndex = HashMap<(usize, Name), usize, foldhash::fast::RandomState>;
-
-fn bucket_position(
-    writes: &[BucketWrite],
-    part: usize,
-    bucket: &Name,
-    index: &WriteIndex,
-) -> Option<usize> {
-    if writes.len() < LINEAR_WRITES {
-        writes.iter().position(|w| w.bucket == *bucket)
-    } else {
-        index.get(&(part, Name::clone(bucket))).copied()
-    }
-}
-
-fn bucket_pushed(writes: &[BucketWrite], part: usize, index: &mut WriteIndex) {
-    let len = writes.len();
-    if len == LINEAR_WRITES {
-        for (at, write) in writes.iter().enumerate() {
-            index.insert((part, Name::clone(&write.bucket)), at);
-        }
-    } else if len > LINEAR_WRITES {
-        index.insert((part, Name::clone(&writes[len - 1].bucket)), len - 1);
     }
 }
 
@@ -105,7 +61,6 @@ pub fn split(
     let mut index: HashMap<&str, usize, foldhash::fast::RandomState> = HashMap::default();
     let mut names = Names::default();
     let mut lists = named_lists::Index::default();
-    let mut writes = WriteIndex::default();
     // Each hour's bucket names (hour, day) with their expiry, once per batch.
     let mut hours: HashMap<i64, [(Name, i64); 2], foldhash::fast::RandomState> = HashMap::default();
     let mut group = String::new();
@@ -175,7 +130,8 @@ pub fn split(
             if *expire_at <= now {
                 continue;
             }
-            let w = match bucket_position(&part.writes, p, bucket, &writes) {
+            let buckets_slot = (p, named_lists::BUCKETS);
+            let w = match named_lists::position(&part.writes, bucket, buckets_slot, &lists) {
                 Some(w) => w,
                 None => {
                     part.writes.push(BucketWrite {
@@ -183,7 +139,7 @@ pub fn split(
                         fields: Vec::new(),
                         expire_at: *expire_at,
                     });
-                    bucket_pushed(&part.writes, p, &mut writes);
+                    named_lists::pushed(&part.writes, buckets_slot, &mut lists);
                     part.writes.len() - 1
                 }
             };
@@ -201,7 +157,7 @@ pub fn split(
                 .chars()
                 .take(MAX_SAMPLE_CHARS)
                 .collect();
-            let slot = (p, usize::MAX);
+            let slot = (p, named_lists::SAMPLES);
             match named_lists::position(&part.samples, &group, slot, &lists) {
                 Some(kept) => part.samples[kept].1 = message,
                 None => {

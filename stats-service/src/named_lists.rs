@@ -1,52 +1,76 @@
-//! Lists of `(name, value)` in first-seen order: the fields a bucket's
-//! increments go to, a connector's sample messages. They are usually short
-//! (totals and a couple of error groups) and searched one by one; once a
-//! list is long its positions go into a hash index shared by all the lists
-//! of a batch, so a batch with thousands of distinct groups costs linear
-//! time, not quadratic.
+//! Lists of named entries in first-seen order: the fields a bucket's
+//! increments go to, a connector's sample messages, a connector's buckets.
+//! They are usually short (totals and a couple of error groups; one or two
+//! hours) and searched one by one; once a list is long its positions go
+//! into a hash index shared by all the lists of a batch, so a batch with
+//! thousands of distinct groups or hours costs linear time, not quadratic.
 
 use std::collections::HashMap;
 
-use crate::counters::Name;
+use crate::counters::{BucketWrite, Name};
+
+/// The second number of the slot of a connector's samples list.
+pub const SAMPLES: usize = usize::MAX;
+/// The second number of the slot of a connector's buckets list.
+pub const BUCKETS: usize = usize::MAX - 1;
+
+/// An entry of a list, found by its name.
+pub trait Named {
+    /// The name the entry is found by.
+    fn name(&self) -> &Name;
+}
+
+impl<T> Named for (Name, T) {
+    fn name(&self) -> &Name {
+        &self.0
+    }
+}
+
+impl Named for BucketWrite {
+    fn name(&self) -> &Name {
+        &self.bucket
+    }
+}
 
 /// Entries searched one by one before a list is indexed.
 const LINEAR: usize = 16;
 
 /// Where each entry of the long lists is: keyed by the list's slot (two
-/// numbers the caller chooses, unique per list) and the name.
+/// numbers the caller chooses, unique per list: a connector part's index
+/// and its bucket's, [`SAMPLES`] or [`BUCKETS`]) and the name.
 pub type Index = HashMap<(usize, usize, Name), usize, foldhash::fast::RandomState>;
 
 /// Where `name` is in `list` (the list in `slot`).
-pub fn position<T>(
-    list: &[(Name, T)],
+pub fn position<E: Named>(
+    list: &[E],
     name: &Name,
     slot: (usize, usize),
     index: &Index,
 ) -> Option<usize> {
     if list.len() < LINEAR {
-        list.iter().position(|(known, _)| known == name)
+        list.iter().position(|entry| entry.name() == name)
     } else {
         index.get(&(slot.0, slot.1, Name::clone(name))).copied()
     }
 }
 
 /// Keeps the index of `list` (the list in `slot`) up to date after a push.
-pub fn pushed<T>(list: &[(Name, T)], slot: (usize, usize), index: &mut Index) {
+pub fn pushed<E: Named>(list: &[E], slot: (usize, usize), index: &mut Index) {
     match list.len() {
         len if len < LINEAR => {}
         LINEAR => index_all(list, slot, index),
         len => {
-            index.insert((slot.0, slot.1, Name::clone(&list[len - 1].0)), len - 1);
+            index.insert((slot.0, slot.1, Name::clone(list[len - 1].name())), len - 1);
         }
     }
 }
 
 /// Indexes `list` (the list in `slot`) if it is long: for a list built
 /// elsewhere, before it is searched or grown here.
-pub fn index_all<T>(list: &[(Name, T)], slot: (usize, usize), index: &mut Index) {
+pub fn index_all<E: Named>(list: &[E], slot: (usize, usize), index: &mut Index) {
     if list.len() >= LINEAR {
-        for (at, (name, _)) in list.iter().enumerate() {
-            index.insert((slot.0, slot.1, Name::clone(name)), at);
+        for (at, entry) in list.iter().enumerate() {
+            index.insert((slot.0, slot.1, Name::clone(entry.name())), at);
         }
     }
 }

@@ -387,7 +387,7 @@ fn merge(group: &[Job]) -> Merge<'_> {
                 named_lists::add(fields, field, *by, (at, w), &mut lists);
             }
         }
-        let slot = (at, usize::MAX);
+        let slot = (at, named_lists::SAMPLES);
         for (field, message) in &part.samples {
             if let Cow::Borrowed(samples) = &merged.samples {
                 named_lists::index_all(samples, slot, &mut lists);
