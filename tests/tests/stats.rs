@@ -111,6 +111,20 @@ fn custom(connector: &str, from: i64, to: i64, zone: &str) -> GetConnectorStatsR
     }
 }
 
+/// (start, delivered) of each point of the series.
+fn delivered_series(response: &GetConnectorStatsResponse) -> Vec<(i64, u64)> {
+    response
+        .series
+        .iter()
+        .map(|p| {
+            (
+                p.start.expect("start").seconds,
+                p.totals.expect("totals").delivered,
+            )
+        })
+        .collect()
+}
+
 fn totals(response: &GetConnectorStatsResponse) -> OutcomeTotals {
     response.totals.expect("totals")
 }
@@ -204,11 +218,7 @@ async fn concurrent_reports_from_many_nodes_add_up_exactly(backend: Backend) {
     let response = stats(&mut client, preset("shared", StatsPreset::Last7Days)).await;
     assert_eq!(totals(&response).delivered, expected_delivered);
     assert_eq!(totals(&response).failed, nodes * batches_per_node);
-    let series_sum: u64 = response
-        .series
-        .iter()
-        .map(|p| p.totals.expect("t").delivered)
-        .sum();
+    let series_sum: u64 = delivered_series(&response).iter().map(|(_, n)| n).sum();
     assert_eq!(
         series_sum, expected_delivered,
         "the series adds up to the totals"
@@ -329,11 +339,7 @@ async fn a_batch_spanning_many_hours_applies_whole(backend: Backend) {
         custom("backfill", hour - 47 * HOUR, hour + HOUR, ""),
     )
     .await;
-    let series: Vec<u64> = hourly
-        .series
-        .iter()
-        .map(|p| p.totals.expect("t").delivered)
-        .collect();
+    let series: Vec<u64> = delivered_series(&hourly).iter().map(|(_, n)| *n).collect();
     assert_eq!(series.len(), 48);
     assert_eq!(
         series,
@@ -401,11 +407,7 @@ async fn custom_ranges_respect_hour_edges_and_time_zones(backend: Backend) {
     .await;
     let hours = stats(&mut client, custom("c", h, h + 3 * HOUR, "")).await;
     assert_eq!(hours.granularity, Granularity::Hour as i32);
-    let points: Vec<u64> = hours
-        .series
-        .iter()
-        .map(|p| p.totals.expect("t").delivered)
-        .collect();
+    let points: Vec<u64> = delivered_series(&hours).iter().map(|(_, n)| *n).collect();
     assert_eq!(points, [2, 0, 4], "from is inclusive, to exclusive");
     // Minutes inside an hour widen the range to whole hours.
     let widened = stats(&mut client, custom("c", h + 600, h + 2 * HOUR + 60, "")).await;
@@ -434,15 +436,8 @@ async fn custom_ranges_respect_hour_edges_and_time_zones(backend: Backend) {
     )
     .await;
     assert_eq!(tokyo.granularity, Granularity::Day as i32);
-    let by_day: Vec<(i64, u64)> = tokyo
-        .series
-        .iter()
-        .map(|p| {
-            (
-                p.start.expect("start").seconds,
-                p.totals.expect("t").delivered,
-            )
-        })
+    let by_day: Vec<(i64, u64)> = delivered_series(&tokyo)
+        .into_iter()
         .filter(|(_, n)| *n > 0)
         .collect();
     assert_eq!(
@@ -451,15 +446,8 @@ async fn custom_ranges_respect_hour_edges_and_time_zones(backend: Backend) {
         "split at Tokyo midnight (15:00 UTC)"
     );
     let utc = stats(&mut client, custom("tz", day - DAY, day + 2 * DAY, "")).await;
-    let by_day: Vec<(i64, u64)> = utc
-        .series
-        .iter()
-        .map(|p| {
-            (
-                p.start.expect("start").seconds,
-                p.totals.expect("t").delivered,
-            )
-        })
+    let by_day: Vec<(i64, u64)> = delivered_series(&utc)
+        .into_iter()
         .filter(|(_, n)| *n > 0)
         .collect();
     assert_eq!(by_day, [(day, 8)], "the same hours fall on one UTC day");
