@@ -2,6 +2,7 @@
 //! SQLite store, behind bearer-token auth, with health and reflection.
 
 pub mod api;
+pub mod clock;
 pub mod config;
 pub mod feed;
 pub mod secrets;
@@ -10,10 +11,10 @@ pub mod store;
 
 use std::future::Future;
 
-use eventconnectors_proto::auth::{BearerAuth, EmptyToken};
-use eventconnectors_proto::serving;
 use eventconnectors_proto::v1::config_service_server::{self, ConfigServiceServer};
 use eventconnectors_proto::v1::connector_service_server::{self, ConnectorServiceServer};
+use server_kit::auth::{BearerAuth, EmptyToken};
+use server_kit::{serving, shutdown};
 use tokio::net::TcpListener;
 
 use crate::api::ConnectorApi;
@@ -194,7 +195,7 @@ pub async fn run(args: Args) -> Result<(), StartError> {
     let listener = TcpListener::bind(args.listen).await?;
     tracing::info!(address = %listener.local_addr()?, "serving gRPC");
     control_plane
-        .serve(listener, serving::shutdown_signal())
+        .serve(listener, shutdown::shutdown_signal())
         .await?;
     tracing::info!("control plane stopped");
     Ok(())

@@ -3,7 +3,7 @@ use clap::Parser;
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let args = control_plane::config::Args::parse();
-    eventconnectors_proto::serving::init_tracing(args.serve.log_json);
+    server_kit::logs::init(args.serve.log_json);
     match control_plane::run(args).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {

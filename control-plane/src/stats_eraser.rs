@@ -6,17 +6,21 @@
 
 use std::time::Duration;
 
-use eventconnectors_proto::serving::stopped;
 use eventconnectors_proto::v1::DeleteConnectorStatsRequest;
 use eventconnectors_proto::v1::stats_service_client::StatsServiceClient;
+use server_kit::auth::bearer;
+use server_kit::backoff::{Attempts, Backoff};
+use server_kit::shutdown::stopped;
 use tokio::sync::watch;
 use tonic::transport::{Channel, Endpoint};
 
-use crate::api::now_ms;
+use crate::clock::now_ms;
 use crate::store::Store;
 
 /// Deletions handled per pass.
 const BATCH: u32 = 100;
+/// Longest pause between two tries while the stats service fails.
+const MAX_RETRY_DELAY: Duration = Duration::from_secs(60);
 
 /// Where the stats service is and how often to look for work.
 #[derive(Debug, Clone)]
@@ -24,7 +28,7 @@ pub struct EraserSettings {
     /// StatsService URL.
     pub url: String,
     /// Its admin token.
-    pub token: eventconnectors_proto::auth::Secret,
+    pub token: server_kit::auth::Secret,
     /// Pause between passes when idle, and first retry delay after a failure.
     pub interval: Duration,
 }
@@ -43,13 +47,19 @@ pub async fn run(store: Store, settings: EraserSettings, mut stop: watch::Receiv
     };
     let mut client = StatsServiceClient::new(channel);
     let mut writes = store.local_commits();
-    let mut delay = settings.interval;
+    let mut failures = Attempts::new(
+        Backoff::new(settings.interval, MAX_RETRY_DELAY).with_floor(settings.interval),
+    );
     loop {
-        delay = match erase_pending(&store, &mut client, settings.token.expose()).await {
-            Ok(()) => settings.interval,
+        let delay = match erase_pending(&store, &mut client, settings.token.expose()).await {
+            Ok(()) => {
+                failures.reset();
+                settings.interval
+            }
             Err(error) => {
+                let delay = failures.next_delay();
                 tracing::warn!(%error, retry_in = ?delay, "cannot erase statistics of deleted connectors yet");
-                (delay * 2).min(Duration::from_secs(60))
+                delay
             }
         };
         tokio::select! {
@@ -76,13 +86,12 @@ async fn erase_pending(
             return Ok(());
         }
         for connector_id in &pending {
-            let mut request = tonic::Request::new(DeleteConnectorStatsRequest {
+            let request = DeleteConnectorStatsRequest {
                 connector_id: connector_id.clone(),
-            });
-            request
-                .metadata_mut()
-                .insert("authorization", format!("Bearer {token}").parse()?);
-            client.delete_connector_stats(request).await?;
+            };
+            client
+                .delete_connector_stats(bearer(request, token)?)
+                .await?;
             store.mark_stats_erased(connector_id, now_ms()).await?;
             tracing::info!(%connector_id, "statistics of deleted connector erased");
         }

@@ -1,10 +1,11 @@
 //! Command-line flags, each with an environment-variable fallback.
 
-use eventconnectors_proto::auth::Secret;
-use eventconnectors_proto::serving::ServeFlags;
-
 use std::net::SocketAddr;
 use std::time::Duration;
+
+use partners::base_urls::{BaseUrlError, BaseUrls, parse_override};
+use server_kit::auth::Secret;
+use server_kit::serving::ServeFlags;
 
 /// Data-plane node configuration.
 #[derive(Debug, Clone, clap::Parser)]
@@ -89,7 +90,7 @@ impl Args {
 #[derive(Debug, Clone, Copy, clap::Args)]
 pub struct Limits {
     /// Largest event, in bytes of JSON.
-    #[arg(long, env = "MAX_EVENT_BYTES", default_value_t = crate::ingest::DEFAULT_MAX_EVENT_BYTES)]
+    #[arg(long, env = "MAX_EVENT_BYTES", default_value_t = crate::event::DEFAULT_MAX_EVENT_BYTES)]
     pub max_event_bytes: usize,
 
     /// Most events in one IngestRequest.
@@ -159,30 +160,104 @@ pub struct DeliveryFlags {
     pub outcome_buffer_batches: usize,
 }
 
-/// Partner base URLs (webhooks carry their own URL).
+/// Where partner requests go (webhooks carry their own URL): the catalog's
+/// default base URL unless overridden.
 #[derive(Debug, Clone, clap::Args)]
 pub struct PartnerUrls {
-    /// GA4 Measurement Protocol.
+    /// A partner's base URL as `partner=url`, e.g.
+    /// `meta_capi=http://127.0.0.1:9000` (repeatable; the environment
+    /// variable takes a comma-separated list).
     #[arg(
-        long,
-        env = "GA4_BASE_URL",
-        default_value = "https://www.google-analytics.com"
+        long = "partner-base-url",
+        env = "PARTNER_BASE_URLS",
+        value_delimiter = ',',
+        value_parser = parse_override
     )]
-    pub ga4_base_url: String,
+    pub overrides: Vec<(String, String)>,
 
-    /// Meta Graph API.
-    #[arg(
-        long,
-        env = "META_BASE_URL",
-        default_value = "https://graph.facebook.com"
-    )]
-    pub meta_base_url: String,
+    /// GA4's base URL (older name of `--partner-base-url ga4=...`).
+    #[arg(long, env = "GA4_BASE_URL", hide = true)]
+    pub ga4_base_url: Option<String>,
 
-    /// TikTok Business API.
-    #[arg(
-        long,
-        env = "TIKTOK_BASE_URL",
-        default_value = "https://business-api.tiktok.com"
-    )]
-    pub tiktok_base_url: String,
+    /// Meta's base URL (older name of `--partner-base-url meta_capi=...`).
+    #[arg(long, env = "META_BASE_URL", hide = true)]
+    pub meta_base_url: Option<String>,
+
+    /// TikTok's base URL (older name of `--partner-base-url tiktok=...`).
+    #[arg(long, env = "TIKTOK_BASE_URL", hide = true)]
+    pub tiktok_base_url: Option<String>,
+}
+
+impl PartnerUrls {
+    /// Each partner's base URL: the overrides and their older names over
+    /// the catalog's defaults. A partner given two different URLs is an
+    /// error, not a guess.
+    pub fn base_urls(&self) -> Result<BaseUrls, BaseUrlError> {
+        let aliases = [
+            ("ga4", &self.ga4_base_url),
+            ("meta_capi", &self.meta_base_url),
+            ("tiktok", &self.tiktok_base_url),
+        ];
+        let aliased = aliases
+            .into_iter()
+            .filter_map(|(partner, url)| Some((partner, url.as_deref()?)));
+        let listed = self
+            .overrides
+            .iter()
+            .map(|(partner, url)| (partner.as_str(), url.as_str()));
+        BaseUrls::with_overrides(aliased.chain(listed))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    fn parse(flags: &[&str]) -> Result<Args, clap::Error> {
+        let required = ["data-plane", "--node-token", "n", "--ingest-token", "i"];
+        Args::try_parse_from(required.iter().chain(flags))
+    }
+
+    #[test]
+    fn base_urls_come_from_one_repeatable_flag_and_the_older_names() {
+        let args = parse(&[
+            "--partner-base-url",
+            "meta_capi=http://127.0.0.1:9000",
+            "--partner-base-url",
+            "tiktok=http://127.0.0.1:9001,ga4=http://127.0.0.1:9002",
+        ])
+        .expect("valid flags");
+        let urls = args.partners.base_urls().expect("valid overrides");
+        assert_eq!(urls.get("meta_capi"), "http://127.0.0.1:9000");
+        assert_eq!(urls.get("tiktok"), "http://127.0.0.1:9001");
+        assert_eq!(urls.get("ga4"), "http://127.0.0.1:9002");
+
+        let args = parse(&["--meta-base-url", "http://127.0.0.1:9003"]).expect("valid flags");
+        let urls = args.partners.base_urls().expect("valid overrides");
+        assert_eq!(urls.get("meta_capi"), "http://127.0.0.1:9003");
+        assert_eq!(urls.get("tiktok"), "https://business-api.tiktok.com");
+    }
+
+    #[test]
+    fn a_bad_override_is_refused_at_start() {
+        assert!(parse(&["--partner-base-url", "meta_capi"]).is_err());
+        let args = parse(&["--partner-base-url", "myspace=http://x"]).expect("parses");
+        assert!(matches!(
+            args.partners.base_urls(),
+            Err(BaseUrlError::UnknownPartner { .. })
+        ));
+        let args = parse(&[
+            "--meta-base-url",
+            "http://a",
+            "--partner-base-url",
+            "meta_capi=http://b",
+        ])
+        .expect("parses");
+        assert_eq!(
+            args.partners.base_urls(),
+            Err(BaseUrlError::Conflict("meta_capi".into()))
+        );
+    }
 }

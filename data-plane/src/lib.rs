@@ -1,15 +1,22 @@
 //! A data-plane node: follows the configuration feed, ingests raw events,
 //! routes them to the connectors of their workspace, transforms and delivers
 //! them to partners, and reports every outcome to the stats service.
+//!
+//! The modules follow an event: [`ingest`] takes it (an [`event`]),
+//! [`routing`] picks the connectors it goes to, [`transform`] shapes it for
+//! each, [`delivery`] sends it through each connector's lane, [`outcomes`]
+//! counts what became of it. [`config_feed`] keeps the connectors current;
+//! [`node`] runs it all. Each depends only on those after it (and on the
+//! leaves: `event`, `metrics`, `upstream`, `args`), never back.
 
 pub mod args;
 pub mod config_feed;
 pub mod delivery;
-pub mod dispatch;
+pub mod event;
 pub mod ingest;
 pub mod metrics;
 pub mod node;
 pub mod outcomes;
-pub mod partners;
+pub mod routing;
 pub mod transform;
 pub mod upstream;

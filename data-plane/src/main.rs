@@ -3,7 +3,7 @@ use clap::Parser;
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let args = data_plane::args::Args::parse();
-    eventconnectors_proto::serving::init_tracing(args.serve.log_json);
+    server_kit::logs::init(args.serve.log_json);
     match data_plane::node::run(args).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {

@@ -18,7 +18,7 @@ const OUTCOME_OVERFLOW: &str = "eventconnectors_outcomes_lost_total";
 
 /// Serves `/metrics` on `address` (process-wide; call once).
 pub fn install(address: SocketAddr) -> Result<(), BuildError> {
-    eventconnectors_proto::serving::install_metrics(
+    server_kit::metrics::install(
         address,
         &[(
             ATTEMPT_SECONDS,

@@ -7,9 +7,11 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use eventconnectors_proto::auth::BearerAuth;
-use eventconnectors_proto::serving;
 use eventconnectors_proto::v1::ingest_service_server::{IngestServiceServer, SERVICE_NAME};
+use partners::base_urls::BaseUrlError;
+use server_kit::auth::BearerAuth;
+use server_kit::backoff::Backoff;
+use server_kit::{serving, shutdown};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_util::task::TaskTracker;
@@ -17,12 +19,12 @@ use tonic_health::ServingStatus;
 
 use crate::args::Args;
 use crate::config_feed::{ConfigState, WatchSettings, watch_config};
+use crate::delivery::retry::MAX_BACKOFF;
 use crate::delivery::{BreakerSettings, Delivery, PartnerClient, RetryPolicy};
-use crate::dispatch::{AdmitLimits, Dispatcher, Intake};
 use crate::ingest::IngestApi;
 use crate::metrics;
 use crate::outcomes::{Outcomes, ReporterSettings, report};
-use crate::partners::BaseUrls;
+use crate::routing::{AdmitLimits, Dispatcher, Intake};
 
 /// Health service name that reports liveness (always SERVING while the
 /// process runs); the default service ("") reports readiness.
@@ -33,7 +35,10 @@ pub const LIVENESS_SERVICE: &str = "liveness";
 pub enum StartError {
     /// The ingest token is empty.
     #[error(transparent)]
-    Token(#[from] eventconnectors_proto::auth::EmptyToken),
+    Token(#[from] server_kit::auth::EmptyToken),
+    /// A partner base-URL override is unusable.
+    #[error(transparent)]
+    BaseUrl(#[from] BaseUrlError),
     /// The HTTP client could not be built (TLS roots).
     #[error("cannot build the partner HTTP client: {0}")]
     Client(#[from] reqwest::Error),
@@ -63,7 +68,7 @@ impl DataPlane {
             outcomes: outcomes.clone(),
             retry: RetryPolicy {
                 max_retries: flags.delivery_retries,
-                base: flags.retry_backoff,
+                backoff: Backoff::new(flags.retry_backoff, MAX_BACKOFF),
                 ..RetryPolicy::default()
             },
             breaker: BreakerSettings {
@@ -72,11 +77,7 @@ impl DataPlane {
                 error_rate: flags.breaker_error_rate,
                 open_for: flags.breaker_open_for,
             },
-            base_urls: BaseUrls {
-                ga4: args.partners.ga4_base_url.clone(),
-                meta: args.partners.meta_base_url.clone(),
-                tiktok: args.partners.tiktok_base_url.clone(),
-            },
+            base_urls: args.partners.base_urls()?,
             linger: flags.linger,
             concurrency: flags.connector_concurrency,
             tasks: TaskTracker::new(),
@@ -234,7 +235,7 @@ pub async fn run(args: Args) -> Result<(), Box<dyn std::error::Error + Send + Sy
     let node = DataPlane::new(&args)?;
     let listener = TcpListener::bind(args.listen).await?;
     tracing::info!(address = %listener.local_addr()?, metrics = %args.metrics_listen, "serving gRPC");
-    node.serve(listener, serving::shutdown_signal()).await?;
+    node.serve(listener, shutdown::shutdown_signal()).await?;
     tracing::info!("data-plane node stopped");
     Ok(())
 }

@@ -1,13 +1,6 @@
-//! The `eventconnectors.v1` gRPC contract shared by every service: generated
-//! messages, clients and servers; the partner catalog that ListPartners
-//! serves and that the data plane delivers by; and the plumbing each server
-//! binary needs at its edge (bearer-token auth, health, reflection, shutdown).
-
-pub mod auth;
-pub mod catalog;
-pub mod datatype;
-pub mod serving;
-pub mod validation;
+//! The `eventconnectors.v1` gRPC contract: the generated messages, clients
+//! and servers, and the encoded descriptors reflection serves. Nothing
+//! else, so a client of the contract depends on the contract alone.
 
 /// Generated code for package `eventconnectors.v1`.
 pub mod v1 {

@@ -2,20 +2,22 @@
 
 use std::pin::Pin;
 
-use eventconnectors_proto::auth::BearerAuth;
 use eventconnectors_proto::v1::stats_service_server::StatsService;
 use eventconnectors_proto::v1::{
     DeleteConnectorStatsRequest, DeleteConnectorStatsResponse, GetConnectorStatsRequest,
     GetConnectorStatsResponse, OutcomeAck, OutcomeBatch,
 };
-use eventconnectors_proto::validation::Violations;
 use futures::{Stream, StreamExt};
+use server_kit::auth::BearerAuth;
+use server_kit::violations::Violations;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
-use crate::counters::{Applied, CounterError, Counters};
-use crate::ranges::{self, RangeRequest, Retention, now};
+use crate::batch::Applied;
+use crate::clock::Clock;
+use crate::counters::{CounterError, Counters};
+use crate::ranges::{self, RangeRequest, Retention};
 use crate::{intake, metrics, query};
 
 /// Acks buffered per stream before intake waits for the node to read them.
@@ -28,6 +30,7 @@ const BATCHES_IN_FLIGHT: usize = 16;
 pub struct StatsApi {
     counters: Counters,
     retention: Retention,
+    clock: Clock,
     node_auth: BearerAuth,
     admin_auth: BearerAuth,
 }
@@ -39,24 +42,25 @@ fn unavailable(error: CounterError) -> Status {
 }
 
 fn require_connector(connector_id: &str) -> Result<(), Status> {
-    let mut violations = Violations::default();
     if connector_id.is_empty() {
-        violations.add("connector_id", "required");
+        return Err(Violations::one("connector_id", "required").into_status());
     }
-    violations.into_result(()).map_err(Violations::into_status)
+    Ok(())
 }
 
 impl StatsApi {
-    /// The service over `counters`.
+    /// The service over `counters`, telling time by `clock`.
     pub fn new(
         counters: Counters,
         retention: Retention,
+        clock: Clock,
         node_auth: BearerAuth,
         admin_auth: BearerAuth,
     ) -> Self {
         Self {
             counters,
             retention,
+            clock,
             node_auth,
             admin_auth,
         }
@@ -64,7 +68,7 @@ impl StatsApi {
 
     /// Applies a batch (each connector's part atomically, all at most once).
     async fn apply(&self, batch: &OutcomeBatch) -> Result<(), Status> {
-        let parts = intake::split(batch, now(), self.retention).map_err(|reason| {
+        let parts = intake::split(batch, self.clock.now(), self.retention).map_err(|reason| {
             Status::invalid_argument(format!("batch {}: {reason}", batch.batch_id))
         })?;
         let connectors = parts.len();
@@ -142,7 +146,8 @@ impl StatsService for StatsApi {
             to: request.to.map(|t| t.seconds),
             time_zone: &request.time_zone,
         };
-        let plan = ranges::plan(&range, now(), self.retention).map_err(Violations::into_status)?;
+        let plan = ranges::plan(&range, self.clock.now(), self.retention)
+            .map_err(Violations::into_status)?;
         let keys: Vec<String> = plan
             .points
             .iter()
@@ -165,7 +170,7 @@ impl StatsService for StatsApi {
         self.admin_auth.verify(request.metadata())?;
         let connector_id = request.into_inner().connector_id;
         require_connector(&connector_id)?;
-        let buckets = ranges::all_buckets(now(), self.retention);
+        let buckets = ranges::all_buckets(self.clock.now(), self.retention);
         self.counters
             .erase(&connector_id, &buckets)
             .await

@@ -1,7 +1,7 @@
 //! Command-line flags, each with an environment-variable fallback.
 
-use eventconnectors_proto::auth::Secret;
-use eventconnectors_proto::serving::ServeFlags;
+use server_kit::auth::Secret;
+use server_kit::serving::ServeFlags;
 
 use std::net::SocketAddr;
 use std::time::Duration;

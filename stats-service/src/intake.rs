@@ -4,7 +4,7 @@ use std::collections::{HashMap, HashSet};
 
 use eventconnectors_proto::v1::{ErrorCategory, Outcome, OutcomeBatch};
 
-use crate::counters::{BucketWrite, ConnectorBatch, Name};
+use crate::batch::{BucketWrite, ConnectorBatch, Name};
 use crate::fields;
 use crate::named_lists;
 use crate::ranges::{self, Retention, secs};

@@ -4,6 +4,8 @@
 
 pub mod api;
 pub mod args;
+pub mod batch;
+pub mod clock;
 pub mod counters;
 pub mod fields;
 pub mod intake;
@@ -14,13 +16,14 @@ pub mod ranges;
 
 use std::future::Future;
 
-use eventconnectors_proto::auth::{BearerAuth, EmptyToken};
-use eventconnectors_proto::serving;
 use eventconnectors_proto::v1::stats_service_server::{self, StatsServiceServer};
+use server_kit::auth::{BearerAuth, EmptyToken};
+use server_kit::{serving, shutdown};
 use tokio::net::TcpListener;
 
 use crate::api::StatsApi;
 use crate::args::Args;
+use crate::clock::Clock;
 use crate::counters::{CounterError, Counters, MarkerTtls, MemoryCounters, RedisCounters};
 use crate::ranges::Retention;
 
@@ -52,8 +55,8 @@ pub struct StatsServer {
 }
 
 impl StatsServer {
-    /// Connects the counter store.
-    pub async fn start(args: &Args) -> Result<Self, StartError> {
+    /// Connects the counter store; the service tells time by `clock`.
+    pub async fn start(args: &Args, clock: Clock) -> Result<Self, StartError> {
         let ttls = MarkerTtls {
             dedupe: args.dedupe_ttl,
             tombstone: args.tombstone_ttl,
@@ -79,6 +82,7 @@ impl StatsServer {
         let api = StatsApi::new(
             counters,
             retention,
+            clock,
             BearerAuth::new("node", args.node_token.expose())?,
             BearerAuth::new("admin", args.admin_token.expose())?,
         );
@@ -105,10 +109,10 @@ impl StatsServer {
 pub async fn run(args: Args) -> Result<(), StartError> {
     tracing::info!(?args, "starting stats service");
     metrics::install(args.metrics_listen)?;
-    let server = StatsServer::start(&args).await?;
+    let server = StatsServer::start(&args, Clock::System).await?;
     let listener = TcpListener::bind(args.listen).await?;
     tracing::info!(address = %listener.local_addr()?, "serving gRPC");
-    server.serve(listener, serving::shutdown_signal()).await?;
+    server.serve(listener, shutdown::shutdown_signal()).await?;
     tracing::info!("stats service stopped");
     Ok(())
 }

@@ -9,7 +9,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let args = stats_service::args::Args::parse();
-    eventconnectors_proto::serving::init_tracing(args.serve.log_json);
+    server_kit::logs::init(args.serve.log_json);
     match stats_service::run(args).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {

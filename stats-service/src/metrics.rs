@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use metrics_exporter_prometheus::BuildError;
 
-use crate::counters::Applied;
+use crate::batch::Applied;
 
 const BATCHES: &str = "eventconnectors_stats_batches_total";
 const PARTS: &str = "eventconnectors_stats_connector_parts_total";
@@ -17,7 +17,7 @@ const WRITE_GROUP: &str = "eventconnectors_stats_write_group_batches";
 
 /// Serves `/metrics` on `address` (process-wide; call once).
 pub fn install(address: SocketAddr) -> Result<(), BuildError> {
-    eventconnectors_proto::serving::install_metrics(
+    server_kit::metrics::install(
         address,
         &[
             (

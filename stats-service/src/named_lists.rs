@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 
-use crate::counters::{BucketWrite, Name};
+use crate::batch::{BucketWrite, Name};
 
 /// The second number of the slot of a connector's samples list.
 pub const SAMPLES: usize = usize::MAX;

@@ -14,9 +14,9 @@
 use std::time::Duration;
 
 use eventconnectors_proto::v1::{Granularity, StatsPreset};
-use eventconnectors_proto::validation::Violations;
 use jiff::tz::TimeZone;
 use jiff::{Timestamp, ToSpan, ZonedDateTime};
+use server_kit::violations::Violations;
 
 const HOUR: i64 = 3600;
 const DAY: i64 = 24 * HOUR;
@@ -37,11 +37,6 @@ pub struct Retention {
 /// `duration` in whole seconds.
 pub fn secs(duration: Duration) -> i64 {
     i64::try_from(duration.as_secs()).unwrap_or(i64::MAX)
-}
-
-/// Now, in unix seconds: the one clock of the service.
-pub fn now() -> i64 {
-    jiff::Timestamp::now().as_second()
 }
 
 /// Start of the UTC hour containing `unix`.
@@ -114,6 +109,18 @@ pub struct RangeRequest<'a> {
     pub time_zone: &'a str,
 }
 
+/// How many days a preset spans, today included; `None` for no preset.
+/// No wildcard arm: a preset added to the contract does not compile until
+/// it is given its days here.
+pub fn preset_days(preset: StatsPreset) -> Option<i64> {
+    match preset {
+        StatsPreset::Unspecified => None,
+        StatsPreset::Last7Days => Some(7),
+        StatsPreset::Last30Days => Some(30),
+        StatsPreset::Last90Days => Some(90),
+    }
+}
+
 fn start_of_local_day(unix: i64, zone: &TimeZone) -> Result<i64, jiff::Error> {
     let zoned = Timestamp::from_second(unix)?.to_zoned_datetime(zone.clone());
     Ok(floor_hour(zoned.start_of_day()?.timestamp().as_second()))
@@ -159,28 +166,29 @@ pub fn plan(
             return Err(violations);
         }
     }
-    let preset = StatsPreset::try_from(request.preset).unwrap_or(StatsPreset::Unspecified);
-    let (from, to) = match (preset, request.from, request.to) {
-        (StatsPreset::Unspecified, Some(from), Some(to)) => {
+    let Ok(preset) = StatsPreset::try_from(request.preset) else {
+        violations.add(
+            "preset",
+            format!("{} is not a preset this service knows", request.preset),
+        );
+        return Err(violations);
+    };
+    let (from, to) = match (preset_days(preset), request.from, request.to) {
+        (None, Some(from), Some(to)) => {
             if from >= to {
                 violations.add("to", "must be after from");
                 return Err(violations);
             }
             (from, to)
         }
-        (StatsPreset::Unspecified, _, _) => {
+        (None, _, _) => {
             violations.add(
                 "preset",
                 "required: LAST_7_DAYS, LAST_30_DAYS, LAST_90_DAYS, or both from and to",
             );
             return Err(violations);
         }
-        (preset, None, None) => {
-            let days: i64 = match preset {
-                StatsPreset::Last7Days => 7,
-                StatsPreset::Last30Days => 30,
-                _ => 90,
-            };
+        (Some(days), None, None) => {
             let today = start_of_local_day(now, &zone).map_err(inexpressible)?;
             let mut from = today;
             for _ in 1..days {
@@ -467,6 +475,59 @@ mod tests {
             ..custom("2026-11-01T00:00:00Z", "2026-11-05T00:00:00Z", "")
         };
         assert_eq!(field(both), "preset");
+    }
+
+    #[test]
+    fn every_preset_spans_the_days_its_name_says() {
+        let presets: Vec<StatsPreset> = (0..)
+            .map_while(|value| StatsPreset::try_from(value).ok())
+            .collect();
+        assert!(presets.len() >= 4, "{presets:?}");
+        let now = at("2026-11-29T18:00:00Z");
+        for preset in presets {
+            let Some(days) = preset_days(preset) else {
+                assert_eq!(preset, StatsPreset::Unspecified);
+                continue;
+            };
+            let named: i64 = preset
+                .as_str_name()
+                .trim_start_matches("LAST_")
+                .trim_end_matches("_DAYS")
+                .parse()
+                .unwrap_or_else(|_| panic!("{} names no day count", preset.as_str_name()));
+            assert_eq!(days, named, "{preset:?}");
+            let request = RangeRequest {
+                preset: preset as i32,
+                ..RangeRequest::default()
+            };
+            let plan = plan(&request, now, RETENTION).expect("valid");
+            assert_eq!(plan.points.len() as i64, days, "{preset:?}");
+            assert_eq!(plan.to, at("2026-11-30T00:00:00Z"), "through today");
+        }
+        let unknown = RangeRequest {
+            preset: 99,
+            ..RangeRequest::default()
+        };
+        let violations = plan(&unknown, now, RETENTION).expect_err("unknown preset");
+        assert_eq!(violations.fields(), ["preset"]);
+    }
+
+    #[test]
+    fn presets_are_whole_local_days() {
+        // 23:30 in Tokyo is already the next local day: 7 days end at its
+        // local midnight (15:00 UTC).
+        let now = at("2026-11-29T15:30:00Z");
+        let request = RangeRequest {
+            preset: StatsPreset::Last7Days as i32,
+            time_zone: "Asia/Tokyo",
+            ..RangeRequest::default()
+        };
+        let plan = plan(&request, now, RETENTION).expect("valid");
+        assert_eq!(
+            (plan.from, plan.to),
+            (at("2026-11-23T15:00:00Z"), at("2026-11-30T15:00:00Z"))
+        );
+        assert!(plan.points.iter().all(|p| p.buckets.len() == 24));
     }
 
     #[test]

@@ -220,17 +220,18 @@ fn meta_bodies(events: &[String]) -> Vec<Bytes> {
         ..Default::default()
     };
     let transformer = data_plane::transform::Transformer::new(&connector).expect("compiles");
-    let adapter = data_plane::partners::adapter("meta_capi").expect("meta");
+    let meta = partners::partner("meta_capi").expect("meta");
     let prepared: Vec<_> = events
         .iter()
         .map(|text| {
-            let raw = data_plane::ingest::parse(text, 1 << 20).expect("event");
+            let raw = data_plane::event::parse(text, 1 << 20).expect("event");
             let fields = transformer.apply(&raw.body).expect("transforms");
-            adapter.prepare(&connector, raw.id(), fields)
+            meta.adapter.prepare(&connector, raw.id(), fields)
         })
         .collect();
-    adapter
-        .requests(&connector, &prepared, &Default::default(), 0)
+    let base_url = meta.default_base_url.expect("a base URL");
+    meta.adapter
+        .requests(&connector, &prepared, base_url, 0)
         .into_iter()
         .map(|request| request.body)
         .collect()

@@ -138,7 +138,7 @@ impl ControlPlaneHandle {
             stats_erase_interval: Duration::from_millis(200),
             secrets_key: Some(SECRETS_KEY.into()),
             secrets_key_file: PathBuf::from("unused.key"),
-            serve: eventconnectors_proto::serving::ServeFlags {
+            serve: server_kit::serving::ServeFlags {
                 shutdown_grace: Duration::from_secs(2),
                 log_json: false,
             },

@@ -28,12 +28,7 @@ pub fn init_logs() {
 
 /// `message` with `authorization: Bearer <token>` metadata.
 pub fn with_token<T>(message: T, token: &str) -> tonic::Request<T> {
-    let mut request = tonic::Request::new(message);
-    request.metadata_mut().insert(
-        "authorization",
-        format!("Bearer {token}").parse().expect("ascii token"),
-    );
-    request
+    server_kit::auth::bearer(message, token).expect("a token gRPC metadata can carry")
 }
 
 /// Generates one `#[tokio::test]` per case and backend: for

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use stats_service::args::Args;
+use stats_service::clock::Clock;
 use tokio::net::TcpListener;
 
 use crate::control_plane::{ADMIN_TOKEN, NODE_TOKEN};
@@ -97,6 +98,16 @@ impl StatsHandle {
     /// Starts a stats service on `addr` (port 0 for any), with its keys
     /// under `prefix` when on Redis.
     pub async fn start(backend: Backend, prefix: &RedisPrefix, addr: SocketAddr) -> Self {
+        Self::start_at(backend, prefix, addr, Clock::System).await
+    }
+
+    /// Starts like [`StatsHandle::start`], telling time by `clock`.
+    pub async fn start_at(
+        backend: Backend,
+        prefix: &RedisPrefix,
+        addr: SocketAddr,
+        clock: Clock,
+    ) -> Self {
         crate::init_logs();
         let days = |n: u64| Duration::from_secs(n * 86_400);
         let args = Args {
@@ -112,12 +123,12 @@ impl StatsHandle {
             max_range: days(400),
             dedupe_ttl: days(7),
             tombstone_ttl: days(30),
-            serve: eventconnectors_proto::serving::ServeFlags {
+            serve: server_kit::serving::ServeFlags {
                 shutdown_grace: Duration::from_secs(2),
                 log_json: false,
             },
         };
-        let server = stats_service::StatsServer::start(&args)
+        let server = stats_service::StatsServer::start(&args, clock)
             .await
             .expect("stats service starts");
         let listener = TcpListener::bind(args.listen).await.expect("bind");

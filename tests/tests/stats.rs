@@ -17,9 +17,8 @@ use eventconnectors_proto::v1::{
     GetConnectorStatsResponse, Granularity, Outcome, OutcomeBatch, OutcomeCount, OutcomeTotals,
     StatsPreset,
 };
-use stats_service::counters::{
-    Applied, BucketWrite, ConnectorBatch, Counters, MarkerTtls, MemoryCounters, RedisCounters,
-};
+use stats_service::batch::{Applied, BucketWrite, ConnectorBatch};
+use stats_service::counters::{Counters, MarkerTtls, MemoryCounters, RedisCounters};
 use tonic::transport::Channel;
 use tonic::{Code, Request};
 use tonic_types::StatusExt;

@@ -2,6 +2,7 @@
 
 use eventconnectors_proto::v1::{Connector, ConnectorStatus as ProtoStatus};
 
+use crate::clock::timestamp;
 use crate::store::{ConnectorRecord, ConnectorStatus};
 
 /// The connector as every admin RPC returns it: `secrets` is always empty.
@@ -29,20 +30,4 @@ pub fn proto_status(status: ConnectorStatus) -> ProtoStatus {
         ConnectorStatus::Active => ProtoStatus::Active,
         ConnectorStatus::Inactive => ProtoStatus::Inactive,
     }
-}
-
-/// A protobuf timestamp from unix milliseconds.
-pub fn timestamp(unix_ms: i64) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: unix_ms.div_euclid(1000),
-        nanos: i32::try_from(unix_ms.rem_euclid(1000) * 1_000_000).expect("below one second"),
-    }
-}
-
-/// Now, in unix milliseconds.
-pub fn now_ms() -> i64 {
-    let since_epoch = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    i64::try_from(since_epoch.as_millis()).unwrap_or(i64::MAX)
 }

@@ -4,7 +4,7 @@ use tonic::Status;
 
 use crate::secrets::SealError;
 use crate::store::StoreError;
-use eventconnectors_proto::validation::Violations;
+use server_kit::violations::Violations;
 
 /// Why a ConnectorService call failed.
 #[derive(Debug, thiserror::Error)]

@@ -4,7 +4,6 @@ mod convert;
 mod error;
 mod page_token;
 
-use eventconnectors_proto::catalog;
 use eventconnectors_proto::v1::connector_service_server::ConnectorService;
 use eventconnectors_proto::v1::{
     ActivateConnectorRequest, Connector, ConnectorStatus as ProtoStatus, CreateConnectorRequest,
@@ -14,12 +13,12 @@ use eventconnectors_proto::v1::{
 };
 use tonic::{Request, Response, Status};
 
-pub use convert::{now_ms, timestamp};
 pub use error::ApiError;
-use eventconnectors_proto::validation::{
-    ConnectorDraft, MAX_ID_CHARS, Violations, check_draft, check_partner, check_workspace_id,
+use partners::validation::{
+    ConnectorDraft, MAX_ID_CHARS, Violations, check_draft, check_new, check_workspace_id,
 };
 
+use crate::clock::now_ms;
 use crate::secrets::SecretBox;
 use crate::store::{ConnectorRecord, ConnectorStatus, ListFilter, NewConnector, Store, StoreError};
 
@@ -49,15 +48,6 @@ impl ConnectorApi {
             violations.add("connector", "required");
             return Err(violations.into());
         };
-        check_workspace_id(
-            &mut violations,
-            "connector.workspace_id",
-            &connector.workspace_id,
-        );
-        let partner = check_partner(&mut violations, "connector.partner", &connector.partner);
-        if request.request_id.chars().count() > MAX_ID_CHARS {
-            violations.add("request_id", format!("at most {MAX_ID_CHARS} characters"));
-        }
         let draft = ConnectorDraft {
             name: connector.name.trim().to_owned(),
             settings: connector.settings,
@@ -65,8 +55,15 @@ impl ConnectorApi {
             mappings: connector.mappings,
             filter: connector.filter,
         };
-        if let Some(partner) = partner {
-            check_draft(&mut violations, "connector", partner, &draft);
+        check_new(
+            &mut violations,
+            "connector",
+            &connector.workspace_id,
+            &connector.partner,
+            &draft,
+        );
+        if request.request_id.chars().count() > MAX_ID_CHARS {
+            violations.add("request_id", format!("at most {MAX_ID_CHARS} characters"));
         }
         violations.into_result(())?;
 
@@ -224,7 +221,7 @@ impl ConnectorApi {
                 _ => unreachable!("paths were checked against UPDATABLE"),
             }
         }
-        let partner = catalog::partner(&current.partner).ok_or_else(|| StoreError::Corrupt {
+        let partner = partners::partner(&current.partner).ok_or_else(|| StoreError::Corrupt {
             id: current.id.clone(),
             reason: format!("partner `{}` is no longer in the catalog", current.partner),
         })?;
@@ -277,10 +274,7 @@ impl ConnectorService for ConnectorApi {
         _request: Request<ListPartnersRequest>,
     ) -> Result<Response<ListPartnersResponse>, Status> {
         Ok(Response::new(ListPartnersResponse {
-            partners: catalog::PARTNERS
-                .iter()
-                .map(catalog::PartnerSpec::to_proto)
-                .collect(),
+            partners: partners::PARTNERS.iter().map(|p| p.to_proto()).collect(),
         }))
     }
 

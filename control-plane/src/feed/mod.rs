@@ -28,7 +28,7 @@ const FANOUT_CAPACITY: usize = 1024;
 #[derive(Debug, Clone)]
 pub struct FeedSettings {
     /// Database URL, for the NOTIFY listener (Postgres only).
-    pub database_url: eventconnectors_proto::auth::Secret,
+    pub database_url: server_kit::auth::Secret,
     /// Listen for other replicas' NOTIFY (off: rely on the poll alone).
     pub listen_notify: bool,
     /// How often the version is polled regardless of notifications.

@@ -9,7 +9,7 @@ use sqlx::postgres::PgListener;
 use tokio::sync::watch;
 use tokio::time::{Instant, MissedTickBehavior, interval};
 
-use eventconnectors_proto::serving::stopped;
+use server_kit::shutdown::stopped;
 
 use super::{ConfigFeed, FeedSettings};
 use crate::store::{Backend, NOTIFY_CHANNEL};

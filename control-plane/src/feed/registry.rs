@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use crate::api::now_ms;
+use crate::clock::now_ms;
 use crate::store::{NodeRecord, Rejection, Store};
 
 #[derive(Debug)]

@@ -3,8 +3,6 @@
 use std::pin::Pin;
 use std::sync::Arc;
 
-use eventconnectors_proto::auth::BearerAuth;
-use eventconnectors_proto::serving::stopped;
 use eventconnectors_proto::v1::config_service_server::ConfigService;
 use eventconnectors_proto::v1::watch_config_request::Message as NodeMessage;
 use eventconnectors_proto::v1::{
@@ -12,13 +10,15 @@ use eventconnectors_proto::v1::{
     WatchConfigRequest,
 };
 use futures::Stream;
+use server_kit::auth::BearerAuth;
+use server_kit::shutdown::stopped;
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
 use super::publisher::HEARTBEAT;
 use super::{ConfigFeed, Delta};
-use crate::api::now_ms;
+use crate::clock::{now_ms, timestamp};
 use crate::store::{Rejection, Store};
 
 /// Updates buffered per stream before the session waits for the node.
@@ -114,7 +114,7 @@ impl ConfigService for ConfigApi {
                     connected: node.connected && now - node.last_seen_ms < stale_after,
                     node_id: node.node_id,
                     applied_version: node.applied_version,
-                    last_seen: Some(crate::api::timestamp(node.last_seen_ms)),
+                    last_seen: Some(timestamp(node.last_seen_ms)),
                     rejections: node
                         .rejections
                         .into_iter()

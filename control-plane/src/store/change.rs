@@ -51,7 +51,7 @@ impl Change<'_> {
         )
         .bind(self.version)
         .bind(connector_id)
-        .bind(crate::api::now_ms())
+        .bind(crate::clock::now_ms())
         .execute(&mut *self.tx)
         .await?;
         if self.store.backend == Backend::Postgres {

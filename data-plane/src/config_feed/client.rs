@@ -5,15 +5,16 @@
 
 use std::time::Duration;
 
-use eventconnectors_proto::serving::stopped;
 use eventconnectors_proto::v1::config_service_client::ConfigServiceClient;
 use eventconnectors_proto::v1::watch_config_request::Message;
 use eventconnectors_proto::v1::{Ack, Nack, Subscribe, WatchConfigRequest};
+use server_kit::auth::bearer;
+use server_kit::backoff::{Attempts, Backoff};
+use server_kit::shutdown::stopped;
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 
 use super::ConfigState;
-use super::backoff::Backoff;
 use crate::upstream;
 
 /// Largest configuration message accepted (a full snapshot of many
@@ -28,7 +29,7 @@ pub struct WatchSettings {
     /// This node's id.
     pub node_id: String,
     /// The node token.
-    pub node_token: eventconnectors_proto::auth::Secret,
+    pub node_token: server_kit::auth::Secret,
     /// First reconnection delay.
     pub backoff_min: Duration,
     /// Longest reconnection delay.
@@ -43,7 +44,7 @@ enum SessionError {
     #[error("{0}")]
     Status(#[from] tonic::Status),
     #[error(transparent)]
-    Token(#[from] upstream::InvalidToken),
+    Token(#[from] server_kit::auth::UnsendableToken),
 }
 
 /// Keeps `state` current until `stop` turns true.
@@ -52,7 +53,9 @@ pub async fn watch_config(
     settings: WatchSettings,
     mut stop: watch::Receiver<bool>,
 ) {
-    let mut backoff = Backoff::new(settings.backoff_min, settings.backoff_max);
+    let mut backoff = Attempts::new(
+        Backoff::new(settings.backoff_min, settings.backoff_max).with_floor(settings.backoff_min),
+    );
     let mut next = rand::random_range(0..settings.endpoints.len().max(1));
     loop {
         let Some(endpoint) = settings
@@ -86,7 +89,7 @@ async fn follow(
     state: &ConfigState,
     endpoint: &str,
     settings: &WatchSettings,
-    backoff: &mut Backoff,
+    backoff: &mut Attempts,
 ) -> Result<(), SessionError> {
     let channel = upstream::connect(endpoint).await?;
     let mut client = ConfigServiceClient::new(channel).max_decoding_message_size(MAX_UPDATE_BYTES);
@@ -100,7 +103,7 @@ async fn follow(
         })))
         .await
         .expect("the receiver is held above");
-    let request = upstream::with_node_token(ReceiverStream::new(outbound), &settings.node_token)?;
+    let request = bearer(ReceiverStream::new(outbound), settings.node_token.expose())?;
     let mut updates = client.watch_config(request).await?.into_inner();
     tracing::info!(%endpoint, last_applied_version, "following the configuration");
 

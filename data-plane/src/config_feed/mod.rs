@@ -2,7 +2,6 @@
 //! atomically so the event path reads it without a lock, and the client that
 //! keeps it current from the control plane.
 
-pub(crate) mod backoff;
 mod client;
 mod snapshot;
 

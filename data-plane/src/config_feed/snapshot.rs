@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use eventconnectors_proto::v1::{ConfigUpdate, ConnectorConfig, ConnectorRejection};
-use eventconnectors_proto::validation::{ConnectorDraft, Violations, check_draft, check_partner};
+use partners::validation::{ConnectorDraft, Violations, check_draft, check_partner};
 
 type Connectors = imbl::HashMap<String, Arc<ConnectorConfig>>;
 

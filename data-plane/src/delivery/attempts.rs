@@ -13,10 +13,10 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use eventconnectors_proto::v1::ErrorCategory;
 
-use super::Delivery;
-use crate::dispatch::{Connector, Queued, StopReason};
+use partners::adapter::{Failure, PartnerRequest, Retry, Verdict};
+
+use super::{Delivery, Lane, Queued, StopReason};
 use crate::metrics;
-use crate::partners::{Failure, PartnerRequest, Retry, Verdict};
 
 fn unix_now() -> i64 {
     SystemTime::now()
@@ -25,14 +25,17 @@ fn unix_now() -> i64 {
 }
 
 /// Delivers `batch` for `connector` and gives back its room.
-pub async fn deliver(connector: &Connector, delivery: &Delivery, batch: Vec<Queued>) {
+pub async fn deliver(connector: &Lane, delivery: &Delivery, batch: Vec<Queued>) {
     let count = batch.len();
     let events: Vec<_> = batch.into_iter().map(|queued| queued.event).collect();
     let requests = {
         let current = connector.current();
-        connector
-            .adapter
-            .requests(&current.config, &events, &delivery.base_urls, unix_now())
+        connector.adapter.requests(
+            &current.config,
+            &events,
+            delivery.base_urls.get(connector.partner),
+            unix_now(),
+        )
     };
     drop(events);
     let sent: usize = requests.iter().map(|request| request.events.len()).sum();
@@ -63,7 +66,7 @@ pub async fn deliver(connector: &Connector, delivery: &Delivery, batch: Vec<Queu
 }
 
 /// Sends one request until it has its outcome.
-async fn send(connector: &Connector, delivery: &Delivery, request: &PartnerRequest) {
+async fn send(connector: &Lane, delivery: &Delivery, request: &PartnerRequest) {
     let count = request.events.len();
     let outcomes = &delivery.outcomes;
     let mut attempts = 0;
@@ -125,7 +128,7 @@ async fn send(connector: &Connector, delivery: &Delivery, request: &PartnerReque
 /// Counts `count` events that will not be sent because the connector
 /// stopped: DROPPED when it was deactivated or deleted, FAILED (OTHER)
 /// when the node is shutting down.
-fn record_stopped(connector: &Connector, delivery: &Delivery, count: usize) {
+fn record_stopped(connector: &Lane, delivery: &Delivery, count: usize) {
     if count == 0 {
         return;
     }
@@ -151,7 +154,7 @@ fn record_stopped(connector: &Connector, delivery: &Delivery, count: usize) {
 
 /// Ends `count` queued events of a stopped connector and gives back their
 /// room.
-pub fn end_stopped(connector: &Connector, delivery: &Delivery, count: usize) {
+pub fn end_stopped(connector: &Lane, delivery: &Delivery, count: usize) {
     record_stopped(connector, delivery, count);
     connector.release(count);
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use eventconnectors_proto::v1::ErrorCategory;
 use reqwest::header::{CONTENT_TYPE, HeaderName, HeaderValue, RETRY_AFTER};
 
-use crate::partners::{Failure, PartnerRequest, PartnerResponse, Retry};
+use partners::adapter::{Failure, PartnerRequest, PartnerResponse, Retry};
 
 /// Most of a partner's answer the node reads.
 const MAX_BODY_BYTES: usize = 64 * 1024;

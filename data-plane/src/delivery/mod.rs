@@ -1,9 +1,11 @@
-//! Delivery: batching per connector, the HTTP client, attempts with
-//! retries and the circuit breaker, and the outcome of every event.
+//! Delivery: each connector's lane (its queue, bounded, and its breaker),
+//! batching, the HTTP client, attempts with retries and the circuit
+//! breaker, and the outcome of every event.
 
 mod attempts;
 pub mod breaker;
 mod client;
+mod lane;
 pub mod retry;
 mod worker;
 
@@ -15,11 +17,13 @@ use tokio_util::task::TaskTracker;
 pub use attempts::end_stopped;
 pub use breaker::{Breaker, BreakerSettings};
 pub use client::PartnerClient;
+pub use lane::{Current, Lane, NodeDepth, Queued, StopReason};
 pub use retry::RetryPolicy;
 pub use worker::run;
 
+use partners::base_urls::BaseUrls;
+
 use crate::outcomes::Outcomes;
-use crate::partners::BaseUrls;
 
 /// What every connector's delivery shares.
 #[derive(Debug)]

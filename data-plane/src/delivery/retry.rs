@@ -1,24 +1,25 @@
 //! Retries: a failed transmission is retried up to three times (four
-//! attempts) with exponential backoff and full jitter, never sooner than the
-//! partner's Retry-After. A failure that cannot succeed on repeat is not
-//! retried; neither is one whose Retry-After is longer than a real-time
-//! pipeline waits.
+//! attempts) with the platform's jittered exponential backoff, never sooner
+//! than the partner's Retry-After. A failure that cannot succeed on repeat
+//! is not retried; neither is one whose Retry-After is longer than a
+//! real-time pipeline waits.
 
 use std::time::Duration;
 
-use rand::Rng;
+use partners::adapter::Retry;
+use server_kit::backoff::Backoff;
 
-use crate::partners::Retry;
+/// Longest backoff between two attempts.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 /// How failed transmissions are retried.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {
     /// Retries after the first attempt.
     pub max_retries: u32,
-    /// Ceiling of the first backoff; doubles per retry.
-    pub base: Duration,
-    /// Longest backoff.
-    pub max_backoff: Duration,
+    /// Delays between attempts: full jitter under a ceiling that doubles
+    /// per failed attempt.
+    pub backoff: Backoff,
     /// Longest Retry-After honoured; a longer one fails the events now.
     pub max_retry_after: Duration,
 }
@@ -27,8 +28,7 @@ impl Default for RetryPolicy {
     fn default() -> Self {
         Self {
             max_retries: 3,
-            base: Duration::from_millis(250),
-            max_backoff: Duration::from_secs(5),
+            backoff: Backoff::new(Duration::from_millis(250), MAX_BACKOFF),
             max_retry_after: Duration::from_secs(30),
         }
     }
@@ -44,11 +44,7 @@ impl RetryPolicy {
         if attempts > self.max_retries {
             return None;
         }
-        let ceiling = self
-            .base
-            .saturating_mul(1 << attempts.saturating_sub(1).min(16))
-            .min(self.max_backoff);
-        let backoff = rand::rng().random_range(Duration::ZERO..=ceiling);
+        let backoff = self.backoff.delay(attempts);
         match retry_after {
             Some(wait) if wait > self.max_retry_after => None,
             Some(wait) => Some(wait.max(backoff)),
@@ -69,7 +65,7 @@ mod tests {
                 .next_delay(attempts, Retry::Later(None))
                 .expect("retried");
             assert!(
-                delay <= policy.base * (1 << (attempts - 1)),
+                delay <= Duration::from_millis(250) * (1 << (attempts - 1)),
                 "{attempts}: {delay:?}"
             );
         }

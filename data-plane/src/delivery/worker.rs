@@ -13,11 +13,11 @@ use tokio::time::{Instant, sleep_until};
 
 use super::Delivery;
 use super::attempts::{deliver, end_stopped};
-use crate::dispatch::{Connector, Queued};
+use super::{Lane, Queued};
 
 /// Runs `connector`'s lane until it is stopped and its queue is emptied.
 pub async fn run(
-    connector: Arc<Connector>,
+    connector: Arc<Lane>,
     mut queue: mpsc::UnboundedReceiver<Queued>,
     delivery: Arc<Delivery>,
 ) {

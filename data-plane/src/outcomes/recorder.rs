@@ -8,8 +8,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use eventconnectors_proto::v1::{ErrorCategory, Outcome};
 
 use super::aggregate::{Aggregator, OutcomeKey};
+use partners::adapter::Failure;
+
 use crate::metrics;
-use crate::partners::Failure;
 use crate::transform::TransformError;
 
 /// Shared handle on the node's pending outcomes.

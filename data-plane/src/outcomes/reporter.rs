@@ -7,15 +7,16 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use eventconnectors_proto::auth::Secret;
-use eventconnectors_proto::serving::stopped;
 use eventconnectors_proto::v1::stats_service_client::StatsServiceClient;
+use server_kit::auth::Secret;
+use server_kit::auth::bearer;
+use server_kit::backoff::{Attempts, Backoff};
+use server_kit::shutdown::stopped;
 use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_stream::wrappers::ReceiverStream;
 
 use super::Outcomes;
-use crate::config_feed::backoff::Backoff;
 use crate::{metrics, upstream};
 
 /// How long the final flush waits for acknowledgements on shutdown.
@@ -41,7 +42,7 @@ enum SessionError {
     #[error("{0}")]
     Status(#[from] tonic::Status),
     #[error(transparent)]
-    Token(#[from] upstream::InvalidToken),
+    Token(#[from] server_kit::auth::UnsendableToken),
     #[error("the stats service closed the stream")]
     Closed,
     #[error("the last flush did not finish in time")]
@@ -63,7 +64,8 @@ pub async fn report(
 ) {
     let mut tick = tokio::time::interval(settings.flush_interval);
     tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    let mut backoff = Backoff::new(settings.backoff.0, settings.backoff.1);
+    let (min, max) = settings.backoff;
+    let mut backoff = Attempts::new(Backoff::new(min, max).with_floor(min));
     let Some(url) = settings.url.clone() else {
         loop {
             tokio::select! {
@@ -135,11 +137,11 @@ async fn session(
     settings: &ReporterSettings,
     tick: &mut tokio::time::Interval,
     stop: &mut watch::Receiver<bool>,
-    backoff: &mut Backoff,
+    backoff: &mut Attempts,
 ) -> Result<(), SessionError> {
     let channel = upstream::connect(url).await?;
     let (batches, outbound) = mpsc::channel(64);
-    let request = upstream::with_node_token(ReceiverStream::new(outbound), &settings.node_token)?;
+    let request = bearer(ReceiverStream::new(outbound), settings.node_token.expose())?;
     let mut acks = StatsServiceClient::new(channel)
         .report_outcomes(request)
         .await?

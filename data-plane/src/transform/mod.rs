@@ -6,16 +6,15 @@
 //! event, named by target field and reason.
 
 mod filter;
-mod normalize;
 mod path;
 
-use eventconnectors_proto::catalog::{self, Normalization, PartnerSpec, TimestampFormat};
-use eventconnectors_proto::datatype::{Coerced, coerce};
 use eventconnectors_proto::v1::{ConnectorConfig, DataType};
+use partners::catalog::{Normalization, PartnerSpec, TimestampFormat};
+use partners::datatype::{Coerced, coerce};
+use partners::normalize::hash;
 use serde_json::{Map, Value};
 
 pub use filter::matches;
-pub use normalize::{hash, normalize};
 pub use path::{insert, lookup};
 
 /// A field that could not be filled.
@@ -64,7 +63,7 @@ fn literal(text: &Option<String>) -> Result<Option<Value>, String> {
 impl Transformer {
     /// Compiles `config`'s mappings over its partner's catalog defaults.
     pub fn new(config: &ConnectorConfig) -> Result<Self, String> {
-        let partner: &PartnerSpec = catalog::partner(&config.partner)
+        let partner: &PartnerSpec = partners::partner(&config.partner)
             .ok_or_else(|| format!("unknown partner `{}`", config.partner))?;
         let mut rules = Vec::new();
         for mapping in &config.mappings {

@@ -14,7 +14,6 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::fmt::Write as _;
 use std::sync::Arc;
 
 use futures::StreamExt as _;
@@ -22,7 +21,9 @@ use futures::stream::FuturesUnordered;
 use redis::aio::ConnectionManager;
 use tokio::sync::{mpsc, oneshot};
 
-use super::{Applied, ConnectorBatch, CounterError, MarkerTtls, Name};
+use super::CounterError;
+use super::apply_script::{ApplyScript, Part, PartWrite, Written};
+use crate::batch::{Applied, ConnectorBatch, Name};
 use crate::{metrics, named_lists};
 
 /// Batches waiting to be written before new ones wait for room.
@@ -35,102 +36,6 @@ const MAX_GROUP_INCREMENTS: usize = 2048;
 /// Scripts sent before the previous one's reply: the next group is already
 /// in Redis's socket buffer when the current one ends.
 const GROUPS_IN_FLIGHT: usize = 2;
-
-const APPLY_GROUP: &str = r"
--- KEYS[1] seen batches (zset: id -> when forgotten), then per part: tombstone,
--- samples (only when the part has samples), buckets.
--- ARGV[1] dedupe ttl s, ARGV[2] samples ttl s, ARGV[3] now s, ARGV[4] prune (0/1),
--- ARGV[5] batch count B, B batch ids, then the part count P, per part: bucket count,
--- sample count; then per part: per bucket expire-at s, n, n x (field, by) -- n = -1:
--- the same fields as the bucket before -- then per sample (field, message).
--- Returns {0, i...} when batches i (1-based) were seen before, writing nothing;
--- else {1, per part 1 (applied) or 2 (tombstoned)}.
-local call = redis.call
-local now = tonumber(ARGV[3])
-if ARGV[4] == '1' then call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now) end
-local batches = tonumber(ARGV[5])
-local ids = {}
-for b = 1, batches do ids[b] = ARGV[5 + b] end
-local scores = call('ZMSCORE', KEYS[1], unpack(ids))
-local seen = {0}
-for b = 1, batches do
-  -- A score in the past: seen so long ago it is forgotten (not yet pruned).
-  if scores[b] and tonumber(scores[b]) > now then seen[#seen + 1] = b end
-end
-if #seen > 1 then return seen end
-local forget_at = now + tonumber(ARGV[1])
-local zadd = {}
-for b = 1, batches do
-  zadd[2 * b - 1] = forget_at
-  zadd[2 * b] = ids[b]
-end
-call('ZADD', KEYS[1], unpack(zadd))
-call('EXPIRE', KEYS[1], ARGV[1])
-local p0 = 6 + batches
-local parts = tonumber(ARGV[p0])
-local buckets, samples, tombs = {}, {}, {}
-local k = 2
-for p = 1, parts do
-  buckets[p] = tonumber(ARGV[p0 - 1 + 2 * p])
-  samples[p] = tonumber(ARGV[p0 + 2 * p])
-  tombs[p] = KEYS[k]
-  k = k + 1 + buckets[p] + (samples[p] > 0 and 1 or 0)
-end
--- One EXISTS per thousand tombstones (unpack is bounded by Lua's stack).
-local any_tomb = false
-for i = 1, parts, 1000 do
-  if call('EXISTS', unpack(tombs, i, math.min(i + 999, parts))) > 0 then
-    any_tomb = true
-    break
-  end
-end
-local result = {1}
-k = 2
-local a = p0 + 1 + 2 * parts
-for p = 1, parts do
-  local tombstoned = any_tomb and call('EXISTS', KEYS[k]) == 1
-  k = k + 1
-  local samples_key
-  if samples[p] > 0 then
-    samples_key = KEYS[k]
-    k = k + 1
-  end
-  local first, last = 0, -1
-  for _ = 1, buckets[p] do
-    local key = KEYS[k]
-    local expire_at = ARGV[a]
-    local n = tonumber(ARGV[a + 1])
-    a = a + 2
-    if n >= 0 then
-      first, last = a, a + 2 * n - 2
-      a = a + 2 * n
-    end
-    if last >= first and not tombstoned then
-      -- A first field starting at this increment may be a new key: give it
-      -- its (absolute, so repeatable) expiry. Existing keys have one.
-      -- pcall: a counter at the i64 limit stays there instead of aborting
-      -- the script halfway (Redis does not roll back what ran before).
-      local by = ARGV[first + 1]
-      if redis.pcall('HINCRBY', key, ARGV[first], by) == tonumber(by) then
-        call('EXPIREAT', key, expire_at)
-      end
-      for i = first + 2, last, 2 do
-        redis.pcall('HINCRBY', key, ARGV[i], ARGV[i + 1])
-      end
-    end
-    k = k + 1
-  end
-  if samples_key and not tombstoned then
-    for i = a, a + 2 * samples[p] - 2, 2 do
-      call('HSET', samples_key, ARGV[i], ARGV[i + 1])
-    end
-    call('EXPIRE', samples_key, ARGV[2])
-  end
-  a = a + 2 * samples[p]
-  result[p + 1] = tombstoned and 2 or 1
-end
-return result
-";
 
 /// One batch waiting for its group.
 struct Job {
@@ -152,9 +57,8 @@ impl Job {
 /// Where the writer sends its scripts.
 struct Target {
     connection: ConnectionManager,
-    prefix: String,
-    ttls: MarkerTtls,
-    script: redis::Script,
+    script: ApplyScript,
+    batches_key: String,
 }
 
 /// Hands batches to the group writer task.
@@ -166,13 +70,12 @@ pub(super) struct GroupCommit {
 impl GroupCommit {
     /// Starts the writer task on the current runtime; it ends when every
     /// handle is dropped, after writing what was queued.
-    pub(super) fn start(connection: ConnectionManager, prefix: &str, ttls: MarkerTtls) -> Self {
+    pub(super) fn start(connection: ConnectionManager, script: ApplyScript) -> Self {
         let (jobs, queue) = mpsc::channel(QUEUE);
         let target = Arc::new(Target {
             connection,
-            prefix: prefix.to_owned(),
-            ttls,
-            script: redis::Script::new(APPLY_GROUP),
+            batches_key: script.batches_key(),
+            script,
         });
         tokio::spawn(write_groups(queue, target));
         Self { jobs }
@@ -311,50 +214,25 @@ async fn commit(target: Arc<Target>, mut group: Vec<Job>) {
     }
 }
 
-/// What a group's script did.
-enum Written {
-    /// Nothing: these batches (1-based, in group order) were seen before.
-    Seen(Vec<usize>),
-    /// Applied, with each merged connector's fate in merge order.
-    Applied(Vec<Applied>),
-}
-
-/// One bucket's increments merged over a group: borrowed while only one
-/// batch wrote the bucket (the common case when connectors do not repeat).
-struct MergedWrite<'a> {
-    bucket: &'a str,
-    expire_at: i64,
-    fields: Cow<'a, [(Name, i64)]>,
-}
-
-/// One connector's increments merged over a group.
-struct Merged<'a> {
-    connector_id: &'a str,
-    /// Buckets in first-seen order.
-    writes: Vec<MergedWrite<'a>>,
-    /// (group field, message); a later batch's message replaces an earlier.
-    samples: Cow<'a, [(Name, String)]>,
-}
-
 /// The group's parts merged per connector, and where each connector is.
 struct Merge<'a> {
-    parts: Vec<Merged<'a>>,
+    parts: Vec<Part<'a>>,
     index: HashMap<&'a str, usize, foldhash::fast::RandomState>,
 }
 
 fn merge(group: &[Job]) -> Merge<'_> {
-    let mut parts: Vec<Merged<'_>> = Vec::new();
+    let mut parts: Vec<Part<'_>> = Vec::new();
     let mut index: HashMap<&str, usize, foldhash::fast::RandomState> = HashMap::default();
     let mut lists = named_lists::Index::default();
     for part in group.iter().flat_map(|job| &job.parts) {
         let Some(&at) = index.get(part.connector_id.as_str()) else {
             index.insert(&part.connector_id, parts.len());
-            parts.push(Merged {
+            parts.push(Part {
                 connector_id: &part.connector_id,
                 writes: part
                     .writes
                     .iter()
-                    .map(|write| MergedWrite {
+                    .map(|write| PartWrite {
                         bucket: &write.bucket,
                         expire_at: write.expire_at,
                         fields: Cow::Borrowed(&write.fields),
@@ -371,7 +249,7 @@ fn merge(group: &[Job]) -> Merge<'_> {
                 .iter()
                 .position(|m| *m.bucket == *write.bucket)
             else {
-                merged.writes.push(MergedWrite {
+                merged.writes.push(PartWrite {
                     bucket: &write.bucket,
                     expire_at: write.expire_at,
                     fields: Cow::Borrowed(&write.fields),
@@ -408,101 +286,20 @@ fn merge(group: &[Job]) -> Merge<'_> {
 async fn run(
     target: &Target,
     group: &[Job],
-    parts: &[Merged<'_>],
+    parts: &[Part<'_>],
 ) -> Result<Written, redis::RedisError> {
-    let keys = 1 + parts
-        .iter()
-        .map(|m| 1 + usize::from(!m.samples.is_empty()) + m.writes.len())
-        .sum::<usize>();
-    let mut command = redis::cmd("EVALSHA");
-    command.arg(target.script.get_hash()).arg(keys);
-    command.arg(format!("{}:batches", target.prefix));
-    // One buffer for every key name: the command copies each argument.
-    let mut key = String::with_capacity(96);
-    let mut push_key = |command: &mut redis::Cmd, connector: &str, suffix: &str| {
-        key.clear();
-        let _ = write!(key, "{}:{{{connector}}}:{suffix}", target.prefix);
-        command.arg(key.as_str());
-    };
-    for merged in parts {
-        push_key(&mut command, merged.connector_id, "tomb");
-        if !merged.samples.is_empty() {
-            push_key(&mut command, merged.connector_id, "samples");
-        }
-        for write in &merged.writes {
-            push_key(&mut command, merged.connector_id, write.bucket);
-        }
-    }
-    command
-        .arg(super::redis_store::seconds(target.ttls.dedupe))
-        .arg(super::redis_store::seconds(target.ttls.samples))
-        .arg(crate::ranges::now())
-        .arg(u8::from(super::redis_store::prune_this_time()))
-        .arg(group.len());
-    for job in group {
-        command.arg(job.batch_id.as_str());
-    }
-    command.arg(parts.len());
-    for merged in parts {
-        command.arg(merged.writes.len()).arg(merged.samples.len());
-    }
-    for merged in parts {
-        let mut previous: Option<&[(Name, i64)]> = None;
-        for write in &merged.writes {
-            command.arg(write.expire_at);
-            // An hour bucket and its day bucket usually get the same
-            // increments: sent once.
-            if previous == Some(&write.fields) {
-                command.arg(-1);
-            } else {
-                command.arg(write.fields.len());
-                for (field, by) in write.fields.iter() {
-                    command.arg(&**field).arg(*by);
-                }
-            }
-            previous = Some(&write.fields);
-        }
-        for (field, message) in merged.samples.iter() {
-            command.arg(&**field).arg(message.as_str());
-        }
-    }
+    let ids: Vec<&str> = group.iter().map(|job| job.batch_id.as_str()).collect();
     let mut connection = target.connection.clone();
-    let reply: Vec<i64> = match command.query_async(&mut connection).await {
-        Err(error) if error.kind() == redis::ErrorKind::NoScriptError => {
-            target
-                .script
-                .prepare_invoke()
-                .load_async(&mut connection)
-                .await?;
-            command.query_async(&mut connection).await?
-        }
-        result => result?,
-    };
-    let (&kind, rest) = reply.split_first().unwrap_or((&1, &[]));
-    if kind == 0 {
-        return Ok(Written::Seen(
-            rest.iter()
-                .map(|&i| usize::try_from(i).unwrap_or(0))
-                .collect(),
-        ));
-    }
-    Ok(Written::Applied(
-        rest.iter()
-            .map(|status| {
-                if *status == 2 {
-                    Applied::Tombstoned
-                } else {
-                    Applied::Applied
-                }
-            })
-            .collect(),
-    ))
+    target
+        .script
+        .run(&mut connection, &target.batches_key, &ids, parts)
+        .await
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::counters::BucketWrite;
+    use crate::batch::BucketWrite;
 
     fn job(batch: usize, connectors: &[&str], groups: usize) -> Job {
         let fields: Vec<(Name, i64)> = (0..groups)

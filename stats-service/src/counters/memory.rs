@@ -5,7 +5,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::{Applied, ConnectorBatch, MarkerTtls};
+use super::MarkerTtls;
+use crate::batch::{Applied, ConnectorBatch};
 
 #[derive(Debug, Default)]
 struct Connector {
@@ -39,7 +40,7 @@ pub struct MemoryCounters {
 
 /// The instant of unix time `at`, seen from `now`.
 fn at_unix(now: Instant, at: i64) -> Instant {
-    let ahead = at - crate::ranges::now();
+    let ahead = at - crate::clock::wall_now();
     now + Duration::from_secs(u64::try_from(ahead).unwrap_or(0))
 }
 

@@ -1,61 +1,24 @@
 //! Counters in Redis. On a standalone Redis outcome batches are written by
-//! group commit (`group_commit.rs`): one Lua script for the batches that
-//! queued together. With Redis Cluster a batch's keys span many slots, so
-//! each connector's part is its own script over the keys of its
-//! `{connector}` slot, deduplicated per connector. Either way a batch
-//! re-sent after a timeout is counted once. Reads are one pipelined round
-//! trip.
+//! group commit (`group_commit.rs`): one run of the apply script for the
+//! batches that queued together. With Redis Cluster a batch's keys span
+//! many slots, so each connector's part is its own run of the same script
+//! (a group of one) over the keys of its `{connector}` slot, deduplicated
+//! per connector. Either way a batch re-sent after a timeout is counted
+//! once. Reads are one pipelined round trip.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use redis::aio::ConnectionManager;
 
+use super::apply_script::{ApplyScript, Part, PartWrite, Written, seconds};
 use super::group_commit::GroupCommit;
-use super::{Applied, ConnectorBatch, CounterError, MarkerTtls};
+use super::{CounterError, MarkerTtls};
+use crate::batch::{Applied, ConnectorBatch};
 
 /// Keys deleted per UNLINK.
 const UNLINK_CHUNK: usize = 512;
-
-const APPLY: &str = r"
--- KEYS[1] tombstone, KEYS[2] seen batches (zset: id -> when forgotten), KEYS[3] samples, KEYS[4..] buckets
--- ARGV[1] dedupe ttl s, ARGV[2] samples ttl s, ARGV[3] now s, ARGV[4] batch id, ARGV[5] prune (0/1),
--- then per bucket: expire-at s, n, n x (field, by), then m, m x (field, message)
-if redis.call('EXISTS', KEYS[1]) == 1 then return 2 end
-if ARGV[5] == '1' then redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[3]) end
-local forget_at = tonumber(ARGV[3]) + tonumber(ARGV[1])
-if redis.call('ZADD', KEYS[2], 'NX', forget_at, ARGV[4]) == 0 then
-  -- Seen before; unless that was long enough ago to be forgotten (not yet pruned).
-  if tonumber(redis.call('ZSCORE', KEYS[2], ARGV[4])) > tonumber(ARGV[3]) then return 0 end
-  redis.call('ZADD', KEYS[2], 'XX', forget_at, ARGV[4])
-end
-redis.call('EXPIRE', KEYS[2], ARGV[1])
-local a = 6
-for k = 4, #KEYS do
-  local expire_at = ARGV[a]
-  local n = tonumber(ARGV[a + 1])
-  a = a + 2
-  for i = 1, n do
-    -- The increment goes as sent (a Lua number loses digits past 2^53);
-    -- pcall: a counter at the i64 limit stays there instead of aborting.
-    local by = ARGV[a + 1]
-    local value = redis.pcall('HINCRBY', KEYS[k], ARGV[a], by)
-    -- A field that starts at this increment may be a new key: give it its
-    -- (absolute, so repeatable) expiry. Existing keys already have one.
-    if i == 1 and value == tonumber(by) then redis.call('EXPIREAT', KEYS[k], expire_at) end
-    a = a + 2
-  end
-end
-local m = tonumber(ARGV[a])
-a = a + 1
-if m > 0 then
-  for _ = 1, m do
-    redis.call('HSET', KEYS[3], ARGV[a], ARGV[a + 1])
-    a = a + 2
-  end
-  redis.call('EXPIRE', KEYS[3], ARGV[2])
-end
-return 1
-";
 
 /// Redis-backed counters.
 #[derive(Clone)]
@@ -63,7 +26,7 @@ pub struct RedisCounters {
     connection: ConnectionManager,
     prefix: String,
     ttls: MarkerTtls,
-    script: redis::Script,
+    script: Arc<ApplyScript>,
     /// Batches go through group commit on a standalone Redis; with Redis
     /// Cluster each connector's part is its own script.
     group: Option<GroupCommit>,
@@ -75,16 +38,6 @@ impl std::fmt::Debug for RedisCounters {
             .field("prefix", &self.prefix)
             .finish_non_exhaustive()
     }
-}
-
-pub(super) fn prune_this_time() -> bool {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static WRITES: AtomicU32 = AtomicU32::new(0);
-    WRITES.fetch_add(1, Ordering::Relaxed).is_multiple_of(16)
-}
-
-pub(super) fn seconds(duration: std::time::Duration) -> u64 {
-    duration.as_secs().max(1)
 }
 
 impl RedisCounters {
@@ -104,15 +57,14 @@ impl RedisCounters {
         let group = match cluster {
             false => Some(GroupCommit::start(
                 ConnectionManager::new(client).await?,
-                prefix,
-                ttls,
+                ApplyScript::new(prefix, ttls),
             )),
             true => None,
         };
         Ok(Self {
             prefix: prefix.to_owned(),
             ttls,
-            script: redis::Script::new(APPLY),
+            script: Arc::new(ApplyScript::new(prefix, ttls)),
             group,
             connection,
         })
@@ -136,46 +88,42 @@ impl RedisCounters {
     }
 
     fn key(&self, connector_id: &str, suffix: &str) -> String {
-        format!("{}:{{{connector_id}}}:{suffix}", self.prefix)
+        self.script.key(connector_id, suffix)
     }
 
+    /// Applies one connector's part of batch `batch_id` (Redis Cluster):
+    /// the apply script for a group of one, keyed in the connector's slot.
     pub(super) async fn apply(
         &self,
         batch_id: &str,
         batch: &ConnectorBatch,
     ) -> Result<Applied, CounterError> {
-        let c = &batch.connector_id;
-        let mut invocation = self.script.prepare_invoke();
-        invocation
-            .key(self.key(c, "tomb"))
-            .key(self.key(c, "batches"))
-            .key(self.key(c, "samples"))
-            .arg(seconds(self.ttls.dedupe))
-            .arg(seconds(self.ttls.samples))
-            .arg(crate::ranges::now())
-            .arg(batch_id)
-            // Forgotten batch ids are pruned on one write in sixteen.
-            .arg(u8::from(prune_this_time()));
-        for write in &batch.writes {
-            invocation
-                .key(self.key(c, &write.bucket))
-                .arg(write.expire_at)
-                .arg(write.fields.len());
-            for (field, by) in &write.fields {
-                invocation.arg(&**field).arg(*by);
-            }
-        }
-        invocation.arg(batch.samples.len());
-        for (field, message) in &batch.samples {
-            invocation.arg(&**field).arg(message);
-        }
-        let outcome: i64 = invocation
-            .invoke_async(&mut self.connection.clone())
+        let part = Part {
+            connector_id: &batch.connector_id,
+            writes: batch
+                .writes
+                .iter()
+                .map(|write| PartWrite {
+                    bucket: &write.bucket,
+                    expire_at: write.expire_at,
+                    fields: Cow::Borrowed(&write.fields),
+                })
+                .collect(),
+            samples: Cow::Borrowed(&batch.samples),
+        };
+        let batches = self.key(&batch.connector_id, "batches");
+        let written = self
+            .script
+            .run(
+                &mut self.connection.clone(),
+                &batches,
+                &[batch_id],
+                std::slice::from_ref(&part),
+            )
             .await?;
-        Ok(match outcome {
-            1 => Applied::Applied,
-            2 => Applied::Tombstoned,
-            _ => Applied::Duplicate,
+        Ok(match written {
+            Written::Seen(_) => Applied::Duplicate,
+            Written::Applied(fates) => fates.first().copied().unwrap_or(Applied::Applied),
         })
     }
 

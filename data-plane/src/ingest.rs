@@ -1,0 +1,138 @@
+//! IngestService: Ingest (a batch per call) and IngestStream (a batch per
+//! message, answered in order). Both need the ingest token, refuse with
+//! UNAVAILABLE until the node has its first configuration and once it is
+//! shutting down, and answer RESOURCE_EXHAUSTED when the queues could take
+//! none of the events.
+
+use std::pin::Pin;
+use std::sync::Arc;
+
+use eventconnectors_proto::v1::ingest_service_server::IngestService;
+use eventconnectors_proto::v1::{IngestRequest, IngestResponse};
+use futures::Stream;
+use server_kit::auth::BearerAuth;
+use tokio_stream::StreamExt;
+use tonic::{Request, Response, Status, Streaming};
+
+use crate::routing::{Admission, Dispatcher, Intake};
+
+/// Batches larger than this are admitted on a blocking thread, so one big
+/// batch does not hold up the timers and sockets of the async workers.
+const INLINE_EVENTS: usize = 256;
+
+/// The IngestService implementation.
+#[derive(Debug, Clone)]
+pub struct IngestApi {
+    dispatcher: Arc<Dispatcher>,
+    auth: BearerAuth,
+    max_batch_events: usize,
+}
+
+impl IngestApi {
+    /// Ingest over `dispatcher`, for callers presenting `auth`'s token.
+    pub fn new(dispatcher: Arc<Dispatcher>, auth: BearerAuth, max_batch_events: usize) -> Self {
+        Self {
+            dispatcher,
+            auth,
+            max_batch_events,
+        }
+    }
+
+    async fn take(&self, request: IngestRequest) -> Result<IngestResponse, Status> {
+        match self.dispatcher.intake() {
+            Intake::Starting => {
+                return Err(Status::unavailable(
+                    "the node has no configuration yet; retry shortly",
+                ));
+            }
+            Intake::Closed => return Err(Status::unavailable("the node is shutting down")),
+            Intake::Open => {}
+        }
+        let count = request.events.len();
+        if count > self.max_batch_events {
+            return Err(Status::invalid_argument(format!(
+                "{count} events in one request; the limit is {}",
+                self.max_batch_events
+            )));
+        }
+        let sequence = request.sequence;
+        let admission = if count <= INLINE_EVENTS {
+            self.dispatcher.admit(request.events)
+        } else {
+            let dispatcher = Arc::clone(&self.dispatcher);
+            tokio::task::spawn_blocking(move || dispatcher.admit(request.events))
+                .await
+                .map_err(|error| Status::internal(format!("admission failed: {error}")))?
+        };
+        if admission.all_queue_full() {
+            return Err(Status::resource_exhausted(
+                "the node's queues are full; no event was accepted, retry later",
+            ));
+        }
+        let Admission { accepted, rejected } = admission;
+        Ok(IngestResponse {
+            sequence,
+            accepted,
+            rejected,
+        })
+    }
+}
+
+type ResponseStream = Pin<Box<dyn Stream<Item = Result<IngestResponse, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl IngestService for IngestApi {
+    async fn ingest(
+        &self,
+        request: Request<IngestRequest>,
+    ) -> Result<Response<IngestResponse>, Status> {
+        self.auth.verify(request.metadata())?;
+        self.take(request.into_inner()).await.map(Response::new)
+    }
+
+    type IngestStreamStream = ResponseStream;
+
+    async fn ingest_stream(
+        &self,
+        request: Request<Streaming<IngestRequest>>,
+    ) -> Result<Response<Self::IngestStreamStream>, Status> {
+        self.auth.verify(request.metadata())?;
+        let api = self.clone();
+        let mut requests = request.into_inner();
+        let responses = async_stream_of(move |sender| async move {
+            loop {
+                // A shutdown ends the stream at once (the producer reconnects
+                // to another node) instead of holding it for the grace period.
+                let next = tokio::select! {
+                    next = requests.next() => next,
+                    () = api.dispatcher.intake_closed() => {
+                        let _ = sender.send(Err(Status::unavailable("the node is shutting down"))).await;
+                        break;
+                    }
+                };
+                let Some(next) = next else { break };
+                let result = match next {
+                    Ok(batch) => api.take(batch).await,
+                    Err(status) => Err(status),
+                };
+                let failed = result.is_err();
+                if sender.send(result).await.is_err() || failed {
+                    break;
+                }
+            }
+        });
+        Ok(Response::new(responses))
+    }
+}
+
+/// A response stream fed by `produce` through a small channel (so a slow
+/// reader slows the producer down instead of piling responses up).
+fn async_stream_of<F, Fut>(produce: F) -> ResponseStream
+where
+    F: FnOnce(tokio::sync::mpsc::Sender<Result<IngestResponse, Status>>) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let (sender, receiver) = tokio::sync::mpsc::channel(16);
+    tokio::spawn(produce(sender));
+    Box::pin(tokio_stream::wrappers::ReceiverStream::new(receiver))
+}

@@ -1,0 +1,99 @@
+//! What an HTTP status says when a partner has nothing more specific to say.
+
+use eventconnectors_proto::v1::ErrorCategory;
+
+use crate::adapter::{Failure, PartnerResponse, Prepared, Retry};
+
+/// The failure a non-2xx status means: 401/403 are credentials; 408, 429
+/// and 5xx (but 501) are worth retrying, honouring Retry-After; 3xx (not
+/// followed) and other 4xx will fail again.
+pub fn status_failure(
+    response: &PartnerResponse,
+    partner_code: String,
+    message: String,
+) -> Failure {
+    let status = response.status;
+    let (category, retry) = match status {
+        401 | 403 => (ErrorCategory::InvalidCredentials, Retry::Never),
+        408 | 429 => (
+            ErrorCategory::PartnerError,
+            Retry::Later(response.retry_after),
+        ),
+        501 => (ErrorCategory::PartnerError, Retry::Never),
+        500..=599 => (
+            ErrorCategory::PartnerError,
+            Retry::Later(response.retry_after),
+        ),
+        _ => (ErrorCategory::PartnerError, Retry::Never),
+    };
+    Failure {
+        category,
+        partner_code,
+        message,
+        retry,
+    }
+}
+
+/// The first 300 characters of a body, for messages.
+pub fn excerpt(body: &[u8]) -> String {
+    String::from_utf8_lossy(body).chars().take(300).collect()
+}
+
+/// `value` encoded for a URL query.
+pub fn query_value(value: &str) -> String {
+    url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
+}
+
+/// Indexes `0..len` in runs of at most `max`: one run per request.
+pub fn index_chunks(len: usize, max: usize) -> Vec<Vec<usize>> {
+    (0..len)
+        .collect::<Vec<_>>()
+        .chunks(max.max(1))
+        .map(<[usize]>::to_vec)
+        .collect()
+}
+
+/// Appends `[e1,e2,...]`, the JSON of the events at `indexes`, to `out`.
+pub fn json_array(out: &mut Vec<u8>, events: &[Prepared], indexes: &[usize]) {
+    out.push(b'[');
+    for (n, &index) in indexes.iter().enumerate() {
+        if n > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(events[index].json.as_bytes());
+    }
+    out.push(b']');
+}
+
+/// `text` as a JSON string literal.
+pub fn json_string(text: &str) -> String {
+    serde_json::to_string(text).expect("strings serialize")
+}
+
+/// A body buffer sized for the events at `indexes` plus `extra` bytes.
+pub fn body_for(events: &[Prepared], indexes: &[usize], extra: usize) -> Vec<u8> {
+    let events: usize = indexes.iter().map(|&i| events[i].json.len() + 1).sum();
+    Vec::with_capacity(events + extra + 2)
+}
+
+/// The body `{<head>"data":[events...],"test_event_code":"..."}` of the
+/// events at `indexes` (Meta and TikTok shape their batches alike); `head`
+/// holds the members before `data`, each followed by a comma.
+pub fn data_body(
+    head: &str,
+    events: &[Prepared],
+    indexes: &[usize],
+    test_event_code: Option<&str>,
+) -> Vec<u8> {
+    let mut body = body_for(events, indexes, head.len() + 64);
+    body.push(b'{');
+    body.extend_from_slice(head.as_bytes());
+    body.extend_from_slice(br#""data":"#);
+    json_array(&mut body, events, indexes);
+    if let Some(code) = test_event_code {
+        body.extend_from_slice(br#","test_event_code":"#);
+        body.extend_from_slice(json_string(code).as_bytes());
+    }
+    body.push(b'}');
+    body
+}

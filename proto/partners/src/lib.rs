@@ -1,0 +1,41 @@
+//! The partners: each one a folder holding its catalog entry
+//! (`catalog.rs`: settings, secrets, mappable fields, batch limit, default
+//! base URL) beside its adapter (`adapter.rs`: the exact requests, and the
+//! reading of the exact responses). Registering a partner is its module
+//! line and its entry in [`PARTNERS`], below.
+//!
+//! Around them, what every connector is checked and converted by:
+//! [`validation`] against the catalog, [`datatype`] conversion, and the
+//! [`normalize`] rules personal identifiers are hashed by. Nothing here
+//! does I/O: the control plane validates with it, the data plane builds and
+//! reads requests with it.
+
+pub mod adapter;
+pub mod base_urls;
+pub mod catalog;
+pub mod datatype;
+mod http;
+pub mod normalize;
+pub mod validation;
+
+mod ga4;
+mod meta_capi;
+mod tiktok;
+mod webhook;
+
+pub use webhook::signature as webhook_signature;
+
+use catalog::PartnerSpec;
+
+/// Every partner, sorted by id.
+pub static PARTNERS: &[&PartnerSpec] = &[
+    &ga4::PARTNER,
+    &meta_capi::PARTNER,
+    &tiktok::PARTNER,
+    &webhook::PARTNER,
+];
+
+/// The partner with this id.
+pub fn partner(id: &str) -> Option<&'static PartnerSpec> {
+    PARTNERS.iter().copied().find(|p| p.id == id)
+}

@@ -1,0 +1,7 @@
+//! Any HTTP endpoint, signed per Standard Webhooks.
+
+mod adapter;
+mod catalog;
+
+pub use adapter::signature;
+pub use catalog::PARTNER;
