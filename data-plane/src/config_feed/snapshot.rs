@@ -190,7 +190,7 @@ mod tests {
     #[test]
     fn connectors_this_node_cannot_understand_are_rejected_and_left_out() {
         let mut unknown = webhook("x", "w1");
-        unknown.partner = "snapchat".into();
+        unknown.partner = "myspace".into();
         let mut bad_mapping = webhook("y", "w1");
         bad_mapping.mappings.push(Default::default());
         let (next, rejected) = Snapshot::default().apply(update(
@@ -203,7 +203,7 @@ mod tests {
         let ids: Vec<_> = rejected.iter().map(|r| r.connector_id.as_str()).collect();
         assert_eq!(ids, ["x", "y"]);
         assert!(
-            rejected[0].reason.contains("unknown partner `snapchat`"),
+            rejected[0].reason.contains("unknown partner `myspace`"),
             "{}",
             rejected[0].reason
         );

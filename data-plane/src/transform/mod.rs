@@ -371,6 +371,6 @@ mod tests {
         .expect("transforms");
         assert_eq!(out["event"], "EUR");
         assert_eq!(out["event_time"], 1_764_435_600);
-        assert!(Transformer::new(&connector("snapchat", vec![])).is_err());
+        assert!(Transformer::new(&connector("myspace", vec![])).is_err());
     }
 }

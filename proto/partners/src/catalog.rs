@@ -100,8 +100,20 @@ pub enum Normalization {
     PhoneE164,
     /// Trim, lowercase, punctuation removed (Meta `fn`/`ln`, GA4 names).
     Name,
-    /// Trim, lowercase (TikTok `external_id`).
+    /// Trim, lowercase (TikTok `external_id`; Snapchat's city, region
+    /// and postal code, as its own tag sends them).
     Lowercase,
+    /// Trim, lowercase, whitespace and punctuation removed (Pinterest `ct`
+    /// and `st`).
+    Compact,
+    /// Digits only, leading zeros kept (Pinterest `zp`).
+    Digits,
+    /// `m`, `f` or `n` (non-binary), from those letters or the words
+    /// (Pinterest and Snapchat `ge`).
+    Gender,
+    /// An ISO 3166 two-letter code, lowercase (Pinterest and Snapchat
+    /// `country`).
+    Country,
 }
 
 impl PartnerSpec {

@@ -97,3 +97,28 @@ pub fn data_body(
     body.push(b'}');
     body
 }
+
+/// Wraps each member `keys` of `fields[object]` that is not already an
+/// array into a one-element array (partners whose identifiers are lists:
+/// Snapchat's and Pinterest's `user_data.em`, ...).
+pub fn wrap_in_arrays(fields: &mut serde_json::Value, object: &str, keys: &[&str]) {
+    let Some(members) = fields.get_mut(object).and_then(|o| o.as_object_mut()) else {
+        return;
+    };
+    for key in keys {
+        if let Some(value) = members.get_mut(*key)
+            && !value.is_array()
+        {
+            *value = serde_json::Value::Array(vec![value.take()]);
+        }
+    }
+}
+
+/// Sets `fields[key]` to `default` unless it is there already.
+pub fn default_member(fields: &mut serde_json::Value, key: &str, default: &str) {
+    if let Some(object) = fields.as_object_mut() {
+        object
+            .entry(key)
+            .or_insert_with(|| serde_json::Value::from(default));
+    }
+}

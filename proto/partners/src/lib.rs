@@ -20,6 +20,8 @@ pub mod validation;
 
 mod ga4;
 mod meta_capi;
+mod pinterest;
+mod snapchat;
 mod tiktok;
 mod webhook;
 
@@ -31,6 +33,8 @@ use catalog::PartnerSpec;
 pub static PARTNERS: &[&PartnerSpec] = &[
     &ga4::PARTNER,
     &meta_capi::PARTNER,
+    &pinterest::PARTNER,
+    &snapchat::PARTNER,
     &tiktok::PARTNER,
     &webhook::PARTNER,
 ];

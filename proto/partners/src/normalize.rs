@@ -26,10 +26,27 @@ pub fn normalize(rule: Normalization, raw: &str) -> Result<String, &'static str>
             .chars()
             .filter(|c| !c.is_ascii_punctuation())
             .collect(),
+        Normalization::Compact => trimmed
+            .to_lowercase()
+            .chars()
+            .filter(|c| !c.is_whitespace() && !c.is_ascii_punctuation())
+            .collect(),
+        Normalization::Digits => trimmed.chars().filter(char::is_ascii_digit).collect(),
+        Normalization::Gender => gender(&trimmed.to_lowercase())
+            .ok_or("not a gender (m, f, n, male, female, non-binary)")?
+            .to_owned(),
+        Normalization::Country => {
+            let code = trimmed.to_ascii_lowercase();
+            if code.len() != 2 || !code.bytes().all(|b| b.is_ascii_lowercase()) {
+                return Err("not a two-letter country code");
+            }
+            code
+        }
     };
     if normalized.is_empty() {
         return Err(match rule {
             Normalization::PhoneDigits | Normalization::PhoneE164 => "not a phone number",
+            Normalization::Digits => "no digits",
             _ => "empty",
         });
     }
@@ -63,11 +80,26 @@ fn google_email(email: &str) -> String {
     }
 }
 
-/// Digits only, without the leading zeros of an international prefix or a
-/// trunk prefix.
+/// Digits only, without the leading zeros of an international prefix
+/// (`00 44`) or a trunk prefix, nor a trunk zero written in parentheses
+/// after the country code (`+44 (0)20`, which is not dialled from abroad).
 fn phone_digits(raw: &str) -> String {
-    let digits: String = raw.chars().filter(char::is_ascii_digit).collect();
+    let digits: String = raw
+        .replace("(0)", "")
+        .chars()
+        .filter(char::is_ascii_digit)
+        .collect();
     digits.trim_start_matches('0').to_owned()
+}
+
+/// `m`, `f` or `n` from a letter or a word.
+fn gender(value: &str) -> Option<&'static str> {
+    match value {
+        "m" | "male" | "man" => Some("m"),
+        "f" | "female" | "woman" => Some("f"),
+        "n" | "non-binary" | "nonbinary" | "non binary" => Some("n"),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
@@ -116,12 +148,70 @@ mod tests {
     }
 
     #[test]
+    fn snapchat_phone_rules() {
+        // Snap's example: +44 844 412 4653 -> 448444124653 (no `+`, no
+        // leading 00, no trunk 0).
+        for written in [
+            "+44 844 412 4653",
+            "0044 844 412 4653",
+            "+44 (0)844 412 4653",
+        ] {
+            assert_eq!(
+                normalize(Normalization::PhoneDigits, written).as_deref(),
+                Ok("448444124653"),
+                "{written}"
+            );
+        }
+    }
+
+    #[test]
+    fn places_genders_and_countries() {
+        assert_eq!(
+            normalize(Normalization::Compact, " San Francisco ").as_deref(),
+            Ok("sanfrancisco")
+        );
+        assert_eq!(
+            normalize(Normalization::Compact, "N.Y.").as_deref(),
+            Ok("ny")
+        );
+        assert_eq!(
+            normalize(Normalization::Digits, "02134-1234").as_deref(),
+            Ok("021341234")
+        );
+        assert_eq!(normalize(Normalization::Digits, "n/a"), Err("no digits"));
+        assert_eq!(
+            normalize(Normalization::Lowercase, " New York ").as_deref(),
+            Ok("new york")
+        );
+        for (written, gender) in [("Female", "f"), ("M", "m"), ("non-binary", "n")] {
+            assert_eq!(
+                normalize(Normalization::Gender, written).as_deref(),
+                Ok(gender)
+            );
+        }
+        assert!(normalize(Normalization::Gender, "unknown").is_err());
+        assert_eq!(
+            normalize(Normalization::Country, " US ").as_deref(),
+            Ok("us")
+        );
+        assert_eq!(
+            normalize(Normalization::Country, "USA"),
+            Err("not a two-letter country code")
+        );
+    }
+
+    #[test]
     fn names_lose_punctuation() {
         assert_eq!(
             normalize(Normalization::Name, " O'Brien-Smith ").as_deref(),
             Ok("obriensmith")
         );
         assert_eq!(normalize(Normalization::Name, "Zoë").as_deref(), Ok("zoë"));
+        // Snap's example: special characters stay, in UTF-8.
+        assert_eq!(
+            normalize(Normalization::Name, "Raphaël").as_deref(),
+            Ok("raphaël")
+        );
     }
 
     #[test]
