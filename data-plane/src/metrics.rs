@@ -15,6 +15,7 @@ const QUEUE_DEPTH: &str = "eventconnectors_queue_depth";
 const BREAKER_STATE: &str = "eventconnectors_breaker_state";
 const ATTEMPT_SECONDS: &str = "eventconnectors_attempt_duration_seconds";
 const OUTCOME_OVERFLOW: &str = "eventconnectors_outcomes_lost_total";
+const CONFIG_CONNECTED: &str = "eventconnectors_config_connected";
 
 /// Serves `/metrics` on `address` (process-wide; call once).
 pub fn install(address: SocketAddr) -> Result<(), BuildError> {
@@ -74,4 +75,10 @@ pub fn forget_connector(connector_id: &str) {
 /// Outcomes lost because the stats service was away too long.
 pub fn outcomes_lost(count: u64) {
     metrics::counter!(OUTCOME_OVERFLOW).absolute(count);
+}
+
+/// Whether a configuration stream to the control plane is open (1) or not
+/// (0): a node keeps its last good configuration while this is 0.
+pub fn config_connected(connected: bool) {
+    metrics::gauge!(CONFIG_CONNECTED).set(if connected { 1.0 } else { 0.0 });
 }

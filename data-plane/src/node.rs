@@ -128,6 +128,11 @@ impl DataPlane {
         &self.dispatcher
     }
 
+    /// The node's outcomes, pending and sealed.
+    pub fn outcomes(&self) -> &Outcomes {
+        &self.outcomes
+    }
+
     /// Serves until `shutdown` resolves, then drains and flushes.
     pub async fn serve(
         self,

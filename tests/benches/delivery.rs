@@ -20,7 +20,7 @@ use e2e_tests::control_plane::{ControlPlaneHandle, Db};
 use e2e_tests::fixtures::create;
 use e2e_tests::fixtures::webhook_connector;
 use e2e_tests::node::{INGEST_TOKEN, IngestClient, NodeHandle};
-use e2e_tests::partners::{FakePartner, Kind, Reply};
+use e2e_tests::partners::{FakePartner, MetaCapi, Reply, Webhook};
 use e2e_tests::with_token;
 use eventconnectors_proto::v1::{Connector, DataType, FieldMapping, IngestRequest};
 use http_body_util::Full;
@@ -306,10 +306,10 @@ fn main() {
     let node_rt = runtime("node", 2);
     let partner_rt = runtime("partner", 2);
 
-    let meta_partner = partner_rt.block_on(FakePartner::start_unrecorded(Kind::Meta));
-    let hook_partner = partner_rt.block_on(FakePartner::start_unrecorded(Kind::Webhook));
-    let recorded_meta = partner_rt.block_on(FakePartner::start(Kind::Meta));
-    let stuck_partner = partner_rt.block_on(FakePartner::start(Kind::Webhook));
+    let meta_partner = partner_rt.block_on(FakePartner::start_unrecorded(&MetaCapi));
+    let hook_partner = partner_rt.block_on(FakePartner::start_unrecorded(&Webhook));
+    let recorded_meta = partner_rt.block_on(FakePartner::start(&MetaCapi));
+    let stuck_partner = partner_rt.block_on(FakePartner::start(&Webhook));
     stuck_partner.set_default(Reply::Delay(
         Duration::from_secs(600),
         Box::new(Reply::Accept),

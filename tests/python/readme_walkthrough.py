@@ -251,7 +251,7 @@ def main():
                 check(set(result["services"]) == expected, f"list shows exactly {sorted(expected)}")
             elif target.endswith("/ListPartners"):
                 ids = [p["id"] for p in result["partners"]]
-                check(ids == ["ga4", "meta_capi", "tiktok", "webhook"], "ListPartners shows the catalog")
+                check(ids == ["ga4", "meta_capi", "pinterest", "snapchat", "tiktok", "webhook"], "ListPartners shows the catalog")
             elif target.endswith("/CreateConnector"):
                 check(result.get("status") == "ACTIVE", "CreateConnector: ACTIVE at once")
                 check("secrets" not in result, "CreateConnector returns no secrets")

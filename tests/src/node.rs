@@ -6,9 +6,12 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use data_plane::args::Args;
-use data_plane::config_feed::{ConfigState, Snapshot};
+use data_plane::config_feed::{ConfigState, Link, Snapshot};
+use data_plane::delivery::breaker::State;
 use data_plane::node::DataPlane;
+use data_plane::outcomes::Outcomes;
 use data_plane::routing::Dispatcher;
+use eventconnectors_proto::v1::Outcome;
 use eventconnectors_proto::v1::ingest_service_client::IngestServiceClient;
 use tokio::net::TcpListener;
 use tonic_health::pb::health_check_response::ServingStatus;
@@ -31,6 +34,7 @@ pub struct NodeHandle {
     pub addr: SocketAddr,
     config: ConfigState,
     dispatcher: Arc<Dispatcher>,
+    outcomes: Outcomes,
     server: ServerTask<tonic::transport::Error>,
 }
 
@@ -70,6 +74,7 @@ impl NodeHandle {
         let node = DataPlane::new(&args).expect("node starts");
         let config = node.config().clone();
         let dispatcher = Arc::clone(node.dispatcher());
+        let outcomes = node.outcomes().clone();
         let listener = TcpListener::bind(args.listen).await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let server = ServerTask::spawn(|stopped| node.serve(listener, signalled(stopped)));
@@ -77,26 +82,82 @@ impl NodeHandle {
             addr,
             config,
             dispatcher,
+            outcomes,
             server,
         }
+    }
+
+    /// Polls `condition` every few milliseconds until it holds; panics
+    /// after `timeout`, naming `what`.
+    async fn poll(&self, what: &str, timeout: Duration, condition: impl Fn() -> bool) {
+        let started = Instant::now();
+        while !condition() {
+            assert!(
+                started.elapsed() < timeout,
+                "node {}: not {what} after {timeout:?}",
+                self.addr
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    /// Waits until every accepted event has its outcome (nothing waiting
+    /// or in flight): whatever the node will send for them has been sent
+    /// and answered.
+    pub async fn wait_idle(&self, timeout: Duration) {
+        self.poll("idle", timeout, || self.dispatcher.depth() == 0)
+            .await;
+    }
+
+    /// The breaker of connector `id`'s lane.
+    pub fn breaker(&self, id: &str) -> Option<State> {
+        let lanes = self.dispatcher.lanes();
+        let lane = lanes.iter().find(|lane| lane.id == id)?;
+        Some(lane.breaker().state())
+    }
+
+    /// Waits until sealed, unacknowledged outcome batches count at least
+    /// `delivered` delivered events (flushed, not yet reported).
+    pub async fn wait_for_sealed_deliveries(&self, delivered: u64, timeout: Duration) {
+        self.poll("holding the sealed outcomes", timeout, || {
+            let sealed: u64 = self
+                .outcomes
+                .pending()
+                .unacknowledged()
+                .flat_map(|batch| &batch.counts)
+                .filter(|count| count.outcome == Outcome::Delivered as i32)
+                .map(|count| count.count)
+                .sum();
+            sealed >= delivered
+        })
+        .await;
+    }
+
+    /// Waits until the node's link to the control plane satisfies
+    /// `condition`; panics after `timeout`, naming `what`.
+    pub async fn wait_for_link(
+        &self,
+        what: &str,
+        timeout: Duration,
+        condition: impl Fn(Link) -> bool,
+    ) {
+        let mut link = self.config.link();
+        tokio::time::timeout(timeout, link.wait_for(|now| condition(*now)))
+            .await
+            .unwrap_or_else(|_| panic!("node {}: not {what} after {timeout:?}", self.addr))
+            .expect("the node's link outlives it");
     }
 
     /// Waits until the node has (or, `present` false, no longer has) a
     /// delivery lane for connector `id`. Panics after `timeout`.
     pub async fn wait_for_lane(&self, id: &str, present: bool, timeout: Duration) -> Duration {
         let started = Instant::now();
-        loop {
-            let has = self.dispatcher.lanes().iter().any(|lane| lane.id == id);
-            if has == present {
-                return started.elapsed();
-            }
-            assert!(
-                started.elapsed() < timeout,
-                "node {}: lane {id} present={has} after {timeout:?}",
-                self.addr
-            );
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        let what = format!("with lane {id} present={present}");
+        self.poll(&what, timeout, || {
+            self.dispatcher.lanes().iter().any(|lane| lane.id == id) == present
+        })
+        .await;
+        started.elapsed()
     }
 
     /// The node's gRPC URL.

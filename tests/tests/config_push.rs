@@ -283,7 +283,12 @@ async fn nodes_keep_their_configuration_while_the_control_plane_is_down() {
     .await;
 
     control_plane.stop().await.expect("stop");
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    for node in &nodes {
+        node.wait_for_link("disconnected", Duration::from_secs(5), |link| {
+            !link.connected && link.sessions_ended >= 1
+        })
+        .await;
+    }
     for node in &nodes {
         let snapshot = node.config().current().expect("kept");
         assert!(
@@ -330,7 +335,12 @@ async fn a_node_started_before_the_control_plane_is_not_ready_until_its_first_sn
     let addr = reserved.local_addr().expect("addr");
     drop(reserved);
     let node = NodeHandle::start("early-node", &[format!("http://{addr}")]).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    node.wait_for_link(
+        "having tried the control plane twice",
+        Duration::from_secs(5),
+        |link| link.sessions_ended >= 2,
+    )
+    .await;
     assert!(node.config().current().is_none());
     assert_eq!(
         node.health("").await,
@@ -597,7 +607,7 @@ async fn list_nodes_shows_versions_and_what_nodes_could_not_apply(db: Db) {
     let store = control_plane.store().await;
     let mut record = store.get(&good.id).await.expect("stored");
     record.id = uuid::Uuid::now_v7().to_string();
-    record.partner = "snapchat".into();
+    record.partner = "myspace".into();
     record.sealed_secrets =
         control_plane::secrets::SecretBox::from_base64(e2e_tests::control_plane::SECRETS_KEY)
             .expect("key")
@@ -616,9 +626,7 @@ async fn list_nodes_shows_versions_and_what_nodes_could_not_apply(db: Db) {
         let reported = listed.iter().all(|n| {
             n.rejections.len() == 1
                 && n.rejections[0].connector_id == record.id
-                && n.rejections[0]
-                    .reason
-                    .contains("unknown partner `snapchat`")
+                && n.rejections[0].reason.contains("unknown partner `myspace`")
         });
         if reported && listed.len() == 2 {
             break;

@@ -8,10 +8,9 @@ use e2e_tests::control_plane::{ADMIN_TOKEN, ControlPlaneHandle, Db};
 use e2e_tests::fixtures::{META_TOKEN, create, mask, meta_connector};
 use eventconnectors_proto::v1::connector_service_client::ConnectorServiceClient;
 use eventconnectors_proto::v1::{
-    ActivateConnectorRequest, ConditionOperator, Connector, ConnectorStatus,
-    CreateConnectorRequest, DataType, DeactivateConnectorRequest, DeleteConnectorRequest,
-    EventFilter, FieldMapping, GetConnectorRequest, ListConnectorsRequest, ListPartnersRequest,
-    PropertyCondition, UpdateConnectorRequest,
+    ActivateConnectorRequest, Connector, ConnectorStatus, CreateConnectorRequest,
+    DeactivateConnectorRequest, DeleteConnectorRequest, GetConnectorRequest, ListConnectorsRequest,
+    ListPartnersRequest, UpdateConnectorRequest,
 };
 use prost::Message;
 use tonic::{Code, Request, Status};
@@ -55,7 +54,17 @@ async fn lifecycle_create_get_list_deactivate_activate_delete(db: Db) {
         .expect("partners")
         .into_inner();
     let ids: Vec<_> = partners.partners.iter().map(|p| p.id.as_str()).collect();
-    assert_eq!(ids, ["ga4", "meta_capi", "tiktok", "webhook"]);
+    assert_eq!(
+        ids,
+        [
+            "ga4",
+            "meta_capi",
+            "pinterest",
+            "snapchat",
+            "tiktok",
+            "webhook"
+        ]
+    );
 
     let created = admin
         .create_connector(create(meta_connector("ws-1", "  Meta prod  ")))
@@ -188,6 +197,10 @@ async fn lifecycle_create_get_list_deactivate_activate_delete(db: Db) {
     server.stop().await.expect("graceful stop");
 }
 
+/// Validation itself is unit-tested case by case beside it
+/// (`proto/partners/src/validation.rs`); here, that its findings reach the
+/// caller: INVALID_ARGUMENT, a BadRequest detail naming each field, the
+/// same fields in the message, and nothing stored.
 async fn every_invalid_create_names_its_field(db: Db) {
     let server = ControlPlaneHandle::start(db).await;
     let mut admin = server.admin().await;
@@ -196,291 +209,18 @@ async fn every_invalid_create_names_its_field(db: Db) {
         base64::engine::general_purpose::STANDARD.encode([9u8; 32])
     );
 
-    type Edit = Box<dyn Fn(&mut Connector)>;
-    let mapping = |source: &str, target: &str, data_type: DataType| FieldMapping {
-        source: source.to_owned(),
-        target: target.to_owned(),
-        r#type: data_type as i32,
-        ..Default::default()
-    };
-    let cases: Vec<(&str, Edit)> = vec![
-        (
-            "connector.workspace_id",
-            Box::new(|c| c.workspace_id.clear()),
-        ),
-        (
-            "connector.workspace_id",
-            Box::new(|c| c.workspace_id = "ws 1/..".into()),
-        ),
-        (
-            "connector.workspace_id",
-            Box::new(|c| c.workspace_id = "w".repeat(129)),
-        ),
-        (
-            "connector.partner",
-            Box::new(|c| c.partner = "snapchat".into()),
-        ),
-        ("connector.partner", Box::new(|c| c.partner.clear())),
-        ("connector.name", Box::new(|c| c.name = "   ".into())),
-        ("connector.name", Box::new(|c| c.name = "n".repeat(201))),
-        (
-            "connector.name",
-            Box::new(|c| c.name = "bad\u{7}name".into()),
-        ),
-        (
-            "connector.settings.pixel_id",
-            Box::new(|c| c.settings.clear()),
-        ),
-        (
-            "connector.settings.pixel_id",
-            Box::new(|c| {
-                c.settings.insert("pixel_id".into(), "12ab".into());
-            }),
-        ),
-        (
-            "connector.settings.pixel_id",
-            Box::new(|c| {
-                c.settings.insert("pixel_id".into(), "  ".into());
-            }),
-        ),
-        (
-            "connector.settings.pixl_id",
-            Box::new(|c| {
-                c.settings.insert("pixl_id".into(), "1".into());
-            }),
-        ),
-        (
-            "connector.settings.access_token",
-            Box::new(|c| {
-                c.settings.insert("access_token".into(), "x".into());
-            }),
-        ),
-        (
-            "connector.secrets.pixel_id",
-            Box::new(|c| {
-                c.secrets.insert("pixel_id".into(), "1".into());
-            }),
-        ),
-        (
-            "connector.secrets.access_token",
-            Box::new(|c| c.secrets.clear()),
-        ),
-        (
-            "connector.settings.api_version",
-            Box::new(|c| {
-                c.settings.insert("api_version".into(), "x".repeat(5000));
-            }),
-        ),
-        (
-            "connector.mappings[0].target",
-            Box::new(move |c| {
-                c.mappings = vec![mapping(
-                    "properties.a",
-                    "custom_datum.value",
-                    DataType::Number,
-                )];
-            }),
-        ),
-        (
-            "connector.mappings[0].target",
-            Box::new(move |c| {
-                c.mappings = vec![mapping("properties.a", "", DataType::Number)];
-            }),
-        ),
-        (
-            "connector.mappings[0].type",
-            Box::new(move |c| {
-                c.mappings = vec![mapping(
-                    "properties.a",
-                    "custom_data.value",
-                    DataType::Boolean,
-                )];
-            }),
-        ),
-        (
-            "connector.mappings[0].type",
-            Box::new(move |c| {
-                c.mappings = vec![mapping("user.email", "user_data.em", DataType::String)];
-            }),
-        ),
-        (
-            "connector.mappings[0].type",
-            Box::new(move |c| {
-                c.mappings = vec![mapping(
-                    "properties.a",
-                    "custom_data.value",
-                    DataType::Unspecified,
-                )];
-            }),
-        ),
-        (
-            "connector.mappings[0].source",
-            Box::new(move |c| {
-                c.mappings = vec![mapping("", "custom_data.value", DataType::Number)];
-            }),
-        ),
-        (
-            "connector.mappings[0].source",
-            Box::new(move |c| {
-                c.mappings = vec![mapping(
-                    "properties..a",
-                    "custom_data.value",
-                    DataType::Number,
-                )];
-            }),
-        ),
-        (
-            "connector.mappings[0].source",
-            Box::new(move |c| {
-                let mut m = mapping("properties.a", "custom_data.value", DataType::Number);
-                m.constant = Some("1".into());
-                c.mappings = vec![m];
-            }),
-        ),
-        (
-            "connector.mappings[0].constant",
-            Box::new(move |c| {
-                let mut m = mapping("", "custom_data.currency", DataType::String);
-                m.constant = Some("EUR".into());
-                c.mappings = vec![m];
-            }),
-        ),
-        (
-            "connector.mappings[0].default_value",
-            Box::new(move |c| {
-                let mut m = mapping("properties.a", "custom_data.value", DataType::Number);
-                m.default_value = Some("{\"a\":1}".into());
-                c.mappings = vec![m];
-            }),
-        ),
-        (
-            "connector.mappings[0].constant",
-            Box::new(move |c| {
-                let mut m = mapping("", "custom_data.num_items", DataType::Integer);
-                m.constant = Some("\"many\"".into());
-                c.mappings = vec![m];
-            }),
-        ),
-        (
-            "connector.mappings[0].default_value",
-            Box::new(move |c| {
-                let mut m = mapping("properties.at", "event_time", DataType::Timestamp);
-                m.default_value = Some("\"soon\"".into());
-                c.mappings = vec![m];
-            }),
-        ),
-        (
-            "connector.mappings[1].target",
-            Box::new(move |c| {
-                c.mappings = vec![
-                    mapping("properties.a", "custom_data.value", DataType::Number),
-                    mapping("properties.b", "custom_data.value", DataType::Number),
-                ];
-            }),
-        ),
-        (
-            "connector.filter.event_types[1]",
-            Box::new(|c| {
-                c.filter = Some(EventFilter {
-                    event_types: vec!["Purchase".into(), " ".into()],
-                    condition: None,
-                });
-            }),
-        ),
-        (
-            "connector.filter.event_types[1]",
-            Box::new(|c| {
-                c.filter = Some(EventFilter {
-                    event_types: vec!["Purchase".into(), "Purchase".into()],
-                    condition: None,
-                });
-            }),
-        ),
-        (
-            "connector.filter.condition.operator",
-            Box::new(|c| {
-                c.filter = Some(EventFilter {
-                    event_types: vec![],
-                    condition: Some(PropertyCondition {
-                        path: "properties.country".into(),
-                        operator: 0,
-                        value: String::new(),
-                    }),
-                });
-            }),
-        ),
-        (
-            "connector.filter.condition.path",
-            Box::new(|c| {
-                c.filter = Some(EventFilter {
-                    event_types: vec![],
-                    condition: Some(PropertyCondition {
-                        path: String::new(),
-                        operator: ConditionOperator::Exists as i32,
-                        value: String::new(),
-                    }),
-                });
-            }),
-        ),
-        (
-            "connector.settings.url",
-            Box::new(|c| {
-                c.partner = "webhook".into();
-                c.settings = BTreeMap::from([("url".into(), "ftp://example.com".into())]);
-                c.secrets.clear();
-                c.mappings.clear();
-            }),
-        ),
-        (
-            "connector.settings.url",
-            Box::new(|c| {
-                c.partner = "webhook".into();
-                c.settings.clear();
-                c.secrets.clear();
-                c.mappings.clear();
-            }),
-        ),
-        (
-            "connector.secrets.signing_secret",
-            Box::new(|c| {
-                c.partner = "webhook".into();
-                c.settings = BTreeMap::from([("url".into(), "https://example.com/hook".into())]);
-                c.secrets =
-                    BTreeMap::from([("signing_secret".into(), "whsec_dG9vc2hvcnQ=".into())]);
-                c.mappings.clear();
-            }),
-        ),
-        (
-            "connector.settings.header.X Bad",
-            Box::new(|c| {
-                c.partner = "webhook".into();
-                c.settings = BTreeMap::from([
-                    ("url".into(), "https://example.com/hook".into()),
-                    ("header.X Bad".into(), "v".into()),
-                ]);
-                c.secrets.clear();
-                c.mappings.clear();
-            }),
-        ),
-    ];
-    for (field, edit) in &cases {
-        let mut connector = meta_connector("ws-1", "Meta");
-        edit(&mut connector);
-        let status = admin
-            .create_connector(create(connector))
-            .await
-            .expect_err(field);
-        let fields = violated_fields(&status);
-        assert!(
-            fields.iter().any(|f| f == field),
-            "expected a violation of {field}, got {fields:?}"
-        );
-        assert!(
-            status.message().contains(field),
-            "the message names {field}: {}",
-            status.message()
-        );
-    }
+    let mut connector = meta_connector("ws-1", "Meta");
+    connector.settings.insert("pixel_id".into(), "12ab".into());
+    let status = admin
+        .create_connector(create(connector))
+        .await
+        .expect_err("a pixel id that is not a number");
+    assert_eq!(violated_fields(&status), ["connector.settings.pixel_id"]);
+    assert!(
+        status.message().contains("connector.settings.pixel_id"),
+        "the message names the field: {}",
+        status.message()
+    );
 
     // Several problems come back together, each with its field.
     let mut connector = meta_connector("", " ");

@@ -5,10 +5,11 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use data_plane::delivery::breaker::State;
 use e2e_tests::control_plane::ADMIN_TOKEN;
 use e2e_tests::fixtures::webhook_connector;
 use e2e_tests::node::INGEST_TOKEN;
-use e2e_tests::partners::{FakePartner, Kind, Reply};
+use e2e_tests::partners::{FakePartner, Ga4, MetaCapi, Reply, TikTok, Webhook};
 use e2e_tests::platform::{Platform, event, total};
 use e2e_tests::stats::{Backend, RedisPrefix, StatsHandle};
 use e2e_tests::with_token;
@@ -121,7 +122,7 @@ const QUICK: &[&str] = &[
 
 #[tokio::test]
 async fn a_webhook_gets_the_raw_event_unchanged_and_signed() {
-    let partner = FakePartner::start(Kind::Webhook).await;
+    let partner = FakePartner::start(&Webhook).await;
     partner.verify_signatures(SIGNING_SECRET);
     let mut platform = Platform::start(&[]).await;
     let hook = platform
@@ -144,9 +145,9 @@ async fn a_webhook_gets_the_raw_event_unchanged_and_signed() {
 
 #[tokio::test]
 async fn each_partner_gets_its_own_format_and_every_event_is_delivered_once() {
-    let meta_partner = FakePartner::start(Kind::Meta).await;
-    let tiktok_partner = FakePartner::start(Kind::TikTok).await;
-    let ga4_partner = FakePartner::start(Kind::Ga4).await;
+    let meta_partner = FakePartner::start(&MetaCapi).await;
+    let tiktok_partner = FakePartner::start(&TikTok).await;
+    let ga4_partner = FakePartner::start(&Ga4).await;
     let (meta_url, tiktok_url, ga4_url) = (
         meta_partner.base_url(),
         tiktok_partner.base_url(),
@@ -206,8 +207,8 @@ async fn each_partner_gets_its_own_format_and_every_event_is_delivered_once() {
 
 #[tokio::test]
 async fn events_reach_only_their_workspace_and_matching_filters() {
-    let partner_a = FakePartner::start(Kind::Webhook).await;
-    let partner_b = FakePartner::start(Kind::Webhook).await;
+    let partner_a = FakePartner::start(&Webhook).await;
+    let partner_b = FakePartner::start(&Webhook).await;
     let mut platform = Platform::start(&[]).await;
     let a = platform
         .create(webhook("workspace-a", &partner_a.url()))
@@ -243,7 +244,8 @@ async fn events_reach_only_their_workspace_and_matching_filters() {
     let stats = platform
         .wait_for_outcomes(&filtered.id, 1, 5 * SECOND)
         .await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Every accepted event has its outcome: nothing more will be sent.
+    platform.node().wait_idle(5 * SECOND).await;
     let ids = |partner: &FakePartner| -> Vec<String> {
         partner
             .requests()
@@ -259,7 +261,7 @@ async fn events_reach_only_their_workspace_and_matching_filters() {
 
 #[tokio::test]
 async fn a_permanent_500_is_four_attempts_then_failed() {
-    let partner = FakePartner::start(Kind::Webhook).await;
+    let partner = FakePartner::start(&Webhook).await;
     partner.set_default(Reply::Status {
         status: 500,
         retry_after: None,
@@ -278,7 +280,7 @@ async fn a_permanent_500_is_four_attempts_then_failed() {
 
 #[tokio::test]
 async fn a_500_then_success_on_the_second_retry_is_delivered() {
-    let partner = FakePartner::start(Kind::Webhook).await;
+    let partner = FakePartner::start(&Webhook).await;
     let status = |status| Reply::Status {
         status,
         retry_after: None,
@@ -294,7 +296,7 @@ async fn a_500_then_success_on_the_second_retry_is_delivered() {
 
 #[tokio::test]
 async fn a_429_is_retried_no_sooner_than_its_retry_after() {
-    let partner = FakePartner::start(Kind::Webhook).await;
+    let partner = FakePartner::start(&Webhook).await;
     partner.script([Reply::Status {
         status: 429,
         retry_after: Some(1),
@@ -312,7 +314,7 @@ async fn a_429_is_retried_no_sooner_than_its_retry_after() {
 
 #[tokio::test]
 async fn a_partner_slower_than_the_timeout_fails_as_timeout_after_four_attempts() {
-    let partner = FakePartner::start(Kind::Webhook).await;
+    let partner = FakePartner::start(&Webhook).await;
     partner.set_default(Reply::Delay(SECOND, Box::new(Reply::Accept)));
     let mut platform = Platform::start(QUICK).await;
     let hook = platform.create(webhook("w", &partner.url())).await;
@@ -329,7 +331,7 @@ async fn a_partner_slower_than_the_timeout_fails_as_timeout_after_four_attempts(
 
 #[tokio::test]
 async fn a_refused_connection_is_resource_access() {
-    let partner = FakePartner::start(Kind::Webhook).await;
+    let partner = FakePartner::start(&Webhook).await;
     let url = partner.url();
     partner.stop().await;
     let mut platform = Platform::start(QUICK).await;
@@ -344,7 +346,7 @@ async fn a_refused_connection_is_resource_access() {
 
 #[tokio::test]
 async fn a_401_fails_at_once_as_invalid_credentials() {
-    let partner = FakePartner::start(Kind::Webhook).await;
+    let partner = FakePartner::start(&Webhook).await;
     partner.set_default(Reply::Status {
         status: 401,
         retry_after: None,
@@ -362,15 +364,14 @@ async fn a_401_fails_at_once_as_invalid_credentials() {
 
 #[tokio::test]
 async fn meta_error_190_is_invalid_credentials_and_a_short_events_received_fails_the_rest() {
-    let partner = FakePartner::start(Kind::Meta).await;
+    let partner = FakePartner::start(&MetaCapi).await;
     partner.script([
-        Reply::MetaError {
+        Reply::Error {
             status: 400,
-            code: 190,
-            subcode: Some(463),
+            code: "190".to_owned(),
             message: "Error validating access token: Session has expired".to_owned(),
         },
-        Reply::MetaPartial { received: 3 },
+        Reply::Partial { accepted: 3 },
     ]);
     let base = partner.base_url();
     let mut platform = Platform::start(&["--meta-base-url", &base, "--linger", "50ms"]).await;
@@ -405,9 +406,10 @@ async fn meta_error_190_is_invalid_credentials_and_a_short_events_received_fails
 
 #[tokio::test]
 async fn a_tiktok_error_inside_a_200_is_a_partner_error() {
-    let partner = FakePartner::start(Kind::TikTok).await;
-    partner.set_default(Reply::TikTokCode {
-        code: 40002,
+    let partner = FakePartner::start(&TikTok).await;
+    partner.set_default(Reply::Error {
+        status: 200,
+        code: "40002".to_owned(),
         message: "Invalid value for event_source_id".to_owned(),
     });
     let base = partner.base_url();
@@ -429,7 +431,7 @@ async fn a_tiktok_error_inside_a_200_is_a_partner_error() {
 
 #[tokio::test]
 async fn the_breaker_opens_on_errors_then_a_probe_closes_it() {
-    let partner = FakePartner::start(Kind::Webhook).await;
+    let partner = FakePartner::start(&Webhook).await;
     partner.set_default(Reply::Status {
         status: 503,
         retry_after: None,
@@ -469,7 +471,11 @@ async fn the_breaker_opens_on_errors_then_a_probe_closes_it() {
     );
 
     partner.set_default(Reply::Accept);
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    let Some(State::Open { until }) = platform.node().breaker(&hook.id) else {
+        panic!("the breaker is open");
+    };
+    // Until then the breaker lets nothing through; from then, a probe.
+    tokio::time::sleep_until(until.into()).await;
     platform.ingest_all(&burst(8)).await;
     let stats = platform.wait_for_outcomes(&hook.id, 12, 5 * SECOND).await;
     assert_eq!(totals(&stats).delivered, 4, "the probe closed the breaker");
@@ -478,7 +484,7 @@ async fn the_breaker_opens_on_errors_then_a_probe_closes_it() {
 
 #[tokio::test]
 async fn deactivating_drops_queued_events_at_once_and_counts_them() {
-    let partner = FakePartner::start(Kind::Webhook).await;
+    let partner = FakePartner::start(&Webhook).await;
     partner.set_default(Reply::Delay(SECOND, Box::new(Reply::Accept)));
     let mut platform = Platform::start(&["--connector-concurrency", "1"]).await;
     let hook = platform.create(webhook("w", &partner.url())).await;
@@ -497,7 +503,7 @@ async fn deactivating_drops_queued_events_at_once_and_counts_them() {
         (49, 1),
         "{stats:?}"
     );
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    platform.node().wait_idle(SECOND).await;
     assert_eq!(
         partner.request_count(),
         1,
@@ -514,7 +520,7 @@ async fn deactivating_drops_queued_events_at_once_and_counts_them() {
 
 #[tokio::test]
 async fn values_that_cannot_take_their_datatype_are_transformation_errors() {
-    let partner = FakePartner::start(Kind::Webhook).await;
+    let partner = FakePartner::start(&Webhook).await;
     let mut platform = Platform::start(&[]).await;
     let typed = |source: &str, data_type: DataType| FieldMapping {
         required: true,
@@ -593,7 +599,7 @@ async fn values_that_cannot_take_their_datatype_are_transformation_errors() {
         stats.transformation_errors
     );
     partner.wait_for_requests(1, 5 * SECOND).await;
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    platform.node().wait_idle(5 * SECOND).await;
     let sent = partner.requests();
     assert_eq!(sent.len(), 1, "only the good event is sent");
     // The digest is `printf 'a@b.example' | sha256sum`.
@@ -659,7 +665,7 @@ async fn ingest_answers_per_event_and_requires_its_token() {
 
 #[tokio::test]
 async fn a_stream_answers_each_batch_in_order() {
-    let partner = FakePartner::start(Kind::Webhook).await;
+    let partner = FakePartner::start(&Webhook).await;
     let mut platform = Platform::start(&[]).await;
     let hook = platform.create(webhook("w", &partner.url())).await;
     let mut client = platform.node().ingest_client().await;
@@ -688,7 +694,7 @@ async fn a_stream_answers_each_batch_in_order() {
 
 #[tokio::test]
 async fn full_queues_refuse_events_instead_of_dropping_them() {
-    let partner = FakePartner::start(Kind::Webhook).await;
+    let partner = FakePartner::start(&Webhook).await;
     partner.set_default(Reply::Delay(
         Duration::from_millis(300),
         Box::new(Reply::Accept),
@@ -727,7 +733,7 @@ async fn full_queues_refuse_events_instead_of_dropping_them() {
 
 #[tokio::test]
 async fn shutdown_drains_the_queues_and_flushes_outcomes() {
-    let partner = FakePartner::start(Kind::Webhook).await;
+    let partner = FakePartner::start(&Webhook).await;
     partner.set_default(Reply::Delay(
         Duration::from_millis(20),
         Box::new(Reply::Accept),
@@ -746,7 +752,7 @@ async fn shutdown_drains_the_queues_and_flushes_outcomes() {
 
 #[tokio::test]
 async fn shutdown_fails_what_the_grace_period_could_not_deliver() {
-    let partner = FakePartner::start(Kind::Webhook).await;
+    let partner = FakePartner::start(&Webhook).await;
     partner.set_default(Reply::Delay(
         Duration::from_secs(30),
         Box::new(Reply::Accept),
@@ -786,7 +792,7 @@ async fn shutdown_fails_what_the_grace_period_could_not_deliver() {
 /// ends in exactly one outcome per connector it matched.
 #[tokio::test]
 async fn no_accepted_event_is_left_without_an_outcome() {
-    let flaky = FakePartner::start(Kind::Webhook).await;
+    let flaky = FakePartner::start(&Webhook).await;
     let status = |status| Reply::Status {
         status,
         retry_after: None,
@@ -803,9 +809,9 @@ async fn no_accepted_event_is_left_without_an_outcome() {
         .cycle()
         .take(200),
     );
-    let meta_partner = FakePartner::start(Kind::Meta).await;
-    meta_partner.script([Reply::MetaPartial { received: 7 }]);
-    let slow = FakePartner::start(Kind::Webhook).await;
+    let meta_partner = FakePartner::start(&MetaCapi).await;
+    meta_partner.script([Reply::Partial { accepted: 7 }]);
+    let slow = FakePartner::start(&Webhook).await;
     slow.set_default(Reply::Delay(
         Duration::from_millis(200),
         Box::new(Reply::Accept),
@@ -851,7 +857,8 @@ async fn no_accepted_event_is_left_without_an_outcome() {
         })
         .collect();
     platform.ingest_all(&events).await;
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Deactivated while its events are on their way to the slow partner.
+    slow.wait_for_requests(1, 5 * SECOND).await;
     platform.deactivate(&only_purchases.id).await;
 
     let purchases = events.iter().filter(|e| e.contains("\"Purchase\"")).count() as u64;
@@ -878,7 +885,10 @@ async fn no_accepted_event_is_left_without_an_outcome() {
     );
     let meta_stats = platform.stats_of(&meta.id).await;
     assert!(totals(&meta_stats).failed > 0 && totals(&meta_stats).delivered > 0);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    platform.node().wait_idle(5 * SECOND).await;
+    // Drained and flushed (acknowledged) at stop: anything counted twice
+    // would show now.
+    platform.stop_node().await;
     for (connector, expected) in [(&flaky_hook.id, 60), (&only_purchases.id, purchases)] {
         let stats = platform.stats_of(connector).await;
         assert_eq!(
@@ -887,12 +897,11 @@ async fn no_accepted_event_is_left_without_an_outcome() {
             "no outcome counted twice"
         );
     }
-    assert_eq!(platform.node().queued(), 0);
 }
 
 #[tokio::test]
 async fn shutdown_ends_ingest_streams_with_unavailable_at_once() {
-    let partner = FakePartner::start(Kind::Webhook).await;
+    let partner = FakePartner::start(&Webhook).await;
     let mut platform = Platform::start(&["--shutdown-grace", "5s"]).await;
     platform.create(webhook("w", &partner.url())).await;
     let mut client = platform.node().ingest_client().await;
@@ -925,12 +934,12 @@ async fn shutdown_ends_ingest_streams_with_unavailable_at_once() {
 /// full the event is refused, and the others do not get it either.
 #[tokio::test]
 async fn an_event_is_taken_for_all_its_connectors_or_refused() {
-    let slow = FakePartner::start(Kind::Webhook).await;
+    let slow = FakePartner::start(&Webhook).await;
     slow.set_default(Reply::Delay(
         Duration::from_millis(500),
         Box::new(Reply::Accept),
     ));
-    let fast = FakePartner::start(Kind::Webhook).await;
+    let fast = FakePartner::start(&Webhook).await;
     let mut platform = Platform::start(&[
         "--connector-queue-capacity",
         "4",
@@ -954,7 +963,7 @@ async fn an_event_is_taken_for_all_its_connectors_or_refused() {
         let stats = platform.wait_for_outcomes(&hook.id, 4, 10 * SECOND).await;
         assert_eq!(totals(&stats).delivered, 4, "{stats:?}");
     }
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    platform.node().wait_idle(5 * SECOND).await;
     assert_eq!(
         fast.request_count(),
         4,
@@ -968,7 +977,7 @@ async fn an_event_is_taken_for_all_its_connectors_or_refused() {
 /// stream before it exits.
 #[tokio::test]
 async fn outcomes_kept_through_a_stats_outage_are_flushed_at_shutdown() {
-    let partner = FakePartner::start(Kind::Webhook).await;
+    let partner = FakePartner::start(&Webhook).await;
     // The node reports to an address where no stats service runs yet, and
     // waits 3 s between reconnections: it is stopped inside that wait.
     let stats_addr = e2e_tests::metrics::free_address();
@@ -986,7 +995,12 @@ async fn outcomes_kept_through_a_stats_outage_are_flushed_at_shutdown() {
     let events: Vec<String> = (0..5).map(|i| purchase(&format!("e{i}"), "w")).collect();
     platform.ingest_all(&events).await;
     partner.wait_for_requests(5, 5 * SECOND).await;
-    tokio::time::sleep(Duration::from_millis(300)).await; // sealed, refused, backing off
+    // Sealed into batches the stats service never acknowledged; the
+    // reporter is in its 3 s wait.
+    platform
+        .node()
+        .wait_for_sealed_deliveries(5, 5 * SECOND)
+        .await;
     let stats = StatsHandle::start(Backend::Memory, &RedisPrefix::new(), stats_addr).await;
     let started = Instant::now();
     platform.stop_node().await;

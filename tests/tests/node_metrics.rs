@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use e2e_tests::metrics;
-use e2e_tests::partners::{FakePartner, Kind, Reply};
+use e2e_tests::partners::{FakePartner, Reply, Webhook};
 use e2e_tests::platform::{Platform, event};
 use eventconnectors_proto::v1::Connector;
 use serde_json::json;
@@ -13,7 +13,7 @@ use serde_json::json;
 async fn counters_gauges_and_the_attempt_histogram_are_served() {
     let address = metrics::free_address();
     data_plane::metrics::install(address).expect("metrics endpoint");
-    let partner = FakePartner::start(Kind::Webhook).await;
+    let partner = FakePartner::start(&Webhook).await;
     partner.script([Reply::Status {
         status: 401,
         retry_after: None,
@@ -38,11 +38,12 @@ async fn counters_gauges_and_the_attempt_histogram_are_served() {
     platform
         .wait_for_outcomes(&hook.id, 3, Duration::from_secs(5))
         .await;
-    tokio::time::sleep(Duration::from_millis(1100)).await; // a gauge tick
-
-    let page = metrics::scrape(address).await;
+    // Gauges are published on a one-second tick.
+    let depth = format!(r#"eventconnectors_queue_depth{{connector="{}"}}"#, hook.id);
+    let page = metrics::scrape_until(address, &depth, Duration::from_secs(5)).await;
     let value = |series: &str| metrics::value(&page, series);
     assert_eq!(value("eventconnectors_events_received_total"), 4.0);
+    assert_eq!(value("eventconnectors_config_connected"), 1.0);
     assert_eq!(
         value(r#"eventconnectors_events_rejected_total{reason="INVALID_JSON"}"#),
         1.0

@@ -18,6 +18,7 @@ use eventconnectors_proto::v1::{
     StatsPreset,
 };
 use stats_service::batch::{Applied, BucketWrite, ConnectorBatch};
+use stats_service::clock::Clock;
 use stats_service::counters::{Counters, MarkerTtls, MemoryCounters, RedisCounters};
 use tonic::transport::Channel;
 use tonic::{Code, Request};
@@ -135,16 +136,25 @@ fn delivered(n: u64) -> OutcomeTotals {
     }
 }
 
-async fn start(backend: Backend) -> (StatsHandle, RedisPrefix, StatsServiceClient<Channel>) {
+/// A stats service on `backend` whose clock is stopped at the returned
+/// time: presets ("today" and the days before) are computed from it, so a
+/// test running across midnight sees the same days as at its start.
+async fn start(backend: Backend) -> (StatsHandle, RedisPrefix, StatsServiceClient<Channel>, i64) {
     let prefix = RedisPrefix::new();
-    let server = StatsHandle::start(backend, &prefix, "127.0.0.1:0".parse().expect("addr")).await;
+    let t = now();
+    let server = StatsHandle::start_at(
+        backend,
+        &prefix,
+        "127.0.0.1:0".parse().expect("addr"),
+        Clock::Fixed(t),
+    )
+    .await;
     let client = StatsServiceClient::new(server.channel().await);
-    (server, prefix, client)
+    (server, prefix, client, t)
 }
 
 async fn a_resent_batch_is_counted_once(backend: Backend) {
-    let (_server, _prefix, mut client) = start(backend).await;
-    let t = now();
+    let (_server, _prefix, mut client, t) = start(backend).await;
     let b1 = batch(
         "b1",
         vec![
@@ -175,8 +185,7 @@ async fn a_resent_batch_is_counted_once(backend: Backend) {
 }
 
 async fn concurrent_reports_from_many_nodes_add_up_exactly(backend: Backend) {
-    let (_server, _prefix, client) = start(backend).await;
-    let t = now();
+    let (_server, _prefix, client, t) = start(backend).await;
     let nodes = 12;
     let batches_per_node = 20;
     let reports = (0..nodes).map(|node| {
@@ -226,8 +235,7 @@ async fn concurrent_reports_from_many_nodes_add_up_exactly(backend: Backend) {
 }
 
 async fn a_batch_of_thousands_of_connectors_applies_whole(backend: Backend) {
-    let (_server, _prefix, mut client) = start(backend).await;
-    let t = now();
+    let (_server, _prefix, mut client, t) = start(backend).await;
     // A node serving thousands of connectors seals them all in one batch:
     // more tombstones than one Lua unpack can take (8,000).
     client
@@ -264,8 +272,7 @@ async fn a_batch_of_thousands_of_connectors_applies_whole(backend: Backend) {
 }
 
 async fn thousands_of_error_groups_in_concurrent_batches_add_up(backend: Backend) {
-    let (_server, _prefix, client) = start(backend).await;
-    let t = now();
+    let (_server, _prefix, client, t) = start(backend).await;
     // Many distinct reasons for one connector, in batches small enough to
     // be written together: every group keeps its own count and the totals
     // add up.
@@ -300,8 +307,7 @@ async fn thousands_of_error_groups_in_concurrent_batches_add_up(backend: Backend
 }
 
 async fn an_absurd_count_is_invalid_argument(backend: Backend) {
-    let (_server, _prefix, mut client) = start(backend).await;
-    let t = now();
+    let (_server, _prefix, mut client, t) = start(backend).await;
     let request = with_token(
         futures::stream::iter(vec![batch(
             "absurd",
@@ -323,8 +329,7 @@ async fn an_absurd_count_is_invalid_argument(backend: Backend) {
 }
 
 async fn a_batch_spanning_many_hours_applies_whole(backend: Backend) {
-    let (_server, _prefix, mut client) = start(backend).await;
-    let t = now();
+    let (_server, _prefix, mut client, t) = start(backend).await;
     // A backfill: one count an hour over the last three days, in one batch.
     let counts = (0..72)
         .map(|h| count("backfill", t - h * HOUR, Outcome::Delivered, h as u64 + 1))
@@ -348,8 +353,7 @@ async fn a_batch_spanning_many_hours_applies_whole(backend: Backend) {
 }
 
 async fn presets_include_whole_local_days_and_exclude_the_day_before(backend: Backend) {
-    let (_server, _prefix, mut client) = start(backend).await;
-    let t = now();
+    let (_server, _prefix, mut client, t) = start(backend).await;
     let today = t - t.rem_euclid(DAY);
     report(
         &mut client,
@@ -388,8 +392,7 @@ async fn presets_include_whole_local_days_and_exclude_the_day_before(backend: Ba
 }
 
 async fn custom_ranges_respect_hour_edges_and_time_zones(backend: Backend) {
-    let (_server, _prefix, mut client) = start(backend).await;
-    let t = now();
+    let (_server, _prefix, mut client, t) = start(backend).await;
     let h = t - t.rem_euclid(HOUR) - 10 * HOUR;
     report(
         &mut client,
@@ -453,8 +456,7 @@ async fn custom_ranges_respect_hour_edges_and_time_zones(backend: Backend) {
 }
 
 async fn errors_tabs_group_and_sample(backend: Backend) {
-    let (_server, _prefix, mut client) = start(backend).await;
-    let t = now();
+    let (_server, _prefix, mut client, t) = start(backend).await;
     let failed = |category: ErrorCategory, code: &str, n: u64, sample: &str| OutcomeCount {
         category: category as i32,
         partner_code: code.to_owned(),
@@ -551,33 +553,13 @@ async fn errors_tabs_group_and_sample(backend: Backend) {
     );
 }
 
+/// Range checks are unit-tested case by case beside the planner
+/// (`stats-service/src/ranges.rs`); here, that a bad range and a missing
+/// connector reach the caller as INVALID_ARGUMENT naming the field.
 async fn invalid_ranges_are_invalid_argument_with_the_reason(backend: Backend) {
-    let (_server, _prefix, mut client) = start(backend).await;
-    let t = now();
+    let (_server, _prefix, mut client, t) = start(backend).await;
     let cases = [
-        ("to", custom("c", t, t, "")),
-        ("to", custom("c", t, t - HOUR, "")),
-        ("from", custom("c", t - 500 * DAY, t - 450 * DAY, "")),
-        ("to", custom("c", t - 399 * DAY, t + 30 * DAY, "")),
-        (
-            "from",
-            custom("c", t - 120 * DAY, t - 110 * DAY, "Europe/Paris"),
-        ),
         ("time_zone", custom("c", t - 3 * DAY, t, "Mars/Olympus")),
-        (
-            "preset",
-            GetConnectorStatsRequest {
-                connector_id: "c".into(),
-                ..Default::default()
-            },
-        ),
-        (
-            "preset",
-            GetConnectorStatsRequest {
-                preset: StatsPreset::Last7Days as i32,
-                ..custom("c", t - DAY, t, "")
-            },
-        ),
         ("connector_id", preset("", StatsPreset::Last7Days)),
     ];
     for (field, request) in cases {
@@ -593,17 +575,13 @@ async fn invalid_ranges_are_invalid_argument_with_the_reason(backend: Backend) {
             .into_iter()
             .map(|v| v.field)
             .collect();
-        assert!(
-            fields.iter().any(|f| f == field),
-            "{field} in {fields:?} for {request:?}"
-        );
+        assert_eq!(fields, [field], "{request:?}");
         assert!(status.message().contains(field), "{}", status.message());
     }
 }
 
 async fn delete_erases_and_the_tombstone_keeps_late_outcomes_out(backend: Backend) {
-    let (_server, prefix, mut client) = start(backend).await;
-    let t = now();
+    let (_server, prefix, mut client, t) = start(backend).await;
     report(
         &mut client,
         vec![batch(
@@ -678,7 +656,7 @@ async fn delete_erases_and_the_tombstone_keeps_late_outcomes_out(backend: Backen
 }
 
 async fn each_rpc_requires_its_token(backend: Backend) {
-    let (_server, _prefix, mut client) = start(backend).await;
+    let (_server, _prefix, mut client, _) = start(backend).await;
     for token in [ADMIN_TOKEN, "nope"] {
         let request = with_token(futures::stream::iter(vec![batch("b", vec![])]), token);
         let status = client.report_outcomes(request).await.expect_err("refused");
@@ -760,16 +738,27 @@ async fn buckets_expire_at_their_end_of_retention(backend: Backend) {
     let read = counters.read("c", &buckets).await.expect("read");
     assert_eq!(read[0].get("d"), Some(&3));
     let started = Instant::now();
-    tokio::time::sleep(Duration::from_millis(2100)).await;
-    let read = counters.read("c", &buckets).await.expect("read");
-    assert!(
-        read[0].is_empty(),
-        "the hour bucket expired after its 1 s retention"
-    );
-    assert_eq!(read[1].get("d"), Some(&3), "the day bucket lives on");
-    // The batch id was forgotten after its TTL too: the same id counts again.
-    assert_eq!(apply("b1").await, [Applied::Applied]);
-    assert!(started.elapsed() < Duration::from_secs(10));
+    let deadline = started + Duration::from_secs(10);
+    // The hour bucket goes at its end of retention (1 s), the day bucket
+    // stays.
+    loop {
+        let read = counters.read("c", &buckets).await.expect("read");
+        if read[0].is_empty() {
+            assert_eq!(read[1].get("d"), Some(&3), "the day bucket lives on");
+            break;
+        }
+        assert!(Instant::now() < deadline, "the hour bucket never expired");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The batch id is forgotten after its TTL too: the same id then counts
+    // again (until then it is a duplicate and writes nothing).
+    while apply("b1").await == [Applied::Duplicate] {
+        assert!(
+            Instant::now() < deadline,
+            "the batch id was never forgotten"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let read = counters.read("c", &buckets).await.expect("read");
     assert_eq!(read[1].get("d"), Some(&6));
 }
@@ -787,8 +776,7 @@ async fn retention_is_set_on_every_redis_key_in_cluster_mode() {
 /// Every key expires; in cluster mode every key carries the connector's
 /// hash tag, on a standalone Redis all but the one batch-id set.
 async fn retention_on_every_key(backend: Backend) {
-    let (_server, prefix, mut client) = start(backend).await;
-    let t = now();
+    let (_server, prefix, mut client, t) = start(backend).await;
     report(
         &mut client,
         vec![batch("ttl", vec![count("c", t, Outcome::Delivered, 1)])],
@@ -873,13 +861,23 @@ async fn a_delete_made_while_the_stats_service_is_down_is_carried_out_when_it_re
     );
 
     stats_service.stop().await;
+    // In its place, a listener that hangs up on every connection: the
+    // control plane's erase attempts reach it and fail.
+    let refusing = tokio::net::TcpListener::bind(stats_addr)
+        .await
+        .expect("the stats address is free again");
     admin
         .delete_connector(DeleteConnectorRequest {
             id: doomed.id.clone(),
         })
         .await
         .expect("delete works while the stats service is down");
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (hung_up, _) = tokio::time::timeout(Duration::from_secs(10), refusing.accept())
+        .await
+        .expect("the eraser tries at once")
+        .expect("a connection");
+    drop(hung_up);
+    drop(refusing);
     let store = control_plane.store().await;
     assert_eq!(
         store.pending_stats_erasures(10).await.expect("pending"),

@@ -70,6 +70,7 @@ pub async fn watch_config(
             () = stopped(&mut stop) => return,
             result = follow(&state, endpoint, &settings, &mut backoff) => result,
         };
+        state.set_connected(false);
         match session {
             Ok(()) => tracing::info!(%endpoint, "configuration stream closed; reconnecting"),
             Err(error) => {
@@ -105,6 +106,7 @@ async fn follow(
         .expect("the receiver is held above");
     let request = bearer(ReceiverStream::new(outbound), settings.node_token.expose())?;
     let mut updates = client.watch_config(request).await?.into_inner();
+    state.set_connected(true);
     tracing::info!(%endpoint, last_applied_version, "following the configuration");
 
     while let Some(update) = updates.message().await? {
