@@ -107,10 +107,8 @@ pub struct ControlPlaneHandle {
 }
 
 fn add_admin_token(mut request: Request<()>) -> Result<Request<()>, Status> {
-    request.metadata_mut().insert(
-        "authorization",
-        format!("Bearer {ADMIN_TOKEN}").parse().expect("ascii"),
-    );
+    server_kit::auth::insert_bearer(request.metadata_mut(), ADMIN_TOKEN)
+        .expect("the test token is ASCII");
     Ok(request)
 }
 

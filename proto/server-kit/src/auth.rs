@@ -65,12 +65,22 @@ pub struct UnsendableToken;
 /// `message` carrying `authorization: Bearer <token>`: how a service
 /// presents its token to another.
 pub fn bearer<T>(message: T, token: &str) -> Result<Request<T>, UnsendableToken> {
+    let mut request = Request::new(message);
+    insert_bearer(request.metadata_mut(), token)?;
+    Ok(request)
+}
+
+/// Sets `authorization: Bearer <token>` in `metadata` (for a client
+/// interceptor that adds it to every call).
+pub fn insert_bearer(
+    metadata: &mut tonic::metadata::MetadataMap,
+    token: &str,
+) -> Result<(), UnsendableToken> {
     let value = format!("Bearer {token}")
         .parse()
         .map_err(|_| UnsendableToken)?;
-    let mut request = Request::new(message);
-    request.metadata_mut().insert("authorization", value);
-    Ok(request)
+    metadata.insert("authorization", value);
+    Ok(())
 }
 
 impl BearerAuth {
