@@ -25,8 +25,6 @@ mod snapchat;
 mod tiktok;
 mod webhook;
 
-pub use webhook::signature as webhook_signature;
-
 use catalog::PartnerSpec;
 
 /// Every partner, sorted by id.

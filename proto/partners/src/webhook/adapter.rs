@@ -19,7 +19,7 @@ pub struct Webhook;
 
 /// `v1,<base64 HMAC-SHA256>` of `{id}.{timestamp}.{body}` keyed by the
 /// secret's bytes (the base64 after `whsec_`).
-pub fn signature(secret: &str, id: &str, timestamp: i64, body: &[u8]) -> Option<String> {
+fn signature(secret: &str, id: &str, timestamp: i64, body: &[u8]) -> Option<String> {
     let key = STANDARD.decode(secret.strip_prefix("whsec_")?).ok()?;
     let mut mac = Hmac::<Sha256>::new_from_slice(&key).ok()?;
     mac.update(format!("{id}.{timestamp}.").as_bytes());

@@ -3,5 +3,4 @@
 mod adapter;
 mod catalog;
 
-pub use adapter::signature;
 pub use catalog::PARTNER;
