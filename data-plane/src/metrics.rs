@@ -17,17 +17,17 @@ const ATTEMPT_SECONDS: &str = "eventconnectors_attempt_duration_seconds";
 const OUTCOME_OVERFLOW: &str = "eventconnectors_outcomes_lost_total";
 const CONFIG_CONNECTED: &str = "eventconnectors_config_connected";
 
+/// Bucket bounds of the node's histograms.
+pub const HISTOGRAMS: &[(&str, &[f64])] = &[(
+    ATTEMPT_SECONDS,
+    &[
+        0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+    ],
+)];
+
 /// Serves `/metrics` on `address` (process-wide; call once).
 pub fn install(address: SocketAddr) -> Result<(), BuildError> {
-    server_kit::metrics::install(
-        address,
-        &[(
-            ATTEMPT_SECONDS,
-            &[
-                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
-            ],
-        )],
-    )
+    server_kit::metrics::install(address, HISTOGRAMS)
 }
 
 /// Events received in IngestRequests (accepted or not).

@@ -15,18 +15,18 @@ const STORE_ERRORS: &str = "eventconnectors_stats_store_errors_total";
 const QUERY_SECONDS: &str = "eventconnectors_stats_query_duration_seconds";
 const WRITE_GROUP: &str = "eventconnectors_stats_write_group_batches";
 
+/// Bucket bounds of the service's histograms.
+pub const HISTOGRAMS: &[(&str, &[f64])] = &[
+    (
+        QUERY_SECONDS,
+        &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25],
+    ),
+    (WRITE_GROUP, &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0]),
+];
+
 /// Serves `/metrics` on `address` (process-wide; call once).
 pub fn install(address: SocketAddr) -> Result<(), BuildError> {
-    server_kit::metrics::install(
-        address,
-        &[
-            (
-                QUERY_SECONDS,
-                &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25],
-            ),
-            (WRITE_GROUP, &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0]),
-        ],
-    )
+    server_kit::metrics::install(address, HISTOGRAMS)
 }
 
 /// An outcome batch with `counts` counts, split into `parts`.

@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 
 /// Every crate of the workspace with modules of its own.
 const CRATES: &[&str] = &[
+    ".",
     "proto/partners",
     "proto/server-kit",
     "control-plane",

@@ -1,0 +1,97 @@
+//! The one command's flags, each with an environment variable. Everything
+//! else each service reads from its own variables (DELIVERY_TIMEOUT,
+//! REDIS_URL, ...), as its own binary does.
+
+use std::net::SocketAddr;
+
+use server_kit::auth::Secret;
+use server_kit::serving::ServeFlags;
+
+/// Development tokens, used unless the environment gives others.
+pub const DEV_ADMIN_TOKEN: &str = "dev-admin-token";
+/// See [`DEV_ADMIN_TOKEN`].
+pub const DEV_NODE_TOKEN: &str = "dev-node-token";
+/// See [`DEV_ADMIN_TOKEN`].
+pub const DEV_INGEST_TOKEN: &str = "dev-ingest-token";
+
+/// The whole platform in one process.
+#[derive(Debug, Clone, clap::Parser)]
+#[command(
+    name = "eventconnectors",
+    version,
+    about = "The control plane, one data-plane node and the stats service in one process, with a demo"
+)]
+pub struct Args {
+    /// Control plane (ConnectorService, ConfigService).
+    #[arg(long, env = "CONTROL_PLANE_LISTEN", default_value = "127.0.0.1:50051")]
+    pub control_plane_listen: SocketAddr,
+
+    /// The data-plane node's IngestService.
+    #[arg(long, env = "INGEST_LISTEN", default_value = "127.0.0.1:50061")]
+    pub ingest_listen: SocketAddr,
+
+    /// StatsService.
+    #[arg(long, env = "STATS_LISTEN", default_value = "127.0.0.1:50071")]
+    pub stats_listen: SocketAddr,
+
+    /// Prometheus endpoint of all three (`/metrics`).
+    #[arg(long, env = "METRICS_ADDR", default_value = "127.0.0.1:9464")]
+    pub metrics_listen: SocketAddr,
+
+    /// The control plane's store: the embedded SQLite file by default.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        hide_env_values = true,
+        default_value = "sqlite://control-plane.db?mode=rwc"
+    )]
+    pub database_url: Secret,
+
+    /// Token for ConnectorService, ConfigService.ListNodes and the
+    /// statistics.
+    #[arg(long, env = "ADMIN_TOKEN", hide_env_values = true, default_value = DEV_ADMIN_TOKEN)]
+    pub admin_token: Secret,
+
+    /// Token between the node and the other two services.
+    #[arg(long, env = "NODE_TOKEN", hide_env_values = true, default_value = DEV_NODE_TOKEN)]
+    pub node_token: Secret,
+
+    /// Token producers present on IngestService.
+    #[arg(long, env = "INGEST_TOKEN", hide_env_values = true, default_value = DEV_INGEST_TOKEN)]
+    pub ingest_token: Secret,
+
+    /// Run without the demo: no demo partner, connectors or traffic.
+    #[arg(long, env = "NO_DEMO")]
+    pub no_demo: bool,
+
+    /// Where the demo partner listens (loopback).
+    #[arg(long, env = "DEMO_PARTNER_LISTEN", default_value = "127.0.0.1:50081")]
+    pub demo_partner_listen: SocketAddr,
+
+    /// Events the demo sends per second.
+    #[arg(long, env = "DEMO_EVENTS_PER_SECOND", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub demo_events_per_second: u32,
+
+    /// Shutdown and logging.
+    #[command(flatten)]
+    pub serve: ServeFlags,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[test]
+    fn no_flag_is_needed() {
+        let args = Args::try_parse_from(["eventconnectors"]).expect("defaults");
+        assert_eq!(args.control_plane_listen.port(), 50051);
+        assert_eq!(args.ingest_listen.port(), 50061);
+        assert_eq!(args.stats_listen.port(), 50071);
+        assert!(!args.no_demo);
+        assert!(
+            Args::try_parse_from(["eventconnectors", "--demo-events-per-second", "0"]).is_err()
+        );
+    }
+}
