@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite: brings up what the tests need, builds once, runs the
-# README walkthrough against the real binary, then every Rust test.
+# README walkthroughs against the real binaries, then every Rust test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -59,9 +59,9 @@ if [ "$(cat "$venv/requirements.sha256" 2>/dev/null)" != "$wanted" ]; then
 fi
 log "Kubernetes manifests (offline)"
 "$venv/bin/python" tests/python/check_manifests.py deploy "$target_dir/debug"
-log "README walkthrough"
-"$venv/bin/python" tests/python/readme_walkthrough.py \
-  "$target_dir/debug/control-plane" README.md "$target_dir/debug/data-plane"
+log "README walkthroughs: the one command (demo included), then the services on their own"
+"$venv/bin/python" tests/python/readme_walkthrough.py README.md \
+  "$target_dir/debug/eventconnectors" "$target_dir/debug/control-plane" "$target_dir/debug/data-plane"
 
 # --- Rust tests -----------------------------------------------------------------
 log "Rust tests"

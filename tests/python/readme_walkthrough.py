@@ -1,14 +1,15 @@
 #!/usr/bin/env python3
-"""Runs the README's grpcurl walkthroughs, as written, against a real
-control-plane binary and a real data-plane node started the way the README
-starts them.
+"""Runs the README's grpcurl walkthroughs, as written, against the one
+command (the binary the README's first command builds, started with no flag
+in an empty directory, demo included), then against the control-plane and
+data-plane binaries started on their own the way the README starts them.
 
 grpcurl cannot be installed here, so each `grpcurl` command of the README's
-walkthrough block is executed by a small equivalent built only on server
+walkthrough blocks is executed by a small equivalent built only on server
 reflection (grpcio + grpcio-reflection from PyPI): like grpcurl it has no
 .proto files and learns every message type from the server.
 
-usage: readme_walkthrough.py CONTROL_PLANE_BINARY README.md [DATA_PLANE_BINARY]
+usage: readme_walkthrough.py README.md ONE_COMMAND_BINARY CONTROL_PLANE_BINARY DATA_PLANE_BINARY
 """
 
 import json
@@ -21,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import datetime, timedelta, timezone
 
 import grpc
 from google.protobuf import descriptor_pool, json_format, message_factory
@@ -64,6 +66,10 @@ def walkthrough_commands(readme_path, marker="walkthrough"):
         if token == "grpcurl":
             current = []
             commands.append(current)
+        elif re.match(r"^[A-Z_]+=", token):
+            # A shell assignment (FROM=...) starts another command: the
+            # variables it sets are given to the grpcurl equivalent.
+            current = None
         elif current is not None:
             current.append(token)
     return commands
@@ -161,11 +167,35 @@ def stop(process, what):
         check(False, f"{what}: exited within 30 s of SIGTERM")
 
 
+def ingest_walkthrough(readme, port):
+    """The README's ingest block as written, against a node on `port`."""
+    commands = walkthrough_commands(readme, "walkthrough: data-plane")
+    check(len(commands) >= 2, f"README data-plane walkthrough has {len(commands)} grpcurl commands")
+    grpcurl = Grpcurl({"INGEST_TOKEN": INGEST_TOKEN})
+    results = []
+    for argv in commands:
+        argv = [a.replace("localhost:50061", f"127.0.0.1:{port}") for a in argv]
+        result = grpcurl.run(argv)
+        print(f"$ grpcurl ... {argv[-1]}\n{json.dumps(result, indent=2)}")
+        results.append(result)
+    check(results[0].get("accepted") == 1, "Ingest: the hand-written event is accepted")
+    rejected = results[1].get("rejected", [])
+    check(
+        results[1].get("accepted") == 1
+        and results[1].get("sequence") == "2"
+        and [(r.get("index", 0), r.get("reason")) for r in rejected] == [(1, "MISSING_FIELD")],
+        "Ingest: the event without a type is rejected as MISSING_FIELD, by index",
+    )
+    try:
+        grpcurl.run(["-plaintext", "-d", "{}", f"127.0.0.1:{port}", "eventconnectors.v1.IngestService/Ingest"])
+        check(False, "ingest without the token is refused")
+    except grpc.RpcError as error:
+        check(error.code() == grpc.StatusCode.UNAUTHENTICATED, "ingest without the token is UNAUTHENTICATED")
+
+
 def data_plane_walkthrough(binary, readme, control_plane_port):
     """The node started as the README starts it (its tokens, following the
     control plane), then the README's ingest block as written."""
-    commands = walkthrough_commands(readme, "walkthrough: data-plane")
-    check(len(commands) >= 2, f"README data-plane walkthrough has {len(commands)} grpcurl commands")
     port = free_port()
     env = dict(
         os.environ,
@@ -180,26 +210,7 @@ def data_plane_walkthrough(binary, readme, control_plane_port):
     try:
         wait_until_serving(port, process, "data-plane node")
         check(wait_until_ready(port), "the node is ready once it has the configuration")
-        grpcurl = Grpcurl({"INGEST_TOKEN": INGEST_TOKEN})
-        results = []
-        for argv in commands:
-            argv = [a.replace("localhost:50061", f"127.0.0.1:{port}") for a in argv]
-            result = grpcurl.run(argv)
-            print(f"$ grpcurl ... {argv[-1]}\n{json.dumps(result, indent=2)}")
-            results.append(result)
-        check(results[0].get("accepted") == 1, "Ingest: the hand-written event is accepted")
-        rejected = results[1].get("rejected", [])
-        check(
-            results[1].get("accepted") == 1
-            and results[1].get("sequence") == "2"
-            and [(r.get("index", 0), r.get("reason")) for r in rejected] == [(1, "MISSING_FIELD")],
-            "Ingest: the event without a type is rejected as MISSING_FIELD, by index",
-        )
-        try:
-            grpcurl.run(["-plaintext", "-d", "{}", f"127.0.0.1:{port}", "eventconnectors.v1.IngestService/Ingest"])
-            check(False, "ingest without the token is refused")
-        except grpc.RpcError as error:
-            check(error.code() == grpc.StatusCode.UNAUTHENTICATED, "ingest without the token is UNAUTHENTICATED")
+        ingest_walkthrough(readme, port)
     finally:
         stop(process, "data-plane node")
 
@@ -217,85 +228,248 @@ def reflection_v1_lists(address):
     return sorted(s.name for r in responses for s in r.list_services_response.service)
 
 
-def main():
-    binary, readme = sys.argv[1], sys.argv[2]
-    data_plane = sys.argv[3] if len(sys.argv) > 3 else None
+def connectors_walkthrough(readme, port):
+    """The README's connector block as written, against a control plane on
+    `port`: every call answers as the README says."""
     commands = walkthrough_commands(readme)
     check(len(commands) >= 6, f"README walkthrough has {len(commands)} grpcurl commands")
+    grpcurl = Grpcurl({"ADMIN_TOKEN": ADMIN_TOKEN})
+    for argv in commands:
+        argv = [a.replace("localhost:50051", f"127.0.0.1:{port}") for a in argv]
+        target = argv[-1]
+        result = grpcurl.run(argv)
+        print(f"$ grpcurl ... {target}\n{json.dumps(result, indent=2)}")
+        if target == "list":
+            expected = {
+                "eventconnectors.v1.ConnectorService",
+                "eventconnectors.v1.ConfigService",
+                "grpc.health.v1.Health",
+                "grpc.reflection.v1.ServerReflection",
+                "grpc.reflection.v1alpha.ServerReflection",
+            }
+            check(set(result["services"]) == expected, f"list shows exactly {sorted(expected)}")
+        elif target.endswith("/ListPartners"):
+            ids = [p["id"] for p in result["partners"]]
+            check(ids == ["ga4", "meta_capi", "pinterest", "snapchat", "tiktok", "webhook"], "ListPartners shows the catalog")
+        elif target.endswith("/CreateConnector"):
+            check(result.get("status") == "ACTIVE", "CreateConnector: ACTIVE at once")
+            check("secrets" not in result, "CreateConnector returns no secrets")
+            check(result.get("secret_names") == ["signing_secret"], "CreateConnector names the secret set")
+            grpcurl.variables["CONNECTOR_ID"] = result["id"]
+        elif target.endswith("/ListConnectors"):
+            ids = [c["id"] for c in result.get("connectors", [])]
+            check(ids == [grpcurl.variables["CONNECTOR_ID"]], "ListConnectors shows the new connector")
+        elif target.endswith("/DeactivateConnector"):
+            check(result.get("status") == "INACTIVE", "DeactivateConnector: INACTIVE")
+        elif target.endswith("/DeleteConnector"):
+            check(result == {}, "DeleteConnector answers {}")
+        elif target.endswith("/GetConnector"):
+            check(result.get("id") == grpcurl.variables["CONNECTOR_ID"], "GetConnector finds it")
 
+    try:
+        grpcurl.run(["-plaintext", f"127.0.0.1:{port}", "eventconnectors.v1.ConnectorService/ListConnectors"])
+        check(False, "a call without the admin token is refused")
+    except grpc.RpcError as error:
+        check(error.code() == grpc.StatusCode.UNAUTHENTICATED, "a call without the admin token is UNAUTHENTICATED")
+    try:
+        grpcurl.run(
+            [
+                "-plaintext",
+                "-H",
+                f"authorization: Bearer {ADMIN_TOKEN}",
+                "-d",
+                json.dumps({"id": grpcurl.variables["CONNECTOR_ID"]}),
+                f"127.0.0.1:{port}",
+                "eventconnectors.v1.ConnectorService/GetConnector",
+            ]
+        )
+        check(False, "the deleted connector is gone")
+    except grpc.RpcError as error:
+        check(error.code() == grpc.StatusCode.NOT_FOUND, "the deleted connector is NOT_FOUND")
+    check(
+        "eventconnectors.v1.ConnectorService" in reflection_v1_lists(f"127.0.0.1:{port}"),
+        "reflection v1 answers too",
+    )
+
+
+def admin(method, body, port):
+    """One admin call, as grpcurl would make it."""
+    return Grpcurl({}).run(
+        [
+            "-plaintext",
+            "-H",
+            f"authorization: Bearer {ADMIN_TOKEN}",
+            "-d",
+            json.dumps(body),
+            f"127.0.0.1:{port}",
+            method,
+        ]
+    )
+
+
+def demo_connectors():
+    result = admin("eventconnectors.v1.ConnectorService/ListConnectors", {"workspace_id": "demo"}, 50051)
+    return {c["name"]: c["id"] for c in result.get("connectors", [])}
+
+
+def demo_statistics_show_everything(connectors):
+    """Waits (at most a minute, as the README promises) until each demo
+    connector's statistics show delivered and failed calls, both error
+    tabs, invalid credentials among the connector errors, and a series."""
+    deadline = time.time() + 60
+    missing = {}
+    while time.time() < deadline:
+        missing = {}
+        for name, connector_id in connectors.items():
+            stats = admin(
+                "eventconnectors.v1.StatsService/GetConnectorStats",
+                {"connector_id": connector_id, "preset": "LAST_7_DAYS"},
+                50071,
+            )
+            totals = stats.get("totals", {})
+            categories = {e.get("category") for e in stats.get("connector_errors", [])}
+            lacks = [
+                what
+                for what, present in [
+                    ("delivered", int(totals.get("delivered", 0)) > 0),
+                    ("failed", int(totals.get("failed", 0)) > 0),
+                    ("transformation errors", int(totals.get("transformation_errors", 0)) > 0),
+                    ("the connector-errors tab", bool(stats.get("connector_errors"))),
+                    ("the transformation-errors tab", bool(stats.get("transformation_errors"))),
+                    ("INVALID_CREDENTIALS", "INVALID_CREDENTIALS" in categories),
+                    ("PARTNER_ERROR", "PARTNER_ERROR" in categories),
+                    ("a series", any(int(p.get("totals", {}).get("delivered", 0)) > 0 for p in stats.get("series", []))),
+                ]
+                if not present
+            ]
+            if lacks:
+                missing[name] = lacks
+        if not missing:
+            return True, {}
+        time.sleep(1)
+    return False, missing
+
+
+def stats_walkthrough(readme, webhook_id):
+    """The README's statistics block as written (the shell assignments of
+    FROM and TO made here alike)."""
+    commands = walkthrough_commands(readme, "walkthrough: stats")
+    check(len(commands) == 4, f"README stats walkthrough has {len(commands)} grpcurl commands")
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    grpcurl = Grpcurl(
+        {
+            "ADMIN_TOKEN": ADMIN_TOKEN,
+            "FROM": (now - timedelta(hours=6)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "TO": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        }
+    )
+    results = []
+    for argv in commands:
+        argv = [a.replace("localhost:", "127.0.0.1:") for a in argv]
+        if argv[-1].endswith("/GetConnectorStats"):
+            grpcurl.variables.setdefault("CONNECTOR_ID", webhook_id)
+        result = grpcurl.run(argv)
+        print(f"$ grpcurl ... {argv[-1]}\n{json.dumps(result, indent=2)[:2000]}")
+        results.append(result)
+    listed = {c["name"]: c["id"] for c in results[0].get("connectors", [])}
+    check(listed.get("Orders webhook (demo)") == webhook_id, "ListConnectors shows the demo webhook")
+    week, hours, paris = results[1], results[2], results[3]
+    check(
+        week.get("granularity") == "DAY" and len(week.get("series", [])) == 7 and int(week["totals"].get("delivered", 0)) > 0,
+        "GetConnectorStats LAST_7_DAYS: 7 daily points, events delivered",
+    )
+    check(
+        hours.get("granularity") == "HOUR" and len(hours.get("series", [])) in (6, 7) and int(hours["totals"].get("delivered", 0)) > 0,
+        "GetConnectorStats from/to: hourly points over the 6 hours, events delivered",
+    )
+    check(
+        paris.get("granularity") == "DAY"
+        and len(paris.get("series", [])) == 7
+        and paris.get("from", "").endswith(("T22:00:00Z", "T23:00:00Z")),
+        "GetConnectorStats with Europe/Paris: 7 days from Paris midnight",
+    )
+
+
+def start_one_command(binary, workdir, banner):
+    env = {k: v for k, v in os.environ.items() if k not in ONE_COMMAND_SETTINGS}
+    process = subprocess.Popen([binary], cwd=workdir, env=env, stdout=banner, stderr=sys.stderr)
+    for port, what in [(50051, "control plane"), (50061, "node"), (50071, "stats service")]:
+        wait_until_serving(port, process, f"the one command's {what}")
+    return process
+
+
+# Settings the one command reads, left out so it runs with its defaults,
+# exactly as the README's first command.
+ONE_COMMAND_SETTINGS = {
+    "ADMIN_TOKEN", "NODE_TOKEN", "INGEST_TOKEN", "DATABASE_URL", "SECRETS_KEY", "SECRETS_KEY_FILE",
+    "REDIS_URL", "PARTNER_BASE_URLS", "META_BASE_URL", "GA4_BASE_URL", "TIKTOK_BASE_URL", "NO_DEMO",
+    "CONTROL_PLANE_LISTEN", "INGEST_LISTEN", "STATS_LISTEN", "METRICS_ADDR", "DEMO_PARTNER_LISTEN",
+    "DEMO_EVENTS_PER_SECOND", "STATS_URL", "LISTEN_ADDR",
+}
+
+
+def one_command(readme, binary):
+    """The README's first command, as written: the built binary, no flag,
+    an empty directory, default ports."""
+    workdir = tempfile.mkdtemp(prefix="eventconnectors-")
+    banner_path = os.path.join(workdir, "banner.txt")
+    with open(banner_path, "w") as banner:
+        process = start_one_command(binary, workdir, banner)
+        try:
+            check(wait_until_ready(50061), "the one command's node is ready")
+            connectors = demo_connectors()
+            check(
+                sorted(connectors) == ["Meta pixel (demo)", "Orders webhook (demo)"],
+                f"the demo created its two connectors ({sorted(connectors)})",
+            )
+            shown, missing = demo_statistics_show_everything(connectors)
+            check(shown, f"within a minute the demo's statistics show everything (missing: {missing})")
+            text = open(banner_path).read()
+            check(
+                all(f'"connector_id": "{i}"' in text for i in connectors.values())
+                and "StatsService/GetConnectorStats" in text
+                and "dev-admin-token" in text,
+                "start-up prints the tokens and each demo connector's grpcurl command",
+            )
+            connectors_walkthrough(readme, 50051)
+            ingest_walkthrough(readme, 50061)
+            stats_walkthrough(readme, connectors.get("Orders webhook (demo)", ""))
+        finally:
+            stop(process, "the one command")
+        check(os.path.exists(os.path.join(workdir, "control-plane.db")), "embedded SQLite store created by default")
+
+        process = start_one_command(binary, workdir, banner)
+        try:
+            again = demo_connectors()
+            check(again == connectors, "a second start reuses the store: the same demo connectors, none added")
+        finally:
+            stop(process, "the one command, started again")
+
+
+def separate_services(readme, control_plane, data_plane):
+    """The control plane and a node, each its own binary, started with the
+    environment the README gives them, on free ports."""
     port = free_port()
     workdir = tempfile.mkdtemp(prefix="control-plane-")
     env = dict(os.environ, ADMIN_TOKEN=ADMIN_TOKEN, NODE_TOKEN=NODE_TOKEN, LISTEN_ADDR=f"127.0.0.1:{port}")
     env.pop("DATABASE_URL", None)
     env.pop("SECRETS_KEY", None)
-    process = subprocess.Popen([binary], cwd=workdir, env=env, stdout=sys.stderr, stderr=sys.stderr)
+    env.pop("STATS_URL", None)
+    process = subprocess.Popen([control_plane], cwd=workdir, env=env, stdout=sys.stderr, stderr=sys.stderr)
     try:
         wait_until_serving(port, process)
-        check(os.path.exists(os.path.join(workdir, "control-plane.db")), "embedded SQLite store created by default")
         check(os.path.exists(os.path.join(workdir, "control-plane.key")), "secrets key file created by default")
-
-        grpcurl = Grpcurl({"ADMIN_TOKEN": ADMIN_TOKEN})
-        for argv in commands:
-            argv = [a.replace("localhost:50051", f"127.0.0.1:{port}") for a in argv]
-            target = argv[-1]
-            result = grpcurl.run(argv)
-            print(f"$ grpcurl ... {target}\n{json.dumps(result, indent=2)}")
-            if target == "list":
-                expected = {
-                    "eventconnectors.v1.ConnectorService",
-                    "eventconnectors.v1.ConfigService",
-                    "grpc.health.v1.Health",
-                    "grpc.reflection.v1.ServerReflection",
-                    "grpc.reflection.v1alpha.ServerReflection",
-                }
-                check(set(result["services"]) == expected, f"list shows exactly {sorted(expected)}")
-            elif target.endswith("/ListPartners"):
-                ids = [p["id"] for p in result["partners"]]
-                check(ids == ["ga4", "meta_capi", "pinterest", "snapchat", "tiktok", "webhook"], "ListPartners shows the catalog")
-            elif target.endswith("/CreateConnector"):
-                check(result.get("status") == "ACTIVE", "CreateConnector: ACTIVE at once")
-                check("secrets" not in result, "CreateConnector returns no secrets")
-                check(result.get("secret_names") == ["signing_secret"], "CreateConnector names the secret set")
-                grpcurl.variables["CONNECTOR_ID"] = result["id"]
-            elif target.endswith("/ListConnectors"):
-                ids = [c["id"] for c in result.get("connectors", [])]
-                check(ids == [grpcurl.variables["CONNECTOR_ID"]], "ListConnectors shows the new connector")
-            elif target.endswith("/DeactivateConnector"):
-                check(result.get("status") == "INACTIVE", "DeactivateConnector: INACTIVE")
-            elif target.endswith("/DeleteConnector"):
-                check(result == {}, "DeleteConnector answers {}")
-            elif target.endswith("/GetConnector"):
-                check(result.get("id") == grpcurl.variables["CONNECTOR_ID"], "GetConnector finds it")
-
-        try:
-            grpcurl.run(["-plaintext", f"127.0.0.1:{port}", "eventconnectors.v1.ConnectorService/ListConnectors"])
-            check(False, "a call without the admin token is refused")
-        except grpc.RpcError as error:
-            check(error.code() == grpc.StatusCode.UNAUTHENTICATED, "a call without the admin token is UNAUTHENTICATED")
-        try:
-            grpcurl.run(
-                [
-                    "-plaintext",
-                    "-H",
-                    f"authorization: Bearer {ADMIN_TOKEN}",
-                    "-d",
-                    json.dumps({"id": grpcurl.variables["CONNECTOR_ID"]}),
-                    f"127.0.0.1:{port}",
-                    "eventconnectors.v1.ConnectorService/GetConnector",
-                ]
-            )
-            check(False, "the deleted connector is gone")
-        except grpc.RpcError as error:
-            check(error.code() == grpc.StatusCode.NOT_FOUND, "the deleted connector is NOT_FOUND")
-        check(
-            "eventconnectors.v1.ConnectorService" in reflection_v1_lists(f"127.0.0.1:{port}"),
-            "reflection v1 answers too",
-        )
-        if data_plane:
-            data_plane_walkthrough(data_plane, readme, port)
+        connectors_walkthrough(readme, port)
+        data_plane_walkthrough(data_plane, readme, port)
     finally:
         stop(process, "control plane")
 
+
+def main():
+    readme = sys.argv[1]
+    one, control_plane, data_plane = (os.path.abspath(binary) for binary in sys.argv[2:5])
+    one_command(readme, one)
+    separate_services(readme, control_plane, data_plane)
     print(f"{PASSED} passed, {FAILED} failed")
     return 1 if FAILED else 0
 
