@@ -70,7 +70,15 @@ def main():
         for doc in yaml.safe_load_all(open(path)):
             if doc is not None:
                 objects.append((resource, doc))
-    check(os.path.exists(os.path.join(deploy_dir, "Dockerfile")), "deploy/Dockerfile exists")
+    dockerfile = os.path.join(deploy_dir, "Dockerfile")
+    check(os.path.exists(dockerfile), "deploy/Dockerfile exists")
+    # The workspace root is a package too (the one command): a build that
+    # does not say --workspace builds that binary alone.
+    builds = [line for line in open(dockerfile) if "cargo build" in line]
+    check(
+        len(builds) == 1 and "--workspace" in builds[0],
+        "deploy/Dockerfile builds every binary of the workspace (cargo build --workspace)",
+    )
 
     seen = set()
     for resource, obj in objects:
