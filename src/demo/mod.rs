@@ -11,8 +11,6 @@ pub mod traffic;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 use tonic::transport::{Channel, Endpoint};
@@ -73,9 +71,8 @@ impl Demo {
         ingest_token: &str,
         per_second: u32,
     ) -> Result<Self, tonic::Status> {
-        let key = STANDARD
-            .decode(&connectors::SIGNING_SECRET["whsec_".len()..])
-            .expect("the demo secret is base64");
+        let key = partners::standard_webhooks::key(connectors::SIGNING_SECRET)
+            .expect("the demo secret is a whsec_ secret");
         let (stop_server, server_stopped) = oneshot::channel::<()>();
         let server = tokio::spawn(partner::serve(
             partner.listener,

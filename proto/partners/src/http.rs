@@ -2,7 +2,9 @@
 
 use eventconnectors_proto::v1::ErrorCategory;
 
-use crate::adapter::{Failure, PartnerResponse, Prepared, Retry};
+use eventconnectors_proto::v1::ConnectorConfig;
+
+use crate::adapter::{Failure, PartnerRequest, PartnerResponse, Prepared, Retry};
 
 /// The failure a non-2xx status means: 401/403 are credentials; 408, 429
 /// and 5xx (but 501) are worth retrying, honouring Retry-After; 3xx (not
@@ -76,10 +78,44 @@ pub fn body_for(events: &[Prepared], indexes: &[usize], extra: usize) -> Vec<u8>
     Vec::with_capacity(events + extra + 2)
 }
 
+/// A connector's setting, when set.
+pub fn setting<'c>(connector: &'c ConnectorConfig, name: &str) -> Option<&'c str> {
+    connector.settings.get(name).map(String::as_str)
+}
+
+/// A connector's secret; empty when unset (validation requires the
+/// partner's secrets, so this is only a connector the node was not meant
+/// to get).
+pub fn secret<'c>(connector: &'c ConnectorConfig, name: &str) -> &'c str {
+    connector.secrets.get(name).map_or("", String::as_str)
+}
+
+/// One request per run of at most `max` events, each `{<head>"data":
+/// [events...], "test_event_code"?}` POSTed to `url` with `headers`: how
+/// Meta, TikTok, Snapchat and Pinterest take batches.
+pub fn data_requests(
+    url: &str,
+    headers: &[(String, String)],
+    head: &str,
+    events: &[Prepared],
+    max: usize,
+    test_event_code: Option<&str>,
+) -> Vec<PartnerRequest> {
+    index_chunks(events.len(), max)
+        .into_iter()
+        .map(|chunk| PartnerRequest {
+            url: url.to_owned(),
+            headers: headers.to_vec(),
+            body: data_body(head, events, &chunk, test_event_code).into(),
+            events: chunk,
+        })
+        .collect()
+}
+
 /// The body `{<head>"data":[events...],"test_event_code":"..."}` of the
 /// events at `indexes` (Meta and TikTok shape their batches alike); `head`
 /// holds the members before `data`, each followed by a comma.
-pub fn data_body(
+fn data_body(
     head: &str,
     events: &[Prepared],
     indexes: &[usize],

@@ -25,6 +25,8 @@ mod snapchat;
 mod tiktok;
 mod webhook;
 
+pub use webhook::signature as standard_webhooks;
+
 use catalog::PartnerSpec;
 
 /// Every partner, sorted by id.

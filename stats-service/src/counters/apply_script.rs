@@ -11,7 +11,7 @@ use std::time::Duration;
 use redis::aio::ConnectionManager;
 
 use super::MarkerTtls;
-use crate::batch::{Applied, Name};
+use crate::batch::{Applied, ConnectorBatch, Name};
 use crate::clock::wall_now;
 
 /// One bucket's increments: borrowed from a batch while only one batch
@@ -35,6 +35,25 @@ pub(super) struct Part<'a> {
     pub writes: Vec<PartWrite<'a>>,
     /// (group field, message); a later batch's message replaces an earlier.
     pub samples: Cow<'a, [(Name, String)]>,
+}
+
+impl<'a> Part<'a> {
+    /// One batch's part, as it came (borrowed, not copied).
+    pub(super) fn of(part: &'a ConnectorBatch) -> Self {
+        Self {
+            connector_id: &part.connector_id,
+            writes: part
+                .writes
+                .iter()
+                .map(|write| PartWrite {
+                    bucket: &write.bucket,
+                    expire_at: write.expire_at,
+                    fields: Cow::Borrowed(&write.fields),
+                })
+                .collect(),
+            samples: Cow::Borrowed(&part.samples),
+        }
+    }
 }
 
 /// What a script did.

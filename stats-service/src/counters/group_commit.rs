@@ -227,19 +227,7 @@ fn merge(group: &[Job]) -> Merge<'_> {
     for part in group.iter().flat_map(|job| &job.parts) {
         let Some(&at) = index.get(part.connector_id.as_str()) else {
             index.insert(&part.connector_id, parts.len());
-            parts.push(Part {
-                connector_id: &part.connector_id,
-                writes: part
-                    .writes
-                    .iter()
-                    .map(|write| PartWrite {
-                        bucket: &write.bucket,
-                        expire_at: write.expire_at,
-                        fields: Cow::Borrowed(&write.fields),
-                    })
-                    .collect(),
-                samples: Cow::Borrowed(&part.samples),
-            });
+            parts.push(Part::of(part));
             continue;
         };
         let merged = &mut parts[at];

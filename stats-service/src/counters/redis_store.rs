@@ -6,13 +6,12 @@
 //! per connector. Either way a batch re-sent after a timeout is counted
 //! once. Reads are one pipelined round trip.
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use redis::aio::ConnectionManager;
 
-use super::apply_script::{ApplyScript, Part, PartWrite, Written, seconds};
+use super::apply_script::{ApplyScript, Part, Written, seconds};
 use super::group_commit::GroupCommit;
 use super::{CounterError, MarkerTtls};
 use crate::batch::{Applied, ConnectorBatch};
@@ -98,19 +97,7 @@ impl RedisCounters {
         batch_id: &str,
         batch: &ConnectorBatch,
     ) -> Result<Applied, CounterError> {
-        let part = Part {
-            connector_id: &batch.connector_id,
-            writes: batch
-                .writes
-                .iter()
-                .map(|write| PartWrite {
-                    bucket: &write.bucket,
-                    expire_at: write.expire_at,
-                    fields: Cow::Borrowed(&write.fields),
-                })
-                .collect(),
-            samples: Cow::Borrowed(&batch.samples),
-        };
+        let part = Part::of(batch);
         let batches = self.key(&batch.connector_id, "batches");
         let written = self
             .script

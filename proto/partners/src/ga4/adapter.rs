@@ -10,7 +10,9 @@ use serde_json::{Map, Value};
 
 use super::PARTNER;
 use crate::adapter::{Adapter, PartnerRequest, PartnerResponse, Prepared, Verdict};
-use crate::http::{body_for, excerpt, json_array, json_string, query_value, status_failure};
+use crate::http::{
+    body_for, excerpt, json_array, json_string, query_value, secret, setting, status_failure,
+};
 
 const REQUEST_LEVEL: [&str; 4] = ["client_id", "user_id", "user_data", "user_properties"];
 const EVENT_LEVEL: [&str; 3] = ["name", "params", "timestamp_micros"];
@@ -57,18 +59,8 @@ impl Adapter for Ga4 {
         let url = format!(
             "{}/mp/collect?measurement_id={}&api_secret={}",
             base_url.trim_end_matches('/'),
-            query_value(
-                connector
-                    .settings
-                    .get("measurement_id")
-                    .map_or("", String::as_str)
-            ),
-            query_value(
-                connector
-                    .secrets
-                    .get("api_secret")
-                    .map_or("", String::as_str)
-            ),
+            query_value(setting(connector, "measurement_id").unwrap_or_default()),
+            query_value(secret(connector, "api_secret")),
         );
         // One client per request, in order of first appearance (a batch
         // holds at most 25 events, so a linear search is the fast one).

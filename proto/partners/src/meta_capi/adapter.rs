@@ -10,7 +10,9 @@ use serde_json::Value;
 
 use super::PARTNER;
 use crate::adapter::{Adapter, Failure, PartnerRequest, PartnerResponse, Prepared, Retry, Verdict};
-use crate::http::{data_body, excerpt, index_chunks, query_value, status_failure};
+use crate::http::{
+    data_requests, default_member, excerpt, query_value, secret, setting, status_failure,
+};
 
 const DEFAULT_VERSION: &str = "v21.0";
 
@@ -20,12 +22,8 @@ pub struct MetaCapi;
 
 impl Adapter for MetaCapi {
     fn prepare(&self, connector: &ConnectorConfig, event_id: &str, mut fields: Value) -> Prepared {
-        if let Some(object) = fields.as_object_mut() {
-            let action_source = connector.settings.get("action_source");
-            object
-                .entry("action_source")
-                .or_insert_with(|| Value::from(action_source.map_or("website", String::as_str)));
-        }
+        let action_source = setting(connector, "action_source").unwrap_or("website");
+        default_member(&mut fields, "action_source", action_source);
         Prepared::new(event_id, &fields)
     }
 
@@ -36,28 +34,21 @@ impl Adapter for MetaCapi {
         base_url: &str,
         _now: i64,
     ) -> Vec<PartnerRequest> {
-        let setting = |name: &str| connector.settings.get(name).map(String::as_str);
         let url = format!(
             "{}/{}/{}/events?access_token={}",
             base_url.trim_end_matches('/'),
-            setting("api_version").unwrap_or(DEFAULT_VERSION),
-            setting("pixel_id").unwrap_or_default(),
-            query_value(
-                connector
-                    .secrets
-                    .get("access_token")
-                    .map_or("", String::as_str)
-            ),
+            setting(connector, "api_version").unwrap_or(DEFAULT_VERSION),
+            setting(connector, "pixel_id").unwrap_or_default(),
+            query_value(secret(connector, "access_token")),
         );
-        index_chunks(events.len(), PARTNER.max_batch_size as usize)
-            .into_iter()
-            .map(|chunk| PartnerRequest {
-                url: url.clone(),
-                headers: Vec::new(),
-                body: data_body("", events, &chunk, setting("test_event_code")).into(),
-                events: chunk,
-            })
-            .collect()
+        data_requests(
+            &url,
+            &[],
+            "",
+            events,
+            PARTNER.max_batch_size as usize,
+            setting(connector, "test_event_code"),
+        )
     }
 
     fn classify(&self, response: &PartnerResponse, sent: usize) -> Verdict {

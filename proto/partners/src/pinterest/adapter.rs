@@ -23,7 +23,8 @@ use serde_json::Value;
 use super::PARTNER;
 use crate::adapter::{Adapter, Failure, PartnerRequest, PartnerResponse, Prepared, Retry, Verdict};
 use crate::http::{
-    data_body, default_member, excerpt, index_chunks, query_value, status_failure, wrap_in_arrays,
+    data_requests, default_member, excerpt, query_value, secret, setting, status_failure,
+    wrap_in_arrays,
 };
 
 /// `user_data` members Pinterest takes as lists.
@@ -49,12 +50,8 @@ pub struct Pinterest;
 
 impl Adapter for Pinterest {
     fn prepare(&self, connector: &ConnectorConfig, event_id: &str, mut fields: Value) -> Prepared {
-        let action_source = connector.settings.get("action_source");
-        default_member(
-            &mut fields,
-            "action_source",
-            action_source.map_or("web", String::as_str),
-        );
+        let action_source = setting(connector, "action_source").unwrap_or("web");
+        default_member(&mut fields, "action_source", action_source);
         wrap_in_arrays(&mut fields, "user_data", &LISTED);
         // "Accepted as a string", parsed into a double by Pinterest.
         if let Some(value) = fields.pointer_mut("/custom_data/value")
@@ -72,31 +69,27 @@ impl Adapter for Pinterest {
         base_url: &str,
         _now: i64,
     ) -> Vec<PartnerRequest> {
-        let setting = |name: &str| connector.settings.get(name).map(String::as_str);
-        let test = if setting("test_mode") == Some("true") {
-            "?test=true"
-        } else {
-            ""
+        let test = match setting(connector, "test_mode") {
+            Some("true") => "?test=true",
+            _ => "",
         };
         let url = format!(
             "{}/v5/ad_accounts/{}/events{test}",
             base_url.trim_end_matches('/'),
-            query_value(setting("ad_account_id").unwrap_or_default()),
+            query_value(setting(connector, "ad_account_id").unwrap_or_default()),
         );
-        let token = connector
-            .secrets
-            .get("access_token")
-            .map_or("", String::as_str);
-        let authorization = format!("Bearer {token}");
-        index_chunks(events.len(), PARTNER.max_batch_size as usize)
-            .into_iter()
-            .map(|chunk| PartnerRequest {
-                url: url.clone(),
-                headers: vec![("Authorization".to_owned(), authorization.clone())],
-                body: data_body("", events, &chunk, None).into(),
-                events: chunk,
-            })
-            .collect()
+        let headers = [(
+            "Authorization".to_owned(),
+            format!("Bearer {}", secret(connector, "access_token")),
+        )];
+        data_requests(
+            &url,
+            &headers,
+            "",
+            events,
+            PARTNER.max_batch_size as usize,
+            None,
+        )
     }
 
     fn classify(&self, response: &PartnerResponse, sent: usize) -> Verdict {

@@ -21,7 +21,8 @@ use serde_json::Value;
 use super::PARTNER;
 use crate::adapter::{Adapter, Failure, PartnerRequest, PartnerResponse, Prepared, Retry, Verdict};
 use crate::http::{
-    data_body, default_member, excerpt, index_chunks, query_value, status_failure, wrap_in_arrays,
+    data_requests, default_member, excerpt, query_value, secret, setting, status_failure,
+    wrap_in_arrays,
 };
 
 /// `user_data` members Snap takes as lists.
@@ -33,12 +34,8 @@ pub struct Snapchat;
 
 impl Adapter for Snapchat {
     fn prepare(&self, connector: &ConnectorConfig, event_id: &str, mut fields: Value) -> Prepared {
-        let action_source = connector.settings.get("action_source");
-        default_member(
-            &mut fields,
-            "action_source",
-            action_source.map_or("WEB", String::as_str),
-        );
+        let action_source = setting(connector, "action_source").unwrap_or("WEB");
+        default_member(&mut fields, "action_source", action_source);
         wrap_in_arrays(&mut fields, "user_data", &LISTED);
         Prepared::new(event_id, &fields)
     }
@@ -50,27 +47,20 @@ impl Adapter for Snapchat {
         base_url: &str,
         _now: i64,
     ) -> Vec<PartnerRequest> {
-        let setting = |name: &str| connector.settings.get(name).map(String::as_str);
         let url = format!(
             "{}/v3/{}/events?access_token={}",
             base_url.trim_end_matches('/'),
-            query_value(setting("pixel_id").unwrap_or_default()),
-            query_value(
-                connector
-                    .secrets
-                    .get("access_token")
-                    .map_or("", String::as_str)
-            ),
+            query_value(setting(connector, "pixel_id").unwrap_or_default()),
+            query_value(secret(connector, "access_token")),
         );
-        index_chunks(events.len(), PARTNER.max_batch_size as usize)
-            .into_iter()
-            .map(|chunk| PartnerRequest {
-                url: url.clone(),
-                headers: Vec::new(),
-                body: data_body("", events, &chunk, setting("test_event_code")).into(),
-                events: chunk,
-            })
-            .collect()
+        data_requests(
+            &url,
+            &[],
+            "",
+            events,
+            PARTNER.max_batch_size as usize,
+            setting(connector, "test_event_code"),
+        )
     }
 
     fn classify(&self, response: &PartnerResponse, _sent: usize) -> Verdict {

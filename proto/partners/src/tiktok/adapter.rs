@@ -7,7 +7,7 @@ use eventconnectors_proto::v1::{ConnectorConfig, ErrorCategory};
 
 use super::PARTNER;
 use crate::adapter::{Adapter, Failure, PartnerRequest, PartnerResponse, Prepared, Retry, Verdict};
-use crate::http::{data_body, excerpt, index_chunks, json_string, status_failure};
+use crate::http::{data_requests, excerpt, json_string, secret, setting, status_failure};
 
 /// The TikTok adapter.
 #[derive(Debug)]
@@ -25,30 +25,22 @@ impl Adapter for TikTok {
             "{}/open_api/v1.3/event/track/",
             base_url.trim_end_matches('/')
         );
-        let token = connector
-            .secrets
-            .get("access_token")
-            .cloned()
-            .unwrap_or_default();
+        let headers = [(
+            "Access-Token".to_owned(),
+            secret(connector, "access_token").to_owned(),
+        )];
         let head = format!(
             r#""event_source":"web","event_source_id":{},"#,
-            json_string(
-                connector
-                    .settings
-                    .get("pixel_code")
-                    .map_or("", String::as_str)
-            )
+            json_string(setting(connector, "pixel_code").unwrap_or_default())
         );
-        let test_code = connector.settings.get("test_event_code");
-        index_chunks(events.len(), PARTNER.max_batch_size as usize)
-            .into_iter()
-            .map(|chunk| PartnerRequest {
-                url: url.clone(),
-                headers: vec![("Access-Token".to_owned(), token.clone())],
-                body: data_body(&head, events, &chunk, test_code.map(String::as_str)).into(),
-                events: chunk,
-            })
-            .collect()
+        data_requests(
+            &url,
+            &headers,
+            &head,
+            events,
+            PARTNER.max_batch_size as usize,
+            setting(connector, "test_event_code"),
+        )
     }
 
     fn classify(&self, response: &PartnerResponse, _sent: usize) -> Verdict {

@@ -2,5 +2,6 @@
 
 mod adapter;
 mod catalog;
+pub mod signature;
 
 pub use catalog::PARTNER;
