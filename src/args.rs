@@ -77,6 +77,39 @@ pub struct Args {
     pub serve: ServeFlags,
 }
 
+/// The development tokens are public: they may only guard loopback.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{address} is reachable from other machines but {variable} is the development token: set {variable}"
+)]
+pub struct DevelopmentToken {
+    address: SocketAddr,
+    variable: &'static str,
+}
+
+impl Args {
+    /// Refuses a development token on a listener other machines can reach.
+    pub fn check_tokens(&self) -> Result<(), DevelopmentToken> {
+        let listeners = [
+            self.control_plane_listen,
+            self.ingest_listen,
+            self.stats_listen,
+        ];
+        let Some(address) = listeners.into_iter().find(|a| !a.ip().is_loopback()) else {
+            return Ok(());
+        };
+        let tokens = [
+            (self.admin_token.expose(), DEV_ADMIN_TOKEN, "ADMIN_TOKEN"),
+            (self.node_token.expose(), DEV_NODE_TOKEN, "NODE_TOKEN"),
+            (self.ingest_token.expose(), DEV_INGEST_TOKEN, "INGEST_TOKEN"),
+        ];
+        match tokens.into_iter().find(|(token, dev, _)| token == dev) {
+            Some((_, _, variable)) => Err(DevelopmentToken { address, variable }),
+            None => Ok(()),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use clap::Parser;
@@ -93,5 +126,29 @@ mod tests {
         assert!(
             Args::try_parse_from(["eventconnectors", "--demo-events-per-second", "0"]).is_err()
         );
+    }
+
+    #[test]
+    fn development_tokens_guard_loopback_only() {
+        let parse = |flags: &[&str]| {
+            Args::try_parse_from(["eventconnectors"].iter().chain(flags)).expect("flags")
+        };
+        assert!(parse(&[]).check_tokens().is_ok());
+        let open = parse(&["--ingest-listen", "0.0.0.0:50061"]);
+        let error = open
+            .check_tokens()
+            .expect_err("public with a development token");
+        assert!(error.to_string().contains("ADMIN_TOKEN"), "{error}");
+        let own = parse(&[
+            "--ingest-listen",
+            "0.0.0.0:50061",
+            "--admin-token",
+            "a",
+            "--node-token",
+            "n",
+            "--ingest-token",
+            "i",
+        ]);
+        assert!(own.check_tokens().is_ok());
     }
 }

@@ -6,7 +6,7 @@ use std::io::Write;
 
 use crate::args::{Args, DEV_ADMIN_TOKEN, DEV_INGEST_TOKEN, DEV_NODE_TOKEN};
 use crate::demo::Demo;
-use crate::system::Addresses;
+use crate::system::System;
 
 /// `token`, or a note that it came from the environment.
 fn shown(token: &str, development: &str, variable: &str) -> String {
@@ -18,7 +18,8 @@ fn shown(token: &str, development: &str, variable: &str) -> String {
 }
 
 /// The banner's text.
-pub fn text(args: &Args, addresses: &Addresses, demo: Option<&Demo>) -> String {
+pub fn text(args: &Args, system: &System, demo: Option<&Demo>) -> String {
+    let addresses = &system.addresses;
     let admin = args.admin_token.expose();
     let mut lines = vec![
         "Event connectors are running in one process:".to_owned(),
@@ -49,6 +50,12 @@ pub fn text(args: &Args, addresses: &Addresses, demo: Option<&Demo>) -> String {
                 "Demo: {} events a second into workspace `demo`, delivered to the demo partner at http://{} (--no-demo turns it off).",
                 args.demo_events_per_second, demo.partner
             ));
+            if system.meta_to_demo {
+                lines.push(
+                    "  While the demo runs, every Meta Conversions API request goes to the demo partner (--no-demo sends them to Meta)."
+                        .to_owned(),
+                );
+            }
             let token = if admin == DEV_ADMIN_TOKEN {
                 admin.to_owned()
             } else {
@@ -73,8 +80,8 @@ pub fn text(args: &Args, addresses: &Addresses, demo: Option<&Demo>) -> String {
 }
 
 /// Prints the banner.
-pub fn print(args: &Args, addresses: &Addresses, demo: Option<&Demo>) {
+pub fn print(args: &Args, system: &System, demo: Option<&Demo>) {
     let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{}", text(args, addresses, demo));
+    let _ = writeln!(out, "{}", text(args, system, demo));
     let _ = out.flush();
 }

@@ -31,49 +31,50 @@ async fn main() -> ExitCode {
     }
 }
 
-/// Starts everything, waits for SIGTERM or Ctrl-C, then stops it all in
-/// order: the demo's traffic, the node, the control plane, the stats
-/// service, the demo partner. `Ok(false)`: a service stopped with an error.
+/// Starts everything, runs until SIGTERM, Ctrl-C or a service ending on its
+/// own, then stops it all in order: the demo's traffic, the node, the
+/// control plane, the stats service, the demo partner. `Ok(false)`: a
+/// service failed.
 async fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
+    args.check_tokens()?;
     let partner = match args.no_demo {
         true => None,
         false => Some(DemoPartner::bind(args.demo_partner_listen).await?),
     };
-    let mut base_urls: Vec<String> = std::env::var("PARTNER_BASE_URLS")
-        .map(|list| list.split(',').map(str::to_owned).collect())
-        .unwrap_or_default();
-    base_urls.extend(partner.as_ref().map(DemoPartner::base_url_override));
-    let system = System::start(&args, &base_urls).await?;
-    let demo = match partner {
-        None => None,
-        Some(partner) => {
-            let started = Demo::start(
-                partner,
-                &system.addresses,
-                args.admin_token.expose(),
-                args.ingest_token.expose(),
-                args.demo_events_per_second,
-            )
-            .await;
-            match started {
-                Ok(demo) => Some(demo),
-                Err(status) => {
-                    system.stop().await;
-                    return Err(
-                        format!("the demo could not create its connectors: {status}").into(),
-                    );
-                }
+    let mut system = System::start(&args, partner.as_ref().map(DemoPartner::base_url)).await?;
+    let mut demo = None;
+    if let Some(partner) = partner {
+        let started = Demo::start(
+            partner,
+            &system.addresses,
+            system.meta_to_demo,
+            args.admin_token.expose(),
+            args.ingest_token.expose(),
+            args.demo_events_per_second,
+        )
+        .await;
+        match started {
+            Ok(started) => demo = Some(started),
+            Err(status) => {
+                system.stop().await;
+                return Err(format!("the demo could not create its connectors: {status}").into());
             }
         }
-    };
-    banner::print(&args, &system.addresses, demo.as_ref());
+    }
+    banner::print(&args, &system, demo.as_ref());
 
-    server_kit::shutdown::shutdown_signal().await;
-    let mut demo = demo;
+    let mut clean = true;
+    tokio::select! {
+        () = server_kit::shutdown::shutdown_signal() => {}
+        service = system.failed() => {
+            tracing::error!(service, "stopped on its own; stopping the others");
+            clean = false;
+        }
+    }
     if let Some(demo) = demo.as_mut() {
         demo.stop_traffic().await;
     }
-    let clean = system.stop().await;
+    clean &= system.stop().await;
     if let Some(demo) = demo {
         demo.stop_partner().await;
     }

@@ -1,10 +1,10 @@
-//! The three services in one process, built from their own crates exactly
-//! as their binaries build them, each on its usual port, with one metrics
-//! endpoint. They stop in the order the separate services drain: the node
-//! first (it stops taking events, delivers what it holds and flushes its
-//! outcomes to a stats service still running), then the control plane
-//! (whose statistics eraser still reaches the stats service), then the
-//! stats service.
+//! The three services in one process, built from their own crates with the
+//! flags and start-up their binaries use, each on its usual port, with one
+//! metrics endpoint. They stop in the order the separate services drain:
+//! the node first (it stops taking events, delivers what it holds and
+//! flushes its outcomes to a stats service still running), then the
+//! control plane (whose statistics eraser still reaches the stats service),
+//! then the stats service.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -57,12 +57,17 @@ pub async fn listen(address: SocketAddr, flag: &'static str) -> Result<TcpListen
         })
 }
 
+/// What a service's task ended with.
+type Ended = Result<(), String>;
+
 /// A service running in its task until its stop signal.
 #[derive(Debug)]
 struct Running {
     name: &'static str,
-    stop: oneshot::Sender<()>,
-    task: JoinHandle<Result<(), String>>,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<Ended>,
+    /// What the task ended with, once it has.
+    ended: Option<Ended>,
 }
 
 impl Running {
@@ -74,23 +79,37 @@ impl Running {
         let (stop, stopped) = oneshot::channel();
         let serving = serve(stopped);
         let task = tokio::spawn(async move { serving.await.map_err(|e| e.to_string()) });
-        Self { name, stop, task }
+        Self {
+            name,
+            stop: Some(stop),
+            task,
+            ended: None,
+        }
+    }
+
+    /// Resolves when the task ends on its own (an error, a panic).
+    async fn ended(&mut self) {
+        if self.ended.is_none() {
+            let ended = (&mut self.task)
+                .await
+                .unwrap_or_else(|e| Err(e.to_string()));
+            self.ended = Some(ended);
+        }
     }
 
     /// Signals the stop and waits for the drain; `false` if it failed.
-    async fn stop(self) -> bool {
-        let _ = self.stop.send(());
-        match self.task.await {
-            Ok(Ok(())) => {
+    async fn stop(mut self) -> bool {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        self.ended().await;
+        match self.ended.unwrap_or(Ok(())) {
+            Ok(()) => {
                 tracing::info!(service = self.name, "stopped");
                 true
             }
-            Ok(Err(error)) => {
-                tracing::error!(service = self.name, %error, "stopped with an error");
-                false
-            }
             Err(error) => {
-                tracing::error!(service = self.name, %error, "its task failed");
+                tracing::error!(service = self.name, %error, "stopped with an error");
                 false
             }
         }
@@ -118,6 +137,8 @@ pub struct Addresses {
 pub struct System {
     /// Where they listen.
     pub addresses: Addresses,
+    /// Whether the node sends Meta requests to the demo partner.
+    pub meta_to_demo: bool,
     node: Running,
     control_plane: Running,
     stats: Running,
@@ -129,11 +150,21 @@ fn service_args<T: Parser>(argv: &[String]) -> Result<T, StartError> {
     T::try_parse_from(argv).map_err(|error| StartError::Settings(error.to_string()))
 }
 
+/// A service's start failed after `started` were already running: they
+/// are stopped (in order) before the error is returned.
+async fn unwind<T>(error: impl Into<StartError>, started: Vec<Running>) -> Result<T, StartError> {
+    for running in started {
+        running.stop().await;
+    }
+    Err(error.into())
+}
+
 impl System {
     /// Starts the stats service, the control plane and the node, in that
-    /// order (each may reach the ones before it), with `partner_base_urls`
-    /// (`partner=url`) for the node.
-    pub async fn start(args: &Args, partner_base_urls: &[String]) -> Result<Self, StartError> {
+    /// order (each may reach the ones before it). With `demo_meta` (the
+    /// demo partner's base URL), the node sends Meta requests there, unless
+    /// the environment already gives Meta a base URL of its own.
+    pub async fn start(args: &Args, demo_meta: Option<String>) -> Result<Self, StartError> {
         let stats_listener = listen(args.stats_listen, "--stats-listen").await?;
         let control_listener = listen(args.control_plane_listen, "--control-plane-listen").await?;
         let ingest_listener = listen(args.ingest_listen, "--ingest-listen").await?;
@@ -157,8 +188,8 @@ impl System {
         let stats_url = format!("http://{}", addresses.stats);
         let control_url = format!("http://{}", addresses.control_plane);
         let grace = humantime::format_duration(args.serve.shutdown_grace).to_string();
-        let common = |binary: &str, listen: SocketAddr| -> Vec<String> {
-            [
+        let argv = |binary: &str, listen: SocketAddr, own: &[&str]| -> Vec<String> {
+            let common = [
                 binary,
                 "--listen",
                 &listen.to_string(),
@@ -166,66 +197,80 @@ impl System {
                 args.node_token.expose(),
                 "--shutdown-grace",
                 &grace,
-            ]
-            .map(str::to_owned)
-            .to_vec()
+            ];
+            common.iter().chain(own).map(|a| (*a).to_owned()).collect()
         };
-
-        let mut argv = common("stats-service", addresses.stats);
-        argv.extend(["--admin-token", args.admin_token.expose()].map(str::to_owned));
-        let stats_args: stats_service::args::Args = service_args(&argv)?;
-        let stats_server =
-            stats_service::StatsServer::start(&stats_args, stats_service::clock::Clock::System)
-                .await?;
-        let stats = Running::spawn("stats service", |stopped| {
-            stats_server.serve(stats_listener, signalled(stopped))
-        });
-
-        let mut argv = common("control-plane", addresses.control_plane);
-        argv.extend(
-            [
+        let admin = args.admin_token.expose();
+        let stats_args: stats_service::args::Args = service_args(&argv(
+            "stats-service",
+            addresses.stats,
+            &["--admin-token", admin],
+        ))?;
+        let control_args: control_plane::config::Args = service_args(&argv(
+            "control-plane",
+            addresses.control_plane,
+            &[
                 "--admin-token",
-                args.admin_token.expose(),
+                admin,
                 "--database-url",
                 args.database_url.expose(),
                 "--stats-url",
                 &stats_url,
-            ]
-            .map(str::to_owned),
-        );
-        let control_args: control_plane::config::Args = service_args(&argv)?;
-        let control_server = control_plane::ControlPlane::start(&control_args).await?;
-        let control_plane = Running::spawn("control plane", |stopped| {
-            control_server.serve(control_listener, signalled(stopped))
-        });
-
-        let mut argv = common("data-plane", addresses.ingest);
-        argv.extend(
-            [
+            ],
+        ))?;
+        let mut node_args: data_plane::args::Args = service_args(&argv(
+            "data-plane",
+            addresses.ingest,
+            &[
                 "--ingest-token",
                 args.ingest_token.expose(),
                 "--control-plane",
                 &control_url,
                 "--stats",
                 &stats_url,
-            ]
-            .map(str::to_owned),
-        );
-        for base_url in partner_base_urls {
-            argv.push(format!("--partner-base-url={base_url}"));
-        }
-        let node_args: data_plane::args::Args = service_args(&argv)?;
-        let node_server = data_plane::node::DataPlane::new(&node_args)?;
+            ],
+        ))?;
+        let meta_to_demo = match demo_meta {
+            Some(url) => route_meta_to_demo(&mut node_args, url)?,
+            None => false,
+        };
+
+        let stats_server =
+            stats_service::StatsServer::start(&stats_args, stats_service::clock::Clock::System)
+                .await?;
+        let stats = Running::spawn("stats service", |stopped| {
+            stats_server.serve(stats_listener, signalled(stopped))
+        });
+        let control_server = match control_plane::ControlPlane::start(&control_args).await {
+            Ok(server) => server,
+            Err(error) => return unwind(error, vec![stats]).await,
+        };
+        let control_plane = Running::spawn("control plane", |stopped| {
+            control_server.serve(control_listener, signalled(stopped))
+        });
+        let node_server = match data_plane::node::DataPlane::new(&node_args) {
+            Ok(server) => server,
+            Err(error) => return unwind(error, vec![control_plane, stats]).await,
+        };
         let node = Running::spawn("data-plane node", |stopped| {
             node_server.serve(ingest_listener, signalled(stopped))
         });
-
         Ok(Self {
             addresses,
+            meta_to_demo,
             node,
             control_plane,
             stats,
         })
+    }
+
+    /// Resolves with a service's name when one ends on its own.
+    pub async fn failed(&mut self) -> &'static str {
+        tokio::select! {
+            () = self.node.ended() => self.node.name,
+            () = self.control_plane.ended() => self.control_plane.name,
+            () = self.stats.ended() => self.stats.name,
+        }
     }
 
     /// Stops the node, then the control plane, then the stats service,
@@ -236,6 +281,25 @@ impl System {
         let stats = self.stats.stop().await;
         node && control_plane && stats
     }
+}
+
+/// Sends the node's Meta requests to the demo partner at `url`, unless its
+/// environment gives Meta a base URL already (that one is kept, and the
+/// demo goes without its Meta connector). Whether it did.
+fn route_meta_to_demo(node: &mut data_plane::args::Args, url: String) -> Result<bool, StartError> {
+    let settings =
+        |error: partners::base_urls::BaseUrlError| StartError::Settings(error.to_string());
+    let configured = node.partners.base_urls().map_err(settings)?;
+    let default = partners::partner("meta_capi").and_then(|p| p.default_base_url);
+    if Some(configured.get("meta_capi")) != default {
+        tracing::warn!(
+            "Meta has a base URL of its own in the environment: the demo runs without its Meta connector"
+        );
+        return Ok(false);
+    }
+    node.partners.overrides.push(("meta_capi".to_owned(), url));
+    node.partners.base_urls().map_err(settings)?;
+    Ok(true)
 }
 
 fn local(listener: &TcpListener) -> Result<SocketAddr, StartError> {

@@ -87,16 +87,20 @@ fn request<T>(message: T, token: &str) -> Result<tonic::Request<T>, tonic::Statu
     bearer(message, token).map_err(|error| tonic::Status::invalid_argument(error.to_string()))
 }
 
-/// Creates the demo connectors, or finds them and brings their settings
-/// to the demo partner's current address.
+/// Creates the demo connectors (the Meta one only with `meta`), or finds
+/// them and brings their settings to the demo partner's current address.
 pub async fn ensure(
     channel: Channel,
     admin_token: &str,
     webhook_url: &str,
+    meta: bool,
 ) -> Result<Vec<DemoConnector>, tonic::Status> {
     let mut client = ConnectorServiceClient::new(channel);
     let mut ensured = Vec::new();
-    for (request_id, connector) in wanted(webhook_url) {
+    let wanted = wanted(webhook_url)
+        .into_iter()
+        .filter(|(_, connector)| meta || connector.partner != "meta_capi");
+    for (request_id, connector) in wanted {
         let create = CreateConnectorRequest {
             connector: Some(connector.clone()),
             request_id: request_id.into(),

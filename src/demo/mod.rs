@@ -45,9 +45,9 @@ impl DemoPartner {
         Ok(Self { listener, address })
     }
 
-    /// The node's base-URL override that sends Meta requests here.
-    pub fn base_url_override(&self) -> String {
-        format!("meta_capi={}", partner::urls(self.address).1)
+    /// The base URL of its Meta-shaped API.
+    pub fn base_url(&self) -> String {
+        partner::urls(self.address).1
     }
 }
 
@@ -62,11 +62,13 @@ fn channel(address: SocketAddr) -> Channel {
 
 impl Demo {
     /// Serves the partner, makes sure the connectors exist (through the
-    /// control plane's API, with the admin token) and starts the traffic
-    /// (through the node's IngestService, with the ingest token).
+    /// control plane's API, with the admin token; the Meta one only when
+    /// the node sends `meta` requests to the demo partner) and starts the
+    /// traffic (through the node's IngestService, with the ingest token).
     pub async fn start(
         partner: DemoPartner,
         addresses: &crate::system::Addresses,
+        meta: bool,
         admin_token: &str,
         ingest_token: &str,
         per_second: u32,
@@ -85,8 +87,13 @@ impl Demo {
             },
         ));
         let (webhook_url, _) = partner::urls(partner.address);
-        let connectors =
-            connectors::ensure(channel(addresses.control_plane), admin_token, &webhook_url).await?;
+        let connectors = connectors::ensure(
+            channel(addresses.control_plane),
+            admin_token,
+            &webhook_url,
+            meta,
+        )
+        .await?;
         let (stop_traffic, traffic_stopped) = watch::channel(false);
         let traffic = tokio::spawn(traffic::run(
             channel(addresses.ingest),

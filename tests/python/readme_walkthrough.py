@@ -308,8 +308,9 @@ def admin(method, body, port):
 
 
 def demo_connectors():
+    """Every connector of workspace demo, as (name, id), in creation order."""
     result = admin("eventconnectors.v1.ConnectorService/ListConnectors", {"workspace_id": "demo"}, 50051)
-    return {c["name"]: c["id"] for c in result.get("connectors", [])}
+    return [(c["name"], c["id"]) for c in result.get("connectors", [])]
 
 
 def demo_statistics_show_everything(connectors):
@@ -390,11 +391,22 @@ def stats_walkthrough(readme, webhook_id):
     )
 
 
-def start_one_command(binary, workdir, banner):
+BANNER_END = "Ctrl-C stops everything."
+
+
+def start_one_command(binary, workdir, banner_path, starts):
+    """Starts the one command (its `starts`th start in `workdir`) and waits
+    until its start-up message is printed: the demo is then set up."""
     env = {k: v for k, v in os.environ.items() if k not in ONE_COMMAND_SETTINGS}
-    process = subprocess.Popen([binary], cwd=workdir, env=env, stdout=banner, stderr=sys.stderr)
-    for port, what in [(50051, "control plane"), (50061, "node"), (50071, "stats service")]:
-        wait_until_serving(port, process, f"the one command's {what}")
+    with open(banner_path, "a") as banner:
+        process = subprocess.Popen([binary], cwd=workdir, env=env, stdout=banner, stderr=sys.stderr)
+    deadline = time.time() + 60
+    while open(banner_path).read().count(BANNER_END) < starts:
+        if process.poll() is not None:
+            raise SystemExit(f"the one command exited early with {process.returncode}")
+        if time.time() > deadline:
+            raise SystemExit("the one command printed no start-up message within 60 s")
+        time.sleep(0.1)
     return process
 
 
@@ -413,37 +425,37 @@ def one_command(readme, binary):
     an empty directory, default ports."""
     workdir = tempfile.mkdtemp(prefix="eventconnectors-")
     banner_path = os.path.join(workdir, "banner.txt")
-    with open(banner_path, "w") as banner:
-        process = start_one_command(binary, workdir, banner)
-        try:
-            check(wait_until_ready(50061), "the one command's node is ready")
-            connectors = demo_connectors()
-            check(
-                sorted(connectors) == ["Meta pixel (demo)", "Orders webhook (demo)"],
-                f"the demo created its two connectors ({sorted(connectors)})",
-            )
-            shown, missing = demo_statistics_show_everything(connectors)
-            check(shown, f"within a minute the demo's statistics show everything (missing: {missing})")
-            text = open(banner_path).read()
-            check(
-                all(f'"connector_id": "{i}"' in text for i in connectors.values())
-                and "StatsService/GetConnectorStats" in text
-                and "dev-admin-token" in text,
-                "start-up prints the tokens and each demo connector's grpcurl command",
-            )
-            connectors_walkthrough(readme, 50051)
-            ingest_walkthrough(readme, 50061)
-            stats_walkthrough(readme, connectors.get("Orders webhook (demo)", ""))
-        finally:
-            stop(process, "the one command")
-        check(os.path.exists(os.path.join(workdir, "control-plane.db")), "embedded SQLite store created by default")
+    process = start_one_command(binary, workdir, banner_path, 1)
+    try:
+        check(wait_until_ready(50061), "the one command's node is ready")
+        connectors = demo_connectors()
+        names = [name for name, _ in connectors]
+        check(
+            sorted(names) == ["Meta pixel (demo)", "Orders webhook (demo)"],
+            f"the demo created its two connectors ({names})",
+        )
+        shown, missing = demo_statistics_show_everything(dict(connectors))
+        check(shown, f"within a minute the demo's statistics show everything (missing: {missing})")
+        text = open(banner_path).read()
+        check(
+            all(f'"connector_id": "{i}"' in text for _, i in connectors)
+            and "StatsService/GetConnectorStats" in text
+            and "dev-admin-token" in text,
+            "start-up prints the tokens and each demo connector's grpcurl command",
+        )
+        connectors_walkthrough(readme, 50051)
+        ingest_walkthrough(readme, 50061)
+        stats_walkthrough(readme, dict(connectors).get("Orders webhook (demo)", ""))
+    finally:
+        stop(process, "the one command")
+    check(os.path.exists(os.path.join(workdir, "control-plane.db")), "embedded SQLite store created by default")
 
-        process = start_one_command(binary, workdir, banner)
-        try:
-            again = demo_connectors()
-            check(again == connectors, "a second start reuses the store: the same demo connectors, none added")
-        finally:
-            stop(process, "the one command, started again")
+    process = start_one_command(binary, workdir, banner_path, 2)
+    try:
+        again = demo_connectors()
+        check(again == connectors, f"a second start finds the demo connectors, adds none ({again})")
+    finally:
+        stop(process, "the one command, started again")
 
 
 def separate_services(readme, control_plane, data_plane):

@@ -70,14 +70,27 @@ fn modules(src: &Path) -> BTreeMap<Module, PathBuf> {
     found
 }
 
-/// The code of a file: comments and unit tests left out.
+/// The code of a file: comments left out, and each item marked
+/// `#[cfg(test)]` (a `mod x;` line, or a block to its closing brace).
 fn code(text: &str) -> String {
-    let end = text.find("#[cfg(test)]").unwrap_or(text.len());
-    text[..end]
+    let mut kept = Vec::new();
+    let mut lines = text
         .lines()
-        .map(|line| line.split("//").next().unwrap_or_default())
-        .collect::<Vec<_>>()
-        .join("\n")
+        .map(|line| line.split("//").next().unwrap_or_default());
+    while let Some(line) = lines.next() {
+        if line.trim() != "#[cfg(test)]" {
+            kept.push(line);
+            continue;
+        }
+        let mut depth = 0i32;
+        for item in lines.by_ref() {
+            depth += item.matches('{').count() as i32 - item.matches('}').count() as i32;
+            if depth <= 0 && (item.contains('}') || item.trim_end().ends_with(';')) {
+                break;
+            }
+        }
+    }
+    kept.join("\n")
 }
 
 /// The paths that follow each `prefix` (`crate::` or `super::`) in `code`,
@@ -295,6 +308,15 @@ fn no_crate_has_a_module_cycle() {
 
 #[test]
 fn the_checker_sees_a_cycle_and_its_paths() {
+    let text = "use crate::a;\n#[cfg(test)]\nmod helper;\nuse crate::b;\n#[cfg(test)]\nmod tests {\n    use crate::c;\n    fn f() {\n    }\n}\nuse crate::d; // crate::e\n";
+    assert_eq!(
+        paths_after(&code(text), "crate::"),
+        [
+            vec!["a".to_owned()],
+            vec!["b".to_owned()],
+            vec!["d".to_owned()]
+        ]
+    );
     assert_eq!(
         expand("{a, b::{c, D}, e::f};"),
         [

@@ -67,7 +67,10 @@ pub async fn watch_config(
         };
         next += 1;
         let session = tokio::select! {
-            () = stopped(&mut stop) => return,
+            () = stopped(&mut stop) => {
+                state.set_connected(false);
+                return;
+            }
             result = follow(&state, endpoint, &settings, &mut backoff) => result,
         };
         state.set_connected(false);

@@ -99,27 +99,18 @@ impl Adapter for Pinterest {
             let processed = body["num_events_processed"]
                 .as_u64()
                 .map_or(sent, |n| usize::try_from(n).unwrap_or(usize::MAX));
-            if processed >= sent {
-                return Verdict::Delivered;
-            }
-            let first_error = body["events"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .find_map(|event| event["error_message"].as_str())
-                .unwrap_or("no reason given");
-            return Verdict::Partial {
-                accepted: processed,
-                failure: Failure {
-                    category: ErrorCategory::PartnerError,
-                    partner_code: format!("{status}/events_processed"),
-                    message: format!(
-                        "Pinterest processed {processed} of {sent} events: {}",
-                        first_error.chars().take(MAX_QUOTED).collect::<String>()
-                    ),
-                    retry: Retry::Never,
-                },
-            };
+            return processed_verdict(status, processed, sent, &body["events"]);
+        }
+        // "Not all events were successfully processed": when its details
+        // list each event's status as a 200 does, the processed ones count.
+        if status == 422
+            && let Some(events) = body["details"]["events"].as_array()
+        {
+            let processed = events
+                .iter()
+                .filter(|event| event["status"] == "processed")
+                .count();
+            return processed_verdict(status, processed, sent, &body["details"]["events"]);
         }
         let partner_code = match body["code"].as_i64() {
             Some(code) => format!("{status}/{code}"),
@@ -129,6 +120,32 @@ impl Adapter for Pinterest {
             .as_str()
             .map_or_else(|| excerpt(&response.body), str::to_owned);
         Verdict::Failed(status_failure(response, partner_code, message))
+    }
+}
+
+/// Delivered when `processed` covers the `sent` events; otherwise the
+/// rest failed, with the first `error_message` of `events`.
+fn processed_verdict(status: u16, processed: usize, sent: usize, events: &Value) -> Verdict {
+    if processed >= sent {
+        return Verdict::Delivered;
+    }
+    let first_error = events
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find_map(|event| event["error_message"].as_str())
+        .unwrap_or("no reason given");
+    Verdict::Partial {
+        accepted: processed,
+        failure: Failure {
+            category: ErrorCategory::PartnerError,
+            partner_code: format!("{status}/events_processed"),
+            message: format!(
+                "Pinterest processed {processed} of {sent} events: {}",
+                first_error.chars().take(MAX_QUOTED).collect::<String>()
+            ),
+            retry: Retry::Never,
+        },
     }
 }
 
@@ -232,6 +249,25 @@ mod tests {
             "Pinterest processed 1 of 2 events: event_time is too far in the past"
         );
         assert_eq!(failure.retry, Retry::Never);
+    }
+
+    #[test]
+    fn a_422_listing_each_event_counts_the_processed_ones() {
+        let body = json!({"code": 422, "message": "Not all events were successfully processed.", "details": {"events": [
+            {"status": "processed", "error_message": null, "warning_message": null},
+            {"status": "failed", "error_message": "event_name Purchase is not one of checkout, ...", "warning_message": null}
+        ]}});
+        let Verdict::Partial { accepted, failure } = Pinterest.classify(&response(422, body), 2)
+        else {
+            panic!("one of two processed is partial");
+        };
+        assert_eq!(accepted, 1);
+        assert_eq!(failure.partner_code, "422/events_processed");
+        assert!(
+            failure
+                .message
+                .ends_with("event_name Purchase is not one of checkout, ...")
+        );
     }
 
     #[test]

@@ -25,6 +25,11 @@ use crate::http::{
     wrap_in_arrays,
 };
 
+/// Longest error code taken from an answer.
+const MAX_CODE: usize = 64;
+/// Longest message taken from an answer.
+const MAX_MESSAGE: usize = 300;
+
 /// `user_data` members Snap takes as lists.
 const LISTED: [&str; 9] = ["em", "ph", "fn", "ln", "ge", "ct", "st", "zp", "country"];
 
@@ -70,9 +75,14 @@ impl Adapter for Snapchat {
             return Verdict::Delivered;
         }
         let status = response.status;
-        let code = body["errors"]["codes"][0]
-            .as_str()
-            .filter(|c| !c.is_empty());
+        // Snap documents no codes: one that is not a short word is not
+        // trusted as a statistics group name.
+        let code = body["errors"]["codes"][0].as_str().filter(|code| {
+            (1..=MAX_CODE).contains(&code.len())
+                && code
+                    .bytes()
+                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+        });
         let partner_code = match code {
             Some(code) => format!("{status}/{code}"),
             None => status.to_string(),
@@ -91,13 +101,14 @@ impl Adapter for Snapchat {
     }
 }
 
-/// `reason` and the `error_msgs`, as one line.
+/// `reason` and the `error_msgs`, as one line of at most [`MAX_MESSAGE`]
+/// characters.
 fn message(body: &Value) -> Option<String> {
     let mut parts: Vec<&str> = body["reason"].as_str().into_iter().collect();
     if let Some(messages) = body["errors"]["error_msgs"].as_array() {
         parts.extend(messages.iter().filter_map(Value::as_str));
     }
-    (!parts.is_empty()).then(|| parts.join(": "))
+    (!parts.is_empty()).then(|| parts.join(": ").chars().take(MAX_MESSAGE).collect())
 }
 
 #[cfg(test)]
@@ -278,5 +289,19 @@ mod tests {
             failure.message,
             "Missing required field: custom_data.currency is required"
         );
+
+        // What is not a short code is left out of the partner code; long
+        // messages are cut.
+        let hostile = json!({"status": "INVALID", "reason": "x".repeat(10_000), "errors": {"codes": ["a b", "C"], "error_msgs": []}});
+        let Verdict::Failed(failure) = Snapchat.classify(&response(400, hostile), 1) else {
+            panic!("400 fails");
+        };
+        assert_eq!(failure.partner_code, "400");
+        assert_eq!(failure.message.chars().count(), 300);
+        let long = json!({"status": "INVALID", "errors": {"codes": ["A".repeat(65)]}});
+        let Verdict::Failed(failure) = Snapchat.classify(&response(400, long), 1) else {
+            panic!("400 fails");
+        };
+        assert_eq!(failure.partner_code, "400");
     }
 }
