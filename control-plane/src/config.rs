@@ -71,8 +71,9 @@ pub struct Args {
     #[arg(long, env = "STATS_ADMIN_TOKEN", hide_env_values = true)]
     pub stats_admin_token: Option<Secret>,
 
-    /// Pause between passes of the statistics eraser when idle, and its
-    /// first retry delay after a failure (doubling up to a minute).
+    /// Pause between passes of the statistics eraser when idle, and the
+    /// shortest retry delay after a failure (jittered, its ceiling doubling
+    /// up to a minute).
     #[arg(long, env = "STATS_ERASE_INTERVAL", default_value = "5s", value_parser = humantime::parse_duration)]
     pub stats_erase_interval: Duration,
 
@@ -91,15 +92,39 @@ pub struct Args {
     pub serve: ServeFlags,
 }
 
-/// The URL without its password, for logs.
+/// Query parameters of a database URL that hold a credential.
+fn is_credential(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    ["password", "secret", "token", "key"]
+        .iter()
+        .any(|word| name.contains(word))
+}
+
+/// The URL for logs: its password, and every query parameter that holds a
+/// credential (`?password=`, `sslpassword=`, ...), as `***`. Text that is
+/// not a URL is not shown at all.
 pub fn redact_url(raw: &str) -> String {
-    match url::Url::parse(raw) {
-        Ok(mut parsed) if parsed.password().is_some() => {
-            let _ = parsed.set_password(Some("***"));
-            parsed.to_string()
-        }
-        _ => raw.to_owned(),
+    let Ok(mut parsed) = url::Url::parse(raw) else {
+        return "<not a URL: not shown>".to_owned();
+    };
+    if parsed.password().is_some() {
+        let _ = parsed.set_password(Some("***"));
     }
+    if parsed.query_pairs().any(|(name, _)| is_credential(&name)) {
+        let pairs: Vec<(String, String)> = parsed
+            .query_pairs()
+            .map(|(name, value)| {
+                let value = if is_credential(&name) {
+                    "***".to_owned()
+                } else {
+                    value.into_owned()
+                };
+                (name.into_owned(), value)
+            })
+            .collect();
+        parsed.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    parsed.to_string()
 }
 
 #[cfg(test)]
@@ -110,5 +135,13 @@ mod tests {
     fn redacts_database_passwords() {
         assert_eq!(redact_url("postgres://u:pw@h/db"), "postgres://u:***@h/db");
         assert_eq!(redact_url("sqlite://x.db"), "sqlite://x.db");
+        assert_eq!(
+            redact_url("postgres://u@h/db?sslmode=require&password=pw&sslpassword=k2"),
+            "postgres://u@h/db?sslmode=require&password=***&sslpassword=***"
+        );
+        assert_eq!(
+            redact_url("host=h user=u password=pw"),
+            "<not a URL: not shown>"
+        );
     }
 }
