@@ -271,12 +271,20 @@ async fn every_invalid_create_names_its_field(db: Db) {
     webhook.secrets = BTreeMap::from([
         ("signing_secret".into(), whsec),
         ("authorization".into(), "Bearer abc".into()),
+        ("header.X-Api-Key".into(), "k3y-never-shown".into()),
     ]);
     webhook.mappings.clear();
-    admin
+    let created = admin
         .create_connector(create(webhook))
         .await
-        .expect("valid webhook");
+        .expect("valid webhook")
+        .into_inner();
+    assert_eq!(
+        created.secret_names,
+        ["authorization", "header.X-Api-Key", "signing_secret"],
+        "a secret header is a secret: named, never shown"
+    );
+    assert!(!format!("{created:?}").contains("k3y-never-shown"));
     let all = admin
         .list_connectors(ListConnectorsRequest::default())
         .await

@@ -23,7 +23,9 @@ fn every_registered_partner_has_every_piece() {
         );
         assert!(
             partner.default_base_url.is_some()
-                || partner.setting("url").is_some_and(|url| url.required),
+                || partner
+                    .setting("url", false)
+                    .is_some_and(|url| url.required),
             "{id} has neither a default base URL nor a required url setting"
         );
         assert!(

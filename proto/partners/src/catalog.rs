@@ -117,11 +117,19 @@ pub enum Normalization {
 }
 
 impl PartnerSpec {
-    /// The setting named `name`, exact or through a `prefix.*` entry.
-    pub fn setting(&self, name: &str) -> Option<&'static SettingSpec> {
-        self.settings
+    /// The setting named `name`, exact or through a `prefix.*` entry; of
+    /// two entries for one name (a header may be a setting or a secret),
+    /// the one that is (`secret`) or is not a secret.
+    pub fn setting(&self, name: &str, secret: bool) -> Option<&'static SettingSpec> {
+        let mut matching = self
+            .settings
             .iter()
-            .find(|spec| pattern_matches(spec.name, name))
+            .filter(|spec| pattern_matches(spec.name, name));
+        let first = matching.next()?;
+        if first.secret == secret {
+            return Some(first);
+        }
+        Some(matching.find(|spec| spec.secret == secret).unwrap_or(first))
     }
 
     /// The field at `path`, exact or through a `prefix.*` / `*` entry. An
@@ -312,11 +320,11 @@ mod tests {
         assert!(meta.field("custom_data.").is_none());
         assert!(meta.field("user_data.zz").is_none());
         let webhook = partner("webhook").expect("webhook");
-        assert_eq!(
-            webhook.setting("header.X-Team").map(|s| s.name),
-            Some("header.*")
-        );
-        assert!(webhook.setting("header.").is_none());
+        for secret in [false, true] {
+            let header = webhook.setting("header.X-Team", secret).expect("a header");
+            assert_eq!((header.name, header.secret), ("header.*", secret));
+        }
+        assert!(webhook.setting("header.", false).is_none());
         assert!(webhook.field("anything.at.all").is_some());
         assert!(partner("myspace").is_none());
     }

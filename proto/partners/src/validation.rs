@@ -26,6 +26,32 @@ pub const MAX_VALUE_BYTES: usize = 4096;
 pub const MAX_MAPPINGS: usize = 200;
 /// Most event types in a filter.
 pub const MAX_EVENT_TYPES: usize = 200;
+/// Most HTTP headers a connector adds, settings and secrets together.
+pub const MAX_HEADERS: usize = 20;
+/// Longest header value, in bytes.
+pub const MAX_HEADER_VALUE_BYTES: usize = 1024;
+/// Headers a connector may not set: the request's host and framing,
+/// hop-by-hop headers, and those the platform sets itself (the
+/// `authorization` secret is the way to authenticate).
+const RESERVED_HEADERS: [&str; 17] = [
+    "host",
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "content-length",
+    "content-type",
+    "content-encoding",
+    "authorization",
+    "webhook-id",
+    "webhook-timestamp",
+    "webhook-signature",
+];
 /// Longest dotted path (source, target, condition), in bytes.
 pub const MAX_PATH_BYTES: usize = 256;
 
@@ -108,6 +134,21 @@ pub fn check_draft(
     check_name(violations, &format!("{prefix}.name"), &draft.name);
     check_settings(violations, prefix, partner, &draft.settings, false);
     check_settings(violations, prefix, partner, &draft.secrets, true);
+    let headers = [(&draft.settings, false), (&draft.secrets, true)]
+        .into_iter()
+        .flat_map(|(values, secret)| values.keys().map(move |name| (name, secret)))
+        .filter(|(name, secret)| {
+            partner
+                .setting(name, *secret)
+                .is_some_and(|spec| spec.kind == SettingType::SettingHttpHeader)
+        })
+        .count();
+    if headers > MAX_HEADERS {
+        violations.add(
+            format!("{prefix}.settings"),
+            format!("at most {MAX_HEADERS} headers (settings and secrets together), not {headers}"),
+        );
+    }
     check_mappings(
         violations,
         &format!("{prefix}.mappings"),
@@ -145,7 +186,7 @@ fn check_settings(
     };
     for (name, value) in values {
         let field = format!("{prefix}.{map}.{name}");
-        let Some(spec) = partner.setting(name) else {
+        let Some(spec) = partner.setting(name, secret) else {
             violations.add(
                 field,
                 format!("`{name}` is not a setting of partner {}", partner.id),
@@ -165,6 +206,14 @@ fn check_settings(
                 violations.add(
                     &field,
                     "the name after the prefix may hold only letters, digits, '-' and '_'",
+                );
+            }
+            if spec.kind == SettingType::SettingHttpHeader
+                && RESERVED_HEADERS.contains(&key.to_ascii_lowercase().as_str())
+            {
+                violations.add(
+                    &field,
+                    format!("`{key}` is set by the platform or the connection, not by a connector"),
                 );
             }
         }
@@ -196,9 +245,21 @@ fn check_setting_value(kind: SettingType, value: &str) -> Result<(), String> {
     match kind {
         SettingType::SettingString | SettingType::Unspecified => Ok(()),
         SettingType::SettingUrl => match url::Url::parse(value) {
+            Ok(url) if !url.username().is_empty() || url.password().is_some() => Err(
+                "must not carry credentials (user:password@): they would be stored and shown in the clear; use a secret instead".into(),
+            ),
             Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => Ok(()),
             _ => Err("must be an absolute http:// or https:// URL".into()),
         },
+        SettingType::SettingHttpHeader => {
+            if value.len() > MAX_HEADER_VALUE_BYTES {
+                Err(format!("at most {MAX_HEADER_VALUE_BYTES} bytes"))
+            } else if !value.bytes().all(|b| b == b'\t' || (0x20..0x7f).contains(&b)) {
+                Err("must be visible ASCII characters, spaces or tabs (no line breaks)".into())
+            } else {
+                Ok(())
+            }
+        }
         SettingType::SettingInteger => {
             if value.len() <= 19 && value.bytes().all(|b| b.is_ascii_digit()) {
                 Ok(())
@@ -737,6 +798,77 @@ mod tests {
             &[("signing_secret", &secret), ("authorization", "Bearer abc")],
         )(&mut new);
         assert_eq!(fields(&violations_of(&new)), Vec::<&str>::new());
+    }
+
+    #[test]
+    fn headers_are_bounded_and_never_the_platforms_own() {
+        let hook = |settings: &[(&str, &str)], secrets: &[(&str, &str)]| {
+            let mut new = new_meta();
+            webhook(settings, secrets)(&mut new);
+            fields(&violations_of(&new))
+                .into_iter()
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        };
+        let url = ("url", "https://example.com/hook");
+        assert!(
+            hook(
+                &[url, ("header.X-Team", "growth")],
+                &[("header.X-Api-Key", "k")]
+            )
+            .is_empty()
+        );
+        for reserved in [
+            "Host",
+            "connection",
+            "Transfer-Encoding",
+            "Authorization",
+            "webhook-signature",
+            "Content-Length",
+        ] {
+            let name = format!("header.{reserved}");
+            assert_eq!(
+                hook(&[url, (&name, "x")], &[]),
+                [format!("connector.settings.{name}")],
+                "{reserved}"
+            );
+            assert_eq!(
+                hook(&[url], &[(&name, "x")]),
+                [format!("connector.secrets.{name}")],
+                "{reserved}"
+            );
+        }
+        assert_eq!(
+            hook(&[url, ("header.X-Evil", "a\r\nX-Injected: 1")], &[]),
+            ["connector.settings.header.X-Evil"]
+        );
+        let long = "v".repeat(MAX_HEADER_VALUE_BYTES + 1);
+        assert_eq!(
+            hook(&[url, ("header.X-Long", &long)], &[]),
+            ["connector.settings.header.X-Long"]
+        );
+        let names: Vec<String> = (0..=MAX_HEADERS).map(|i| format!("header.X-{i}")).collect();
+        let mut settings: Vec<(&str, &str)> =
+            names[..15].iter().map(|n| (n.as_str(), "v")).collect();
+        settings.push(url);
+        let secrets: Vec<(&str, &str)> = names[15..].iter().map(|n| (n.as_str(), "v")).collect();
+        assert_eq!(
+            hook(&settings, &secrets),
+            ["connector.settings"],
+            "21 headers"
+        );
+        assert!(hook(&settings, &secrets[1..]).is_empty(), "20 headers");
+    }
+
+    #[test]
+    fn urls_carry_no_credentials() {
+        for url in [
+            "https://user:pw@example.com/hook",
+            "https://token@example.com/hook",
+        ] {
+            let error = check_setting_value(SettingType::SettingUrl, url).expect_err(url);
+            assert!(error.contains("credentials"), "{error}");
+        }
     }
 
     #[test]

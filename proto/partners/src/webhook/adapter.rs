@@ -1,6 +1,7 @@
 //! Webhooks, signed per Standard Webhooks: one event per request, the
 //! `webhook-id` / `webhook-timestamp` / `webhook-signature` headers, custom
-//! headers from `header.*` settings, an optional Authorization secret.
+//! headers from `header.*` settings and secrets, an optional Authorization
+//! secret.
 //! Only 2xx is success; 3xx is a failure (redirects are not followed); 410
 //! means the endpoint is gone.
 
@@ -23,9 +24,11 @@ impl Adapter for Webhook {
         now: i64,
     ) -> Vec<PartnerRequest> {
         let url = connector.settings.get("url").cloned().unwrap_or_default();
+        // Headers from settings and, for credentials, from secrets.
         let custom: Vec<(String, String)> = connector
             .settings
             .iter()
+            .chain(&connector.secrets)
             .filter_map(|(name, value)| {
                 Some((name.strip_prefix("header.")?.to_owned(), value.clone()))
             })
@@ -102,6 +105,7 @@ mod tests {
                     "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".to_owned(),
                 ),
                 ("authorization".to_owned(), "Bearer abc".to_owned()),
+                ("header.X-Api-Key".to_owned(), "k3y".to_owned()),
             ]
             .into(),
             ..Default::default()
@@ -137,6 +141,7 @@ mod tests {
         );
         assert_eq!(header("authorization"), Some("Bearer abc"));
         assert_eq!(header("X-Team"), Some("growth"));
+        assert_eq!(header("X-Api-Key"), Some("k3y"), "a secret header");
     }
 
     #[test]

@@ -27,9 +27,15 @@ pub static PARTNER: PartnerSpec = PartnerSpec {
         ),
         setting(
             "header.*",
-            SettingType::SettingString,
+            SettingType::SettingHttpHeader,
             false,
-            "Extra request header: `header.X-Team` = `growth` sends `X-Team: growth`.",
+            "Extra request header: `header.X-Team` = `growth` sends `X-Team: growth` (at most 20 headers in settings and secrets).",
+        ),
+        secret(
+            "header.*",
+            SettingType::SettingHttpHeader,
+            false,
+            "Extra request header whose value is a credential (`header.X-Api-Key`): sealed and write-only like every secret.",
         ),
         secret(
             "signing_secret",
