@@ -228,6 +228,24 @@ pub const fn defaulted(
     }
 }
 
+/// The client's IP address at `path`, read from the raw event's
+/// `context.ip`, sent as is (every ad partner matches on it unhashed).
+pub const fn client_ip(path: &'static str) -> FieldSpec {
+    defaulted(path, &[Str], "Client IP (not hashed).", "context.ip", Str)
+}
+
+/// The client's user agent at `path`, read from `context.user_agent`, sent
+/// as is.
+pub const fn client_user_agent(path: &'static str) -> FieldSpec {
+    defaulted(
+        path,
+        &[Str],
+        "Client user agent (not hashed).",
+        "context.user_agent",
+        Str,
+    )
+}
+
 /// A personal identifier: SHA-256 of the value normalized by `normalization`.
 pub const fn hashed(
     path: &'static str,

@@ -6,7 +6,8 @@ use eventconnectors_proto::v1::{DataType, SettingType};
 
 use super::adapter::MetaCapi;
 use crate::catalog::{
-    Normalization, PartnerSpec, SCALAR, TimestampFormat, defaulted, field, hashed, secret, setting,
+    Normalization, PartnerSpec, SCALAR, TimestampFormat, client_ip, client_user_agent, defaulted,
+    field, hashed, secret, setting,
 };
 
 /// Meta Conversions API: up to 1,000 events in `data`.
@@ -109,20 +110,8 @@ pub static PARTNER: PartnerSpec = PartnerSpec {
             Some("user.id"),
             Normalization::Lowercase,
         ),
-        defaulted(
-            "user_data.client_ip_address",
-            &[Str],
-            "Client IP (not hashed).",
-            "context.ip",
-            Str,
-        ),
-        defaulted(
-            "user_data.client_user_agent",
-            &[Str],
-            "Client user agent (not hashed).",
-            "context.user_agent",
-            Str,
-        ),
+        client_ip("user_data.client_ip_address"),
+        client_user_agent("user_data.client_user_agent"),
         field("user_data.fbc", &[Str], "Click id cookie (not hashed)."),
         field("user_data.fbp", &[Str], "Browser id cookie (not hashed)."),
         field("custom_data.value", &[Number], "Monetary value."),

@@ -8,7 +8,8 @@ use eventconnectors_proto::v1::{DataType, SettingType};
 
 use super::adapter::Pinterest;
 use crate::catalog::{
-    Normalization, PartnerSpec, TimestampFormat, defaulted, field, hashed, secret, setting,
+    Normalization, PartnerSpec, TimestampFormat, client_ip, client_user_agent, defaulted, field,
+    hashed, secret, setting,
 };
 
 /// Pinterest Conversions API: 1 to 1,000 events per request.
@@ -146,20 +147,8 @@ pub static PARTNER: PartnerSpec = PartnerSpec {
             Some("user.id"),
             Normalization::None,
         ),
-        defaulted(
-            "user_data.client_ip_address",
-            &[Str],
-            "Client IP (not hashed).",
-            "context.ip",
-            Str,
-        ),
-        defaulted(
-            "user_data.client_user_agent",
-            &[Str],
-            "Client user agent (not hashed).",
-            "context.user_agent",
-            Str,
-        ),
+        client_ip("user_data.client_ip_address"),
+        client_user_agent("user_data.client_user_agent"),
         field(
             "user_data.click_id",
             &[Str],

@@ -6,7 +6,8 @@ use eventconnectors_proto::v1::{DataType, SettingType};
 
 use super::adapter::Snapchat;
 use crate::catalog::{
-    Normalization, PartnerSpec, SCALAR, TimestampFormat, defaulted, field, hashed, secret, setting,
+    Normalization, PartnerSpec, SCALAR, TimestampFormat, client_ip, client_user_agent, defaulted,
+    field, hashed, secret, setting,
 };
 
 /// Snapchat Conversions API v3. Snap publishes no batch limit; RudderStack
@@ -135,20 +136,8 @@ pub static PARTNER: PartnerSpec = PartnerSpec {
             Some("user.id"),
             Normalization::Lowercase,
         ),
-        defaulted(
-            "user_data.client_ip_address",
-            &[Str],
-            "Client IP (not hashed).",
-            "context.ip",
-            Str,
-        ),
-        defaulted(
-            "user_data.client_user_agent",
-            &[Str],
-            "Client user agent (not hashed).",
-            "context.user_agent",
-            Str,
-        ),
+        client_ip("user_data.client_ip_address"),
+        client_user_agent("user_data.client_user_agent"),
         field(
             "user_data.sc_click_id",
             &[Str],

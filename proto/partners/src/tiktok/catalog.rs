@@ -6,7 +6,8 @@ use eventconnectors_proto::v1::{DataType, SettingType};
 
 use super::adapter::TikTok;
 use crate::catalog::{
-    Normalization, PartnerSpec, SCALAR, TimestampFormat, defaulted, field, hashed, secret, setting,
+    Normalization, PartnerSpec, SCALAR, TimestampFormat, client_ip, client_user_agent, defaulted,
+    field, hashed, secret, setting,
 };
 
 /// TikTok Events API v1.3 `event/track`. TikTok publishes no batch limit for
@@ -74,20 +75,8 @@ pub static PARTNER: PartnerSpec = PartnerSpec {
             Some("user.id"),
             Normalization::Lowercase,
         ),
-        defaulted(
-            "user.ip",
-            &[Str],
-            "Client IP (not hashed).",
-            "context.ip",
-            Str,
-        ),
-        defaulted(
-            "user.user_agent",
-            &[Str],
-            "Client user agent (not hashed).",
-            "context.user_agent",
-            Str,
-        ),
+        client_ip("user.ip"),
+        client_user_agent("user.user_agent"),
         field("user.ttclid", &[Str], "TikTok click id."),
         field("user.ttp", &[Str], "TikTok cookie id."),
         field("user.locale", &[Str], "Locale, e.g. en-US."),
