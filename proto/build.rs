@@ -6,6 +6,7 @@ use std::path::PathBuf;
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
     let protos = [
+        "proto/eventconnectors/v1/api_keys.proto",
         "proto/eventconnectors/v1/connectors.proto",
         "proto/eventconnectors/v1/config.proto",
         "proto/eventconnectors/v1/ingest.proto",

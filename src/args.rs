@@ -47,16 +47,18 @@ pub struct Args {
     )]
     pub database_url: Secret,
 
-    /// Token for ConnectorService, ConfigService.ListNodes and the
-    /// statistics.
+    /// Bootstrap operator credential: ConnectorService, ApiKeyService,
+    /// ConfigService.ListNodes and the statistics.
     #[arg(long, env = "ADMIN_TOKEN", hide_env_values = true, default_value = DEV_ADMIN_TOKEN)]
     pub admin_token: Secret,
 
-    /// Token between the node and the other two services.
+    /// Token nodes present to follow the configuration feed (a node started
+    /// elsewhere can join with it).
     #[arg(long, env = "NODE_TOKEN", hide_env_values = true, default_value = DEV_NODE_TOKEN)]
     pub node_token: Secret,
 
-    /// Token producers present on IngestService.
+    /// Bootstrap ingest credential (every workspace); producers may use
+    /// workspace-scoped API keys instead.
     #[arg(long, env = "INGEST_TOKEN", hide_env_values = true, default_value = DEV_INGEST_TOKEN)]
     pub ingest_token: Secret,
 

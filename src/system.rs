@@ -193,18 +193,29 @@ impl System {
                 binary,
                 "--listen",
                 &listen.to_string(),
-                "--node-token",
-                args.node_token.expose(),
                 "--shutdown-grace",
                 &grace,
             ];
             common.iter().chain(own).map(|a| (*a).to_owned()).collect()
         };
         let admin = args.admin_token.expose();
+        let node = args.node_token.expose();
+        // Credentials that never leave this process: fresh on every start.
+        let outcomes = server_kit::auth::random_token();
+        let directory = server_kit::auth::random_token();
         let stats_args: stats_service::args::Args = service_args(&argv(
             "stats-service",
             addresses.stats,
-            &["--admin-token", admin],
+            &[
+                "--admin-token",
+                admin,
+                "--outcomes-token",
+                &outcomes,
+                "--control-plane",
+                &control_url,
+                "--directory-token",
+                &directory,
+            ],
         ))?;
         let control_args: control_plane::config::Args = service_args(&argv(
             "control-plane",
@@ -212,22 +223,32 @@ impl System {
             &[
                 "--admin-token",
                 admin,
+                "--node-token",
+                node,
+                "--directory-token",
+                &directory,
                 "--database-url",
                 args.database_url.expose(),
                 "--stats-url",
                 &stats_url,
+                "--stats-admin-token",
+                admin,
             ],
         ))?;
         let mut node_args: data_plane::args::Args = service_args(&argv(
             "data-plane",
             addresses.ingest,
             &[
+                "--node-token",
+                node,
                 "--ingest-token",
                 args.ingest_token.expose(),
                 "--control-plane",
                 &control_url,
                 "--stats",
                 &stats_url,
+                "--outcomes-token",
+                &outcomes,
             ],
         ))?;
         let meta_to_demo = match demo_meta {

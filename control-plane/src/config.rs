@@ -33,7 +33,8 @@ pub struct Args {
     #[arg(long, env = "DATABASE_MAX_CONNECTIONS", default_value_t = 10)]
     pub database_max_connections: u32,
 
-    /// Token admins send as `authorization: Bearer <token>`.
+    /// Bootstrap operator credential, sent as `authorization: Bearer
+    /// <token>`: everything API keys with the `operator` scope can do.
     #[arg(long, env = "ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Secret,
 
@@ -41,6 +42,12 @@ pub struct Args {
     /// carries partner credentials).
     #[arg(long, env = "NODE_TOKEN", hide_env_values = true)]
     pub node_token: Secret,
+
+    /// Token the stats service sends to watch the directory view of the
+    /// feed (connector owners and API-key hashes, never credentials). Unset:
+    /// the stats service cannot learn of API keys.
+    #[arg(long, env = "DIRECTORY_TOKEN", hide_env_values = true)]
+    pub directory_token: Option<Secret>,
 
     /// How often the configuration version is polled, as the safety net for
     /// lost notifications.
@@ -67,7 +74,8 @@ pub struct Args {
     #[arg(long, env = "STATS_URL")]
     pub stats_url: Option<String>,
 
-    /// Admin token of the stats service (default: this control plane's).
+    /// Operator credential of the stats service (its ADMIN_TOKEN or an
+    /// operator API key); required with STATS_URL.
     #[arg(long, env = "STATS_ADMIN_TOKEN", hide_env_values = true)]
     pub stats_admin_token: Option<Secret>,
 

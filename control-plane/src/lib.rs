@@ -1,5 +1,5 @@
-//! The control plane: connector lifecycle over Postgres or an embedded
-//! SQLite store, behind bearer-token auth, with health and reflection.
+//! The control plane: connector lifecycle and API keys over Postgres or an
+//! embedded SQLite store, with health and reflection.
 
 pub mod api;
 pub mod clock;
@@ -11,15 +11,16 @@ pub mod store;
 
 use std::future::Future;
 
+use eventconnectors_proto::v1::api_key_service_server::{self, ApiKeyServiceServer};
 use eventconnectors_proto::v1::config_service_server::{self, ConfigServiceServer};
 use eventconnectors_proto::v1::connector_service_server::{self, ConnectorServiceServer};
 use server_kit::auth::{BearerAuth, EmptyToken};
 use server_kit::{serving, shutdown};
 use tokio::net::TcpListener;
 
-use crate::api::ConnectorApi;
+use crate::api::{Access, ConnectorApi, KeyApi};
 use crate::config::Args;
-use crate::feed::{ConfigApi, ConfigFeed, FeedSettings};
+use crate::feed::{ConfigApi, ConfigFeed, FeedAuth, FeedSettings};
 use crate::secrets::{KeyError, SecretBox};
 use crate::store::{Backend, Store, StoreError};
 
@@ -37,6 +38,16 @@ pub enum StartError {
         "no secrets key: set SECRETS_KEY or SECRETS_KEY_FILE (every replica sharing the database needs the same key)"
     )]
     MissingKey,
+    /// STATS_URL without a credential for it.
+    #[error(
+        "STATS_URL is set but STATS_ADMIN_TOKEN is not: set it to the stats service's ADMIN_TOKEN (or an operator API key)"
+    )]
+    MissingStatsToken,
+    /// The stats service's directory token would open the node feed.
+    #[error(
+        "DIRECTORY_TOKEN must differ from NODE_TOKEN: the stats service would hold the credential that reads partner credentials"
+    )]
+    SharedDirectoryToken,
     /// The store could not be opened.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -53,8 +64,8 @@ pub enum StartError {
 pub struct ControlPlane {
     store: Store,
     secrets: SecretBox,
-    admin_auth: BearerAuth,
-    node_auth: BearerAuth,
+    access: Access,
+    feed_auth: FeedAuth,
     feed: ConfigFeed,
     feed_settings: FeedSettings,
     eraser: Option<stats_eraser::EraserSettings>,
@@ -64,8 +75,14 @@ pub struct ControlPlane {
 impl ControlPlane {
     /// Opens the store (running migrations) and loads the keys.
     pub async fn start(args: &Args) -> Result<Self, StartError> {
-        let admin_auth = BearerAuth::new("admin", args.admin_token.expose())?;
-        let node_auth = BearerAuth::new("node", args.node_token.expose())?;
+        let feed_auth = FeedAuth {
+            node: BearerAuth::new("node", args.node_token.expose())?,
+            directory: args
+                .directory_token
+                .as_ref()
+                .map(|token| BearerAuth::new("directory", token.expose()))
+                .transpose()?,
+        };
         let database_url = args.database_url.expose();
         let backend = Backend::of_url(database_url)?;
         let secrets = match &args.secrets_key {
@@ -78,6 +95,7 @@ impl ControlPlane {
             None => SecretBox::load_or_create(&args.secrets_key_file, backend == Backend::Sqlite)?,
         };
         let store = Store::connect(database_url, args.database_max_connections).await?;
+        let access = Access::new(store.clone(), args.admin_token.expose())?;
         tracing::info!(database = %config::redact_url(database_url), ?backend, "store ready");
         let replica_id = args.replica_id.clone().unwrap_or_else(default_replica_id);
         let feed = ConfigFeed::new(store.clone(), secrets.clone(), replica_id).await?;
@@ -87,17 +105,20 @@ impl ControlPlane {
             poll_interval: args.config_poll_interval,
             keep_changes: args.config_keep_changes,
         };
-        let eraser = args
-            .stats_url
-            .clone()
-            .map(|url| stats_eraser::EraserSettings {
-                url,
-                token: args
-                    .stats_admin_token
-                    .clone()
-                    .unwrap_or_else(|| args.admin_token.clone()),
+        let eraser = match (&args.stats_url, &args.stats_admin_token) {
+            (None, _) => None,
+            (Some(_), None) => return Err(StartError::MissingStatsToken),
+            (Some(url), Some(token)) => Some(stats_eraser::EraserSettings {
+                url: url.clone(),
+                token: token.clone(),
                 interval: args.stats_erase_interval,
-            });
+            }),
+        };
+        if let Some(directory) = &args.directory_token
+            && directory.expose().trim() == args.node_token.expose().trim()
+        {
+            return Err(StartError::SharedDirectoryToken);
+        }
         if eraser.is_none() {
             tracing::warn!(
                 "no STATS_URL: statistics of deleted connectors stay pending until one is configured"
@@ -106,8 +127,8 @@ impl ControlPlane {
         Ok(Self {
             store,
             secrets,
-            admin_auth,
-            node_auth,
+            access,
+            feed_auth,
             feed,
             feed_settings,
             eraser,
@@ -128,6 +149,7 @@ impl ControlPlane {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), StartError> {
         let (health, routes) = serving::base_routes(&[
+            api_key_service_server::SERVICE_NAME,
             connector_service_server::SERVICE_NAME,
             config_service_server::SERVICE_NAME,
         ]);
@@ -147,23 +169,27 @@ impl ControlPlane {
                 stop.clone(),
             ))
         });
-        let connectors = ConnectorApi::new(self.store.clone(), self.secrets.clone());
+        let connectors = ConnectorApi::new(
+            self.store.clone(),
+            self.secrets.clone(),
+            self.access.clone(),
+        );
+        let keys = KeyApi::new(self.store.clone(), self.access.clone());
         let config = ConfigApi::new(
             self.feed.clone(),
             self.store.clone(),
-            self.node_auth.clone(),
-            self.admin_auth.clone(),
+            self.feed_auth.clone(),
+            self.access.clone(),
             stop,
         );
         health
             .set_serving::<ConnectorServiceServer<ConnectorApi>>()
             .await;
         health.set_serving::<ConfigServiceServer<ConfigApi>>().await;
+        health.set_serving::<ApiKeyServiceServer<KeyApi>>().await;
         let routes = routes
-            .add_service(ConnectorServiceServer::with_interceptor(
-                connectors,
-                self.admin_auth.clone(),
-            ))
+            .add_service(ConnectorServiceServer::new(connectors))
+            .add_service(ApiKeyServiceServer::new(keys))
             .add_service(ConfigServiceServer::new(config).max_encoding_message_size(usize::MAX));
         let shutdown = async move {
             shutdown.await;

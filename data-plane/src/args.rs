@@ -34,7 +34,8 @@ pub struct Args {
     #[arg(long, env = "NODE_ID")]
     pub node_id: Option<String>,
 
-    /// Token for the control plane's configuration feed.
+    /// Token for the control plane's configuration feed (it carries partner
+    /// credentials: only nodes hold it).
     #[arg(long, env = "NODE_TOKEN", hide_env_values = true)]
     pub node_token: Secret,
 
@@ -54,6 +55,13 @@ pub struct Args {
     /// (bounded) and the loss is counted when the bound is reached.
     #[arg(long = "stats", env = "STATS_URL")]
     pub stats_url: Option<String>,
+
+    /// Token the node presents to the stats service to report outcomes
+    /// (the stats service's OUTCOMES_TOKEN). Required with STATS_URL, and
+    /// different from NODE_TOKEN: the stats service must not hold the
+    /// credential that reads partner credentials.
+    #[arg(long, env = "OUTCOMES_TOKEN", hide_env_values = true)]
+    pub outcomes_token: Option<Secret>,
 
     /// Address of the Prometheus metrics endpoint (`/metrics`).
     #[arg(long, env = "METRICS_ADDR", default_value = "127.0.0.1:9464")]

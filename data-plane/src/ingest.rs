@@ -1,5 +1,6 @@
 //! IngestService: Ingest (a batch per call) and IngestStream (a batch per
-//! message, answered in order). Both need the ingest token, refuse with
+//! message, answered in order). Both need an ingest credential (a key scoped
+//! to a workspace, an operator key, or the bootstrap ingest token), refuse with
 //! UNAVAILABLE until the node has its first configuration and once it is
 //! shutting down, and answer RESOURCE_EXHAUSTED when the queues could take
 //! none of the events.
@@ -10,10 +11,11 @@ use std::sync::Arc;
 use eventconnectors_proto::v1::ingest_service_server::IngestService;
 use eventconnectors_proto::v1::{IngestRequest, IngestResponse};
 use futures::Stream;
-use server_kit::auth::BearerAuth;
+use server_kit::access::{Bootstrap, KeyDigest, KeyRing, presented_digest};
 use tokio_stream::StreamExt;
 use tonic::{Request, Response, Status, Streaming};
 
+use crate::config_feed::ConfigState;
 use crate::routing::{Admission, Dispatcher, Intake};
 
 /// Batches larger than this are admitted on a blocking thread, so one big
@@ -24,21 +26,43 @@ const INLINE_EVENTS: usize = 256;
 #[derive(Debug, Clone)]
 pub struct IngestApi {
     dispatcher: Arc<Dispatcher>,
-    auth: BearerAuth,
+    bootstrap: Bootstrap,
+    config: ConfigState,
     max_batch_events: usize,
 }
 
 impl IngestApi {
-    /// Ingest over `dispatcher`, for callers presenting `auth`'s token.
-    pub fn new(dispatcher: Arc<Dispatcher>, auth: BearerAuth, max_batch_events: usize) -> Self {
+    /// Ingest over `dispatcher`, for callers presenting a `bootstrap`
+    /// token or a key valid in `config`.
+    pub fn new(
+        dispatcher: Arc<Dispatcher>,
+        bootstrap: Bootstrap,
+        config: ConfigState,
+        max_batch_events: usize,
+    ) -> Self {
         Self {
             dispatcher,
-            auth,
+            bootstrap,
+            config,
             max_batch_events,
         }
     }
 
-    async fn take(&self, request: IngestRequest) -> Result<IngestResponse, Status> {
+    /// The workspace the credential with digest `presented` may ingest
+    /// into (`None`: every one), by the keys valid now.
+    fn scope(&self, presented: &KeyDigest) -> Result<Option<Arc<str>>, Status> {
+        let snapshot = self.config.current();
+        let empty = KeyRing::default();
+        let keys = snapshot.as_ref().map_or(&empty, |s| s.keys());
+        let caller = self.bootstrap.caller(presented, keys)?;
+        Ok(caller.scope.ingest_workspace()?.map(Arc::from))
+    }
+
+    async fn take(
+        &self,
+        scope: Option<Arc<str>>,
+        request: IngestRequest,
+    ) -> Result<IngestResponse, Status> {
         match self.dispatcher.intake() {
             Intake::Starting => {
                 return Err(Status::unavailable(
@@ -57,10 +81,10 @@ impl IngestApi {
         }
         let sequence = request.sequence;
         let admission = if count <= INLINE_EVENTS {
-            self.dispatcher.admit(request.events)
+            self.dispatcher.admit(request.events, scope.as_deref())
         } else {
             let dispatcher = Arc::clone(&self.dispatcher);
-            tokio::task::spawn_blocking(move || dispatcher.admit(request.events))
+            tokio::task::spawn_blocking(move || dispatcher.admit(request.events, scope.as_deref()))
                 .await
                 .map_err(|error| Status::internal(format!("admission failed: {error}")))?
         };
@@ -86,8 +110,10 @@ impl IngestService for IngestApi {
         &self,
         request: Request<IngestRequest>,
     ) -> Result<Response<IngestResponse>, Status> {
-        self.auth.verify(request.metadata())?;
-        self.take(request.into_inner()).await.map(Response::new)
+        let scope = self.scope(&presented_digest(request.metadata())?)?;
+        self.take(scope, request.into_inner())
+            .await
+            .map(Response::new)
     }
 
     type IngestStreamStream = ResponseStream;
@@ -96,7 +122,10 @@ impl IngestService for IngestApi {
         &self,
         request: Request<Streaming<IngestRequest>>,
     ) -> Result<Response<Self::IngestStreamStream>, Status> {
-        self.auth.verify(request.metadata())?;
+        // The credential is checked when the stream opens and again for
+        // every batch: a key revoked meanwhile ends the stream.
+        let presented = presented_digest(request.metadata())?;
+        self.scope(&presented)?;
         let api = self.clone();
         let mut requests = request.into_inner();
         let responses = async_stream_of(move |sender| async move {
@@ -112,7 +141,10 @@ impl IngestService for IngestApi {
                 };
                 let Some(next) = next else { break };
                 let result = match next {
-                    Ok(batch) => api.take(batch).await,
+                    Ok(batch) => match api.scope(&presented) {
+                        Ok(scope) => api.take(scope, batch).await,
+                        Err(status) => Err(status),
+                    },
                     Err(status) => Err(status),
                 };
                 let failed = result.is_err();

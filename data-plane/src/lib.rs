@@ -7,7 +7,7 @@
 //! each, [`delivery`] sends it through each connector's lane, [`outcomes`]
 //! counts what became of it. [`config_feed`] keeps the connectors current;
 //! [`node`] runs it all. Each depends only on those after it (and on the
-//! leaves: `event`, `metrics`, `upstream`, `args`), never back.
+//! leaves: `event`, `metrics`, `args`), never back.
 
 pub mod args;
 pub mod config_feed;
@@ -19,4 +19,3 @@ pub mod node;
 pub mod outcomes;
 pub mod routing;
 pub mod transform;
-pub mod upstream;

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use eventconnectors_proto::v1::ingest_service_server::{IngestServiceServer, SERVICE_NAME};
 use partners::base_urls::BaseUrlError;
-use server_kit::auth::BearerAuth;
+use server_kit::access::{Bootstrap, Scope};
 use server_kit::backoff::Backoff;
 use server_kit::{serving, shutdown};
 use tokio::net::TcpListener;
@@ -36,12 +36,32 @@ pub enum StartError {
     /// The ingest token is empty.
     #[error(transparent)]
     Token(#[from] server_kit::auth::EmptyToken),
+    /// STATS_URL without an outcomes token, or the node token reused.
+    #[error("{0}")]
+    OutcomesToken(&'static str),
     /// A partner base-URL override is unusable.
     #[error(transparent)]
     BaseUrl(#[from] BaseUrlError),
     /// The HTTP client could not be built (TLS roots).
     #[error("cannot build the partner HTTP client: {0}")]
     Client(#[from] reqwest::Error),
+}
+
+/// The token for the stats service: required with a stats URL, and never
+/// the node token.
+fn outcomes_token(args: &Args) -> Result<Option<server_kit::auth::Secret>, StartError> {
+    match (&args.stats_url, &args.outcomes_token) {
+        (None, _) => Ok(None),
+        (Some(_), None) => Err(StartError::OutcomesToken(
+            "STATS_URL is set but OUTCOMES_TOKEN is not: set it to the stats service's OUTCOMES_TOKEN",
+        )),
+        (Some(_), Some(token)) if token.expose().trim() == args.node_token.expose().trim() => {
+            Err(StartError::OutcomesToken(
+                "OUTCOMES_TOKEN must differ from NODE_TOKEN: the stats service would hold the credential that reads partner credentials",
+            ))
+        }
+        (Some(_), Some(token)) => Ok(Some(token.clone())),
+    }
 }
 
 /// A data-plane node ready to serve.
@@ -90,13 +110,15 @@ impl DataPlane {
             args.limits.node_queue_capacity,
             delivery,
         ));
+        let config = ConfigState::new();
         let ingest = IngestApi::new(
             Arc::clone(&dispatcher),
-            BearerAuth::new("ingest", args.ingest_token.expose())?,
+            Bootstrap::default().with(args.ingest_token.expose(), Scope::IngestAny)?,
+            config.clone(),
             args.limits.max_batch_events,
         );
         Ok(Self {
-            config: ConfigState::new(),
+            config,
             watch: WatchSettings {
                 endpoints: args.control_plane.clone(),
                 node_id,
@@ -106,7 +128,7 @@ impl DataPlane {
             },
             reporter: ReporterSettings {
                 url: args.stats_url.clone(),
-                node_token: args.node_token.clone(),
+                outcomes_token: outcomes_token(args)?,
                 flush_interval: flags.outcome_flush_interval,
                 backoff: (args.config_backoff_min, args.config_backoff_max),
             },

@@ -1,4 +1,6 @@
-//! StatsService: outcome intake from nodes, statistics for admins.
+//! StatsService: outcome intake from nodes (the outcomes token), statistics
+//! for operators and for each workspace's admins (API keys the directory
+//! lists, scoped to the workspace owning the connector).
 
 use std::pin::Pin;
 
@@ -8,6 +10,7 @@ use eventconnectors_proto::v1::{
     GetConnectorStatsResponse, OutcomeAck, OutcomeBatch,
 };
 use futures::{Stream, StreamExt};
+use server_kit::access::{Bootstrap, Scope, presented_digest};
 use server_kit::auth::BearerAuth;
 use server_kit::violations::Violations;
 use tokio::sync::mpsc;
@@ -17,6 +20,7 @@ use tonic::{Request, Response, Status, Streaming};
 use crate::batch::Applied;
 use crate::clock::Clock;
 use crate::counters::{CounterError, Counters};
+use crate::directory::{Directory, Owner};
 use crate::ranges::{self, RangeRequest, Retention};
 use crate::{intake, metrics, query};
 
@@ -31,8 +35,20 @@ pub struct StatsApi {
     counters: Counters,
     retention: Retention,
     clock: Clock,
-    node_auth: BearerAuth,
-    admin_auth: BearerAuth,
+    outcomes_auth: BearerAuth,
+    bootstrap: Bootstrap,
+    directory: Directory,
+}
+
+/// Who may do what here, for [`StatsApi::new`].
+#[derive(Debug, Clone)]
+pub struct StatsAccess {
+    /// Nodes reporting outcomes.
+    pub outcomes: BearerAuth,
+    /// The bootstrap operator token.
+    pub bootstrap: Bootstrap,
+    /// Connector owners and API keys.
+    pub directory: Directory,
 }
 
 fn unavailable(error: CounterError) -> Status {
@@ -54,15 +70,49 @@ impl StatsApi {
         counters: Counters,
         retention: Retention,
         clock: Clock,
-        node_auth: BearerAuth,
-        admin_auth: BearerAuth,
+        access: StatsAccess,
     ) -> Self {
         Self {
             counters,
             retention,
             clock,
-            node_auth,
-            admin_auth,
+            outcomes_auth: access.outcomes,
+            bootstrap: access.bootstrap,
+            directory: access.directory,
+        }
+    }
+
+    /// The caller's scope.
+    fn scope(&self, metadata: &tonic::metadata::MetadataMap) -> Result<Scope, Status> {
+        let presented = presented_digest(metadata)?;
+        Ok(self.directory.caller(&self.bootstrap, &presented)?.scope)
+    }
+
+    /// PERMISSION_DENIED unless the caller administers the workspace that
+    /// owns `connector_id`.
+    fn authorize(
+        &self,
+        metadata: &tonic::metadata::MetadataMap,
+        connector_id: &str,
+    ) -> Result<(), Status> {
+        let scope = self.scope(metadata)?;
+        if scope == Scope::Operator {
+            return Ok(());
+        }
+        let Some(workspace) = scope
+            .workspace()
+            .filter(|_| matches!(scope, Scope::Admin(_)))
+        else {
+            return Err(scope.denied("statistics"));
+        };
+        match self.directory.owner(connector_id) {
+            Owner::Workspace(owner) if owner == workspace => Ok(()),
+            Owner::NotYetKnown => Err(Status::unavailable(
+                "the stats service has not received the connector directory yet; retry",
+            )),
+            Owner::Workspace(_) | Owner::Unknown => {
+                Err(scope.denied(&format!("connector {connector_id}")))
+            }
         }
     }
 
@@ -98,7 +148,7 @@ impl StatsService for StatsApi {
         &self,
         request: Request<Streaming<OutcomeBatch>>,
     ) -> Result<Response<Self::ReportOutcomesStream>, Status> {
-        self.node_auth.verify(request.metadata())?;
+        self.outcomes_auth.verify(request.metadata())?;
         let batches = request.into_inner();
         let (acks, outbound) = mpsc::channel(ACK_BUFFER);
         let api = self.clone();
@@ -136,10 +186,10 @@ impl StatsService for StatsApi {
         &self,
         request: Request<GetConnectorStatsRequest>,
     ) -> Result<Response<GetConnectorStatsResponse>, Status> {
-        self.admin_auth.verify(request.metadata())?;
         let started = std::time::Instant::now();
-        let request = request.into_inner();
+        let (metadata, _, request) = request.into_parts();
         require_connector(&request.connector_id)?;
+        self.authorize(&metadata, &request.connector_id)?;
         let range = RangeRequest {
             preset: request.preset,
             from: request.from.map(|t| t.seconds),
@@ -167,7 +217,8 @@ impl StatsService for StatsApi {
         &self,
         request: Request<DeleteConnectorStatsRequest>,
     ) -> Result<Response<DeleteConnectorStatsResponse>, Status> {
-        self.admin_auth.verify(request.metadata())?;
+        self.scope(request.metadata())?
+            .require_operator("erasing statistics")?;
         let connector_id = request.into_inner().connector_id;
         require_connector(&connector_id)?;
         let buckets = ranges::all_buckets(self.clock.now(), self.retention);

@@ -33,13 +33,30 @@ pub struct Args {
     #[arg(long, env = "REDIS_PREFIX", default_value = "ec")]
     pub redis_prefix: String,
 
-    /// Token admins send to read and delete statistics.
+    /// Bootstrap operator credential: reads and erases every connector's
+    /// statistics (the control plane's eraser uses it).
     #[arg(long, env = "ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Secret,
 
-    /// Token data-plane nodes send to report outcomes.
-    #[arg(long, env = "NODE_TOKEN", hide_env_values = true)]
-    pub node_token: Secret,
+    /// Token data-plane nodes send to report outcomes (their OUTCOMES_TOKEN;
+    /// never the node token of the configuration feed).
+    #[arg(long, env = "OUTCOMES_TOKEN", hide_env_values = true)]
+    pub outcomes_token: Secret,
+
+    /// Control-plane URLs (comma-separated) whose directory tells which
+    /// workspace owns each connector and which API keys are valid. Unset:
+    /// only ADMIN_TOKEN is accepted for reading statistics.
+    #[arg(
+        long = "control-plane",
+        env = "CONTROL_PLANE_URLS",
+        value_delimiter = ','
+    )]
+    pub control_plane: Vec<String>,
+
+    /// Token for the control plane's directory (its DIRECTORY_TOKEN);
+    /// required with CONTROL_PLANE_URLS.
+    #[arg(long, env = "DIRECTORY_TOKEN", hide_env_values = true)]
+    pub directory_token: Option<Secret>,
 
     /// How long hour buckets are kept (they serve ranges up to 48 h and
     /// time zones other than UTC).

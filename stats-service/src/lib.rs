@@ -7,6 +7,7 @@ pub mod args;
 pub mod batch;
 pub mod clock;
 pub mod counters;
+pub mod directory;
 pub mod fields;
 pub mod intake;
 pub mod metrics;
@@ -17,14 +18,16 @@ pub mod ranges;
 use std::future::Future;
 
 use eventconnectors_proto::v1::stats_service_server::{self, StatsServiceServer};
+use server_kit::access::{Bootstrap, Scope};
 use server_kit::auth::{BearerAuth, EmptyToken};
 use server_kit::{serving, shutdown};
 use tokio::net::TcpListener;
 
-use crate::api::StatsApi;
+use crate::api::{StatsAccess, StatsApi};
 use crate::args::Args;
 use crate::clock::Clock;
 use crate::counters::{CounterError, Counters, MarkerTtls, MemoryCounters, RedisCounters};
+use crate::directory::{Directory, FollowSettings};
 use crate::ranges::Retention;
 
 /// Why the service could not start or stopped with an error.
@@ -33,6 +36,11 @@ pub enum StartError {
     /// A token is unusable.
     #[error(transparent)]
     Token(#[from] EmptyToken),
+    /// CONTROL_PLANE_URLS without DIRECTORY_TOKEN.
+    #[error(
+        "CONTROL_PLANE_URLS is set but DIRECTORY_TOKEN is not: set it to the control plane's DIRECTORY_TOKEN"
+    )]
+    MissingDirectoryToken,
     /// Redis could not be reached.
     #[error(transparent)]
     Counters(#[from] CounterError),
@@ -51,6 +59,8 @@ pub enum StartError {
 #[derive(Debug)]
 pub struct StatsServer {
     api: StatsApi,
+    directory: Directory,
+    follow: Option<FollowSettings>,
     grace: std::time::Duration,
 }
 
@@ -79,15 +89,34 @@ impl StatsServer {
             days: args.day_retention,
             max_span: args.max_range,
         };
-        let api = StatsApi::new(
-            counters,
-            retention,
-            clock,
-            BearerAuth::new("node", args.node_token.expose())?,
-            BearerAuth::new("admin", args.admin_token.expose())?,
-        );
+        let follow = match (args.control_plane.is_empty(), &args.directory_token) {
+            (true, _) => {
+                tracing::warn!(
+                    "no CONTROL_PLANE_URLS: only ADMIN_TOKEN can read statistics (API keys are unknown here)"
+                );
+                None
+            }
+            (false, None) => return Err(StartError::MissingDirectoryToken),
+            (false, Some(token)) => Some(FollowSettings {
+                endpoints: args.control_plane.clone(),
+                token: token.clone(),
+                name: format!(
+                    "stats-service/{}",
+                    std::env::var("HOSTNAME").unwrap_or_else(|_| "local".to_owned())
+                ),
+            }),
+        };
+        let directory = Directory::default();
+        let access = StatsAccess {
+            outcomes: BearerAuth::new("outcomes", args.outcomes_token.expose())?,
+            bootstrap: Bootstrap::default().with(args.admin_token.expose(), Scope::Operator)?,
+            directory: directory.clone(),
+        };
+        let api = StatsApi::new(counters, retention, clock, access);
         Ok(Self {
             api,
+            directory,
+            follow,
             grace: args.serve.shutdown_grace,
         })
     }
@@ -101,7 +130,19 @@ impl StatsServer {
         let (health, routes) = serving::base_routes(&[stats_service_server::SERVICE_NAME]);
         health.set_serving::<StatsServiceServer<StatsApi>>().await;
         let routes = routes.add_service(StatsServiceServer::new(self.api));
-        Ok(serving::serve(routes, listener, health, shutdown, self.grace).await?)
+        let (stop_tx, stop) = tokio::sync::watch::channel(false);
+        let follower = self
+            .follow
+            .map(|settings| tokio::spawn(directory::follow(self.directory, settings, stop)));
+        let shutdown = async move {
+            shutdown.await;
+            let _ = stop_tx.send(true);
+        };
+        let result = serving::serve(routes, listener, health, shutdown, self.grace).await;
+        if let Some(follower) = follower {
+            let _ = follower.await;
+        }
+        Ok(result?)
     }
 }
 

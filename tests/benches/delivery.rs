@@ -224,7 +224,7 @@ fn meta_bodies(events: &[String]) -> Vec<Bytes> {
     let prepared: Vec<_> = events
         .iter()
         .map(|text| {
-            let raw = data_plane::event::parse(text, 1 << 20).expect("event");
+            let raw = data_plane::event::parse(text, 1 << 20, None).expect("event");
             let fields = transformer.apply(&raw.body).expect("transforms");
             meta.adapter.prepare(&connector, raw.id(), fields)
         })

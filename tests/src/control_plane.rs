@@ -20,6 +20,7 @@ use crate::server_task::{ServerTask, signalled};
 pub const ADMIN_TOKEN: &str = "test-admin-token";
 /// The node token every test control plane accepts.
 pub const NODE_TOKEN: &str = "test-node-token";
+
 /// The secrets key every test control plane seals with (32 bytes of 0x2a).
 pub const SECRETS_KEY: &str = "KioqKioqKioqKioqKioqKioqKioqKioqKioqKioqKio=";
 
@@ -127,12 +128,13 @@ impl ControlPlaneHandle {
             database_max_connections: 5,
             admin_token: ADMIN_TOKEN.into(),
             node_token: NODE_TOKEN.into(),
+            directory_token: Some(crate::stats::DIRECTORY_TOKEN.into()),
             config_poll_interval: options.poll_interval,
             config_listen_notify: options.listen_notify,
             config_keep_changes: 100_000,
             replica_id: None,
             stats_url: options.stats_url.clone(),
-            stats_admin_token: None,
+            stats_admin_token: Some(crate::stats::STATS_ADMIN_TOKEN.into()),
             stats_erase_interval: Duration::from_millis(200),
             secrets_key: Some(SECRETS_KEY.into()),
             secrets_key_file: PathBuf::from("unused.key"),

@@ -55,6 +55,8 @@ impl NodeHandle {
             NODE_TOKEN,
             "--ingest-token",
             INGEST_TOKEN,
+            "--outcomes-token",
+            crate::stats::OUTCOMES_TOKEN,
             "--config-backoff-min",
             "50ms",
             "--config-backoff-max",

@@ -12,7 +12,7 @@ use eventconnectors_proto::v1::{
     OutcomeTotals, StatsPreset,
 };
 
-use crate::control_plane::{ADMIN_TOKEN, AdminClient, ControlPlaneHandle, Db, Options, TestStore};
+use crate::control_plane::{AdminClient, ControlPlaneHandle, Db, Options, TestStore};
 use crate::fixtures::create;
 use crate::node::{INGEST_TOKEN, IngestClient, NodeHandle};
 use crate::stats::{Backend, RedisPrefix, StatsHandle};
@@ -35,18 +35,26 @@ impl Platform {
     /// defaults (outcomes flushed every 50 ms, 10 ms retry backoff, 1 ms
     /// linger).
     pub async fn start(node_flags: &[&str]) -> Self {
-        let stats = StatsHandle::start(
-            Backend::Memory,
-            &RedisPrefix::new(),
-            "127.0.0.1:0".parse().expect("addr"),
-        )
-        .await;
+        // The control plane and the stats service each call the other: the
+        // stats listener is bound first so the control plane knows its URL.
+        let stats_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let stats_url = format!("http://{}", stats_listener.local_addr().expect("addr"));
         let control_plane = ControlPlaneHandle::start_with(
             TestStore::new(Db::Sqlite).await,
             Options {
-                stats_url: Some(stats.url()),
+                stats_url: Some(stats_url),
                 ..Options::default()
             },
+        )
+        .await;
+        let stats = StatsHandle::start_on(
+            Backend::Memory,
+            &RedisPrefix::new(),
+            stats_listener,
+            stats_service::clock::Clock::System,
+            Some(control_plane.url()),
         )
         .await;
         let stats_url = stats.url();
@@ -162,7 +170,7 @@ impl Platform {
                     preset: StatsPreset::Last7Days as i32,
                     ..Default::default()
                 },
-                ADMIN_TOKEN,
+                crate::stats::STATS_ADMIN_TOKEN,
             ))
             .await
             .expect("stats")

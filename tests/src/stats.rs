@@ -8,8 +8,15 @@ use stats_service::args::Args;
 use stats_service::clock::Clock;
 use tokio::net::TcpListener;
 
-use crate::control_plane::{ADMIN_TOKEN, NODE_TOKEN};
 use crate::server_task::{ServerTask, signalled};
+
+/// The admin token every test stats service accepts (an operator there).
+pub const STATS_ADMIN_TOKEN: &str = "test-stats-admin-token";
+/// The token test stats services follow the control plane's directory
+/// with (every test control plane accepts it).
+pub const DIRECTORY_TOKEN: &str = "test-directory-token";
+/// The token test nodes report outcomes with.
+pub const OUTCOMES_TOKEN: &str = "test-outcomes-token";
 
 /// Redis the tests use (TEST_REDIS_URL, default the local one).
 pub fn redis_url() -> String {
@@ -108,7 +115,21 @@ impl StatsHandle {
         addr: SocketAddr,
         clock: Clock,
     ) -> Self {
+        let listener = TcpListener::bind(addr).await.expect("bind");
+        Self::start_on(backend, prefix, listener, clock, None).await
+    }
+
+    /// Starts on `listener`, following the directory of the control plane
+    /// at `control_plane` if given.
+    pub async fn start_on(
+        backend: Backend,
+        prefix: &RedisPrefix,
+        listener: TcpListener,
+        clock: Clock,
+        control_plane: Option<String>,
+    ) -> Self {
         crate::init_logs();
+        let addr = listener.local_addr().expect("addr");
         let days = |n: u64| Duration::from_secs(n * 86_400);
         let args = Args {
             listen: addr,
@@ -116,8 +137,10 @@ impl StatsHandle {
             redis_url: (backend != Backend::Memory).then(|| redis_url().as_str().into()),
             redis_cluster: backend == Backend::RedisCluster,
             redis_prefix: prefix.0.clone(),
-            admin_token: ADMIN_TOKEN.into(),
-            node_token: NODE_TOKEN.into(),
+            admin_token: STATS_ADMIN_TOKEN.into(),
+            outcomes_token: OUTCOMES_TOKEN.into(),
+            control_plane: control_plane.into_iter().collect(),
+            directory_token: Some(DIRECTORY_TOKEN.into()),
             hour_retention: days(100),
             day_retention: days(400),
             max_range: days(400),
@@ -131,8 +154,6 @@ impl StatsHandle {
         let server = stats_service::StatsServer::start(&args, clock)
             .await
             .expect("stats service starts");
-        let listener = TcpListener::bind(args.listen).await.expect("bind");
-        let addr = listener.local_addr().expect("addr");
         let server = ServerTask::spawn(|stopped| server.serve(listener, signalled(stopped)));
         Self {
             addr,
@@ -161,7 +182,7 @@ impl StatsHandle {
     }
 }
 
-/// Sends `batches` on one `ReportOutcomes` stream (node token) and returns
+/// Sends `batches` on one `ReportOutcomes` stream (outcomes token) and returns
 /// the acknowledged batch ids, in the order the acks came.
 pub async fn report(
     client: &mut eventconnectors_proto::v1::stats_service_client::StatsServiceClient<
@@ -173,7 +194,7 @@ pub async fn report(
     let expected = batches.len();
     let request = crate::with_token(
         futures::stream::iter(batches).chain(futures::stream::pending()),
-        NODE_TOKEN,
+        OUTCOMES_TOKEN,
     );
     let mut acks = client
         .report_outcomes(request)

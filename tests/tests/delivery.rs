@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use data_plane::delivery::breaker::State;
-use e2e_tests::control_plane::ADMIN_TOKEN;
 use e2e_tests::fixtures::webhook_connector;
 use e2e_tests::node::INGEST_TOKEN;
 use e2e_tests::partners::{FakePartner, Ga4, MetaCapi, Reply, TikTok, Webhook};
@@ -1012,7 +1011,7 @@ async fn outcomes_kept_through_a_stats_outage_are_flushed_at_shutdown() {
                 preset: StatsPreset::Last7Days as i32,
                 ..Default::default()
             },
-            ADMIN_TOKEN,
+            e2e_tests::stats::STATS_ADMIN_TOKEN,
         ))
         .await
         .expect("stats")

@@ -5,11 +5,11 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use e2e_tests::control_plane::{
-    ADMIN_TOKEN, ControlPlaneHandle, Db, NODE_TOKEN, Options, TestStore,
-};
+use e2e_tests::control_plane::{ControlPlaneHandle, Db, Options, TestStore};
 use e2e_tests::fixtures::{create, meta_connector};
-use e2e_tests::stats::{Backend, RedisPrefix, StatsHandle, report};
+use e2e_tests::stats::{
+    Backend, OUTCOMES_TOKEN, RedisPrefix, STATS_ADMIN_TOKEN, StatsHandle, report,
+};
 use e2e_tests::with_token;
 use eventconnectors_proto::v1::stats_service_client::StatsServiceClient;
 use eventconnectors_proto::v1::{
@@ -87,7 +87,7 @@ async fn stats(
     request: GetConnectorStatsRequest,
 ) -> GetConnectorStatsResponse {
     client
-        .get_connector_stats(with_token(request, ADMIN_TOKEN))
+        .get_connector_stats(with_token(request, STATS_ADMIN_TOKEN))
         .await
         .expect("stats")
         .into_inner()
@@ -243,7 +243,7 @@ async fn a_batch_of_thousands_of_connectors_applies_whole(backend: Backend) {
             DeleteConnectorStatsRequest {
                 connector_id: "c-1234".into(),
             },
-            ADMIN_TOKEN,
+            STATS_ADMIN_TOKEN,
         ))
         .await
         .expect("delete");
@@ -313,7 +313,7 @@ async fn an_absurd_count_is_invalid_argument(backend: Backend) {
             "absurd",
             vec![count("c", t, Outcome::Delivered, 1 << 41)],
         )]),
-        e2e_tests::control_plane::NODE_TOKEN,
+        OUTCOMES_TOKEN,
     );
     let mut acks = client
         .report_outcomes(request)
@@ -564,7 +564,7 @@ async fn invalid_ranges_are_invalid_argument_with_the_reason(backend: Backend) {
     ];
     for (field, request) in cases {
         let status = client
-            .get_connector_stats(with_token(request.clone(), ADMIN_TOKEN))
+            .get_connector_stats(with_token(request.clone(), STATS_ADMIN_TOKEN))
             .await
             .expect_err(field);
         assert_eq!(status.code(), Code::InvalidArgument, "{request:?}");
@@ -598,7 +598,7 @@ async fn delete_erases_and_the_tombstone_keeps_late_outcomes_out(backend: Backen
             DeleteConnectorStatsRequest {
                 connector_id: "gone".into(),
             },
-            ADMIN_TOKEN,
+            STATS_ADMIN_TOKEN,
         ))
         .await
         .expect("delete");
@@ -637,7 +637,7 @@ async fn delete_erases_and_the_tombstone_keeps_late_outcomes_out(backend: Backen
             DeleteConnectorStatsRequest {
                 connector_id: "gone".into(),
             },
-            ADMIN_TOKEN,
+            STATS_ADMIN_TOKEN,
         ))
         .await
         .expect("idempotent");
@@ -657,12 +657,12 @@ async fn delete_erases_and_the_tombstone_keeps_late_outcomes_out(backend: Backen
 
 async fn each_rpc_requires_its_token(backend: Backend) {
     let (_server, _prefix, mut client, _) = start(backend).await;
-    for token in [ADMIN_TOKEN, "nope"] {
+    for token in [STATS_ADMIN_TOKEN, "nope"] {
         let request = with_token(futures::stream::iter(vec![batch("b", vec![])]), token);
         let status = client.report_outcomes(request).await.expect_err("refused");
         assert_eq!(status.code(), Code::Unauthenticated, "{token}");
     }
-    for token in [NODE_TOKEN, "nope"] {
+    for token in [OUTCOMES_TOKEN, "nope"] {
         let status = client
             .get_connector_stats(with_token(preset("c", StatsPreset::Last7Days), token))
             .await

@@ -1,7 +1,6 @@
 //! The stats service's Prometheus endpoint, scraped over HTTP after real
 //! intake and queries. (Its own test binary: the recorder is process-wide.)
 
-use e2e_tests::control_plane::ADMIN_TOKEN;
 use e2e_tests::metrics;
 use e2e_tests::stats::{Backend, RedisPrefix, StatsHandle, report};
 use e2e_tests::with_token;
@@ -49,7 +48,7 @@ async fn intake_and_queries_are_counted() {
                 preset: StatsPreset::Last7Days as i32,
                 ..Default::default()
             },
-            ADMIN_TOKEN,
+            e2e_tests::stats::STATS_ADMIN_TOKEN,
         ))
         .await
         .expect("stats");

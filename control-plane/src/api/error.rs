@@ -18,6 +18,10 @@ pub enum ApiError {
     /// Stored secrets could not be opened (wrong key?).
     #[error(transparent)]
     Seal(#[from] SealError),
+    /// The caller's scope does not cover the request (PERMISSION_DENIED,
+    /// already worded).
+    #[error("permission denied")]
+    Denied(Status),
 }
 
 impl From<Violations> for ApiError {
@@ -30,9 +34,24 @@ impl From<ApiError> for Status {
     fn from(error: ApiError) -> Self {
         match error {
             ApiError::Invalid(violations) => violations.into_status(),
+            ApiError::Denied(status) => status,
             ApiError::Store(StoreError::NotFound(id)) => {
                 Status::not_found(format!("connector {id} not found"))
             }
+            ApiError::Store(StoreError::KeyNotFound(id)) => {
+                Status::not_found(format!("API key {id} not found"))
+            }
+            ApiError::Store(StoreError::TooManyKeys {
+                scope_workspace,
+                limit,
+            }) => Status::resource_exhausted(match scope_workspace {
+                Some(workspace) => format!(
+                    "workspace `{workspace}` already has {limit} valid API keys, the most allowed: revoke unused ones first"
+                ),
+                None => format!(
+                    "there are already {limit} valid operator keys, the most allowed: revoke unused ones first"
+                ),
+            }),
             ApiError::Store(StoreError::VersionMismatch {
                 id,
                 expected,

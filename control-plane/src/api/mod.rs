@@ -1,7 +1,9 @@
 //! ConnectorService: the admin API over the connector store.
 
+mod access;
 mod convert;
 mod error;
+mod keys;
 mod page_token;
 
 use eventconnectors_proto::v1::connector_service_server::ConnectorService;
@@ -11,9 +13,12 @@ use eventconnectors_proto::v1::{
     GetConnectorRequest, ListConnectorsRequest, ListConnectorsResponse, ListPartnersRequest,
     ListPartnersResponse, UpdateConnectorRequest,
 };
+use server_kit::access::Scope;
 use tonic::{Request, Response, Status};
 
+pub use access::Access;
 pub use error::ApiError;
+pub use keys::KeyApi;
 use partners::validation::{
     ConnectorDraft, MAX_ID_CHARS, Violations, check_draft, check_new, check_workspace_id,
 };
@@ -29,25 +34,50 @@ const MAX_PAGE_SIZE: u32 = 500;
 /// Fields UpdateConnector can replace.
 const UPDATABLE: [&str; 5] = ["name", "settings", "secrets", "mappings", "filter"];
 
-/// The ConnectorService implementation.
+/// The ConnectorService implementation. Every call needs a credential
+/// whose scope administers the connector's workspace.
 #[derive(Debug, Clone)]
 pub struct ConnectorApi {
     store: Store,
     secrets: SecretBox,
+    access: Access,
 }
 
 impl ConnectorApi {
-    /// An API over `store`, sealing credentials with `secrets`.
-    pub fn new(store: Store, secrets: SecretBox) -> Self {
-        Self { store, secrets }
+    /// An API over `store`, sealing credentials with `secrets`, for callers
+    /// `access` authenticates.
+    pub fn new(store: Store, secrets: SecretBox, access: Access) -> Self {
+        Self {
+            store,
+            secrets,
+            access,
+        }
     }
 
-    async fn create(&self, request: CreateConnectorRequest) -> Result<Connector, ApiError> {
+    /// The caller's scope.
+    async fn scope(&self, metadata: &tonic::metadata::MetadataMap) -> Result<Scope, Status> {
+        Ok(self.access.authenticate(metadata).await?.scope)
+    }
+
+    /// The connector `id`, if `scope` administers its workspace.
+    async fn owned(&self, scope: &Scope, id: &str) -> Result<ConnectorRecord, Status> {
+        require_id(id)?;
+        let record = self.store.get(id).await.map_err(ApiError::from)?;
+        scope.require_admin_of(&record.workspace_id)?;
+        Ok(record)
+    }
+
+    async fn create(
+        &self,
+        scope: &Scope,
+        request: CreateConnectorRequest,
+    ) -> Result<Connector, Status> {
         let mut violations = Violations::default();
         let Some(connector) = request.connector else {
             violations.add("connector", "required");
-            return Err(violations.into());
+            return Err(ApiError::from(violations).into());
         };
+        scope.require_admin_of(&connector.workspace_id)?;
         let draft = ConnectorDraft {
             name: connector.name.trim().to_owned(),
             settings: connector.settings,
@@ -65,7 +95,7 @@ impl ConnectorApi {
         if request.request_id.chars().count() > MAX_ID_CHARS {
             violations.add("request_id", format!("at most {MAX_ID_CHARS} characters"));
         }
-        violations.into_result(())?;
+        violations.into_result(()).map_err(ApiError::from)?;
 
         let id = uuid::Uuid::now_v7().to_string();
         let now = now_ms();
@@ -88,15 +118,28 @@ impl ConnectorApi {
         let stored = self
             .store
             .insert(&NewConnector { record, request_id })
-            .await?;
+            .await
+            .map_err(ApiError::from)?;
         tracing::info!(connector_id = %stored.id, workspace_id = %stored.workspace_id, partner = %stored.partner, "connector created");
         Ok(convert::to_proto(&stored))
     }
 
     async fn list(
         &self,
-        request: ListConnectorsRequest,
-    ) -> Result<ListConnectorsResponse, ApiError> {
+        scope: &Scope,
+        mut request: ListConnectorsRequest,
+    ) -> Result<ListConnectorsResponse, Status> {
+        // A workspace admin lists its own workspace, named or not.
+        if let Some(own) = scope.workspace()
+            && request.workspace_id.is_empty()
+        {
+            request.workspace_id = own.to_owned();
+        }
+        if request.workspace_id.is_empty() {
+            scope.require_operator("every workspace's connectors")?;
+        } else {
+            scope.require_admin_of(&request.workspace_id)?;
+        }
         let mut violations = Violations::default();
         if !request.workspace_id.is_empty() {
             check_workspace_id(&mut violations, "workspace_id", &request.workspace_id);
@@ -127,7 +170,7 @@ impl ConnectorApi {
             }
             decoded
         };
-        violations.into_result(())?;
+        violations.into_result(()).map_err(ApiError::from)?;
 
         let filter = ListFilter {
             workspace_id: Some(request.workspace_id).filter(|w| !w.is_empty()),
@@ -137,7 +180,8 @@ impl ConnectorApi {
         let mut records = self
             .store
             .list(&filter, after.as_deref(), page_size + 1)
-            .await?;
+            .await
+            .map_err(ApiError::from)?;
         let next_page_token = if records.len() > page_size as usize {
             records.truncate(page_size as usize);
             records
@@ -153,7 +197,11 @@ impl ConnectorApi {
         })
     }
 
-    async fn update(&self, request: UpdateConnectorRequest) -> Result<Connector, ApiError> {
+    async fn update(
+        &self,
+        scope: &Scope,
+        request: UpdateConnectorRequest,
+    ) -> Result<Connector, ApiError> {
         let mut violations = Violations::default();
         let Some(changes) = request.connector else {
             violations.add("connector", "required");
@@ -195,6 +243,11 @@ impl ConnectorApi {
         violations.into_result(())?;
 
         let current = self.store.get(&changes.id).await?;
+        if !scope.administers(&current.workspace_id) {
+            return Err(ApiError::Denied(
+                scope.denied(&format!("workspace `{}`", current.workspace_id)),
+            ));
+        }
         if current.version != changes.version {
             return Err(StoreError::VersionMismatch {
                 id: current.id,
@@ -244,16 +297,28 @@ impl ConnectorApi {
         Ok(convert::to_proto(&stored))
     }
 
-    async fn set_status(&self, id: &str, status: ConnectorStatus) -> Result<Connector, ApiError> {
-        require_id(id)?;
-        let stored = self.store.set_status(id, status, now_ms()).await?;
+    async fn set_status(
+        &self,
+        scope: &Scope,
+        id: &str,
+        status: ConnectorStatus,
+    ) -> Result<Connector, Status> {
+        self.owned(scope, id).await?;
+        let stored = self
+            .store
+            .set_status(id, status, now_ms())
+            .await
+            .map_err(ApiError::from)?;
         tracing::info!(connector_id = %id, status = status.as_str(), version = stored.version, "connector status set");
         Ok(convert::to_proto(&stored))
     }
 
-    async fn delete(&self, id: &str) -> Result<DeleteConnectorResponse, ApiError> {
-        require_id(id)?;
-        self.store.delete(id, now_ms()).await?;
+    async fn delete(&self, scope: &Scope, id: &str) -> Result<DeleteConnectorResponse, Status> {
+        self.owned(scope, id).await?;
+        self.store
+            .delete(id, now_ms())
+            .await
+            .map_err(ApiError::from)?;
         tracing::info!(connector_id = %id, "connector deleted");
         Ok(DeleteConnectorResponse {})
     }
@@ -271,8 +336,10 @@ fn require_id(id: &str) -> Result<(), ApiError> {
 impl ConnectorService for ConnectorApi {
     async fn list_partners(
         &self,
-        _request: Request<ListPartnersRequest>,
+        request: Request<ListPartnersRequest>,
     ) -> Result<Response<ListPartnersResponse>, Status> {
+        // The catalog is the same for everyone; any valid credential reads it.
+        self.scope(request.metadata()).await?;
         Ok(Response::new(ListPartnersResponse {
             partners: partners::PARTNERS.iter().map(|p| p.to_proto()).collect(),
         }))
@@ -282,16 +349,18 @@ impl ConnectorService for ConnectorApi {
         &self,
         request: Request<CreateConnectorRequest>,
     ) -> Result<Response<Connector>, Status> {
-        Ok(Response::new(self.create(request.into_inner()).await?))
+        let scope = self.scope(request.metadata()).await?;
+        Ok(Response::new(
+            self.create(&scope, request.into_inner()).await?,
+        ))
     }
 
     async fn get_connector(
         &self,
         request: Request<GetConnectorRequest>,
     ) -> Result<Response<Connector>, Status> {
-        let id = request.into_inner().id;
-        require_id(&id)?;
-        let record = self.store.get(&id).await.map_err(ApiError::from)?;
+        let scope = self.scope(request.metadata()).await?;
+        let record = self.owned(&scope, &request.into_inner().id).await?;
         Ok(Response::new(convert::to_proto(&record)))
     }
 
@@ -299,22 +368,29 @@ impl ConnectorService for ConnectorApi {
         &self,
         request: Request<ListConnectorsRequest>,
     ) -> Result<Response<ListConnectorsResponse>, Status> {
-        Ok(Response::new(self.list(request.into_inner()).await?))
+        let scope = self.scope(request.metadata()).await?;
+        Ok(Response::new(
+            self.list(&scope, request.into_inner()).await?,
+        ))
     }
 
     async fn update_connector(
         &self,
         request: Request<UpdateConnectorRequest>,
     ) -> Result<Response<Connector>, Status> {
-        Ok(Response::new(self.update(request.into_inner()).await?))
+        let scope = self.scope(request.metadata()).await?;
+        Ok(Response::new(
+            self.update(&scope, request.into_inner()).await?,
+        ))
     }
 
     async fn activate_connector(
         &self,
         request: Request<ActivateConnectorRequest>,
     ) -> Result<Response<Connector>, Status> {
+        let scope = self.scope(request.metadata()).await?;
         Ok(Response::new(
-            self.set_status(&request.into_inner().id, ConnectorStatus::Active)
+            self.set_status(&scope, &request.into_inner().id, ConnectorStatus::Active)
                 .await?,
         ))
     }
@@ -323,8 +399,9 @@ impl ConnectorService for ConnectorApi {
         &self,
         request: Request<DeactivateConnectorRequest>,
     ) -> Result<Response<Connector>, Status> {
+        let scope = self.scope(request.metadata()).await?;
         Ok(Response::new(
-            self.set_status(&request.into_inner().id, ConnectorStatus::Inactive)
+            self.set_status(&scope, &request.into_inner().id, ConnectorStatus::Inactive)
                 .await?,
         ))
     }
@@ -333,6 +410,9 @@ impl ConnectorService for ConnectorApi {
         &self,
         request: Request<DeleteConnectorRequest>,
     ) -> Result<Response<DeleteConnectorResponse>, Status> {
-        Ok(Response::new(self.delete(&request.into_inner().id).await?))
+        let scope = self.scope(request.metadata()).await?;
+        Ok(Response::new(
+            self.delete(&scope, &request.into_inner().id).await?,
+        ))
     }
 }

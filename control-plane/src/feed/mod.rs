@@ -15,7 +15,9 @@ use eventconnectors_proto::v1::ConfigUpdate;
 use tokio::sync::broadcast;
 
 pub use registry::NodeRegistry;
-pub use service::ConfigApi;
+pub use service::{ConfigApi, FeedAuth};
+pub use update::View;
+use update::Views;
 
 use crate::secrets::SecretBox;
 use crate::store::{Store, StoreError};
@@ -45,8 +47,9 @@ pub struct Delta {
     /// The version went back (database restore): every stream sends this
     /// full snapshot whatever it sent before.
     pub reset: bool,
-    /// The change (its `version` is the version it brings nodes to).
-    pub update: ConfigUpdate,
+    /// The change in each view (its `version` is the version it brings
+    /// streams to).
+    pub views: Views,
 }
 
 /// The feed of one replica.
@@ -59,7 +62,7 @@ pub struct ConfigFeed {
     start: u64,
     nodes: Arc<NodeRegistry>,
     /// The last full snapshot built, reused while no newer version exists.
-    snapshot: Arc<tokio::sync::Mutex<Option<Arc<ConfigUpdate>>>>,
+    snapshot: Arc<tokio::sync::Mutex<Option<Arc<Views>>>>,
 }
 
 impl ConfigFeed {
@@ -97,11 +100,15 @@ impl ConfigFeed {
         self.deltas.subscribe()
     }
 
-    /// What a node at `node_version` needs to reach the current version:
-    /// the changes since, or a full snapshot when its version is 0, older
-    /// than the pruned part of the log, or unknown (ahead of the log, e.g.
-    /// after a database restore). `None` when it is up to date.
-    pub async fn catch_up(&self, node_version: u64) -> Result<Option<ConfigUpdate>, StoreError> {
+    /// What a `view` stream at `node_version` needs to reach the current
+    /// version: the changes since, or a full snapshot when its version is 0,
+    /// older than the pruned part of the log, or unknown (ahead of the log,
+    /// e.g. after a database restore). `None` when it is up to date.
+    pub async fn catch_up(
+        &self,
+        view: View,
+        node_version: u64,
+    ) -> Result<Option<ConfigUpdate>, StoreError> {
         let position = self.store.feed_position().await?;
         if node_version != 0 && node_version == position.version {
             return Ok(None);
@@ -112,23 +119,24 @@ impl ConfigFeed {
             && let Some(changes) =
                 update::changes(&self.store, &self.secrets, node_version, position.version).await?
         {
-            return Ok(Some(changes));
+            return Ok(Some(changes.get(view).clone()));
         }
-        self.full_snapshot(position.version).await.map(Some)
+        let snapshot = self.full_snapshot(position.version).await?;
+        Ok(Some(snapshot.get(view).clone()))
     }
 
     /// A full snapshot at `version` or later. Nodes starting together (a
     /// rollout, a control-plane restart) share one read of the world.
-    async fn full_snapshot(&self, version: u64) -> Result<ConfigUpdate, StoreError> {
+    async fn full_snapshot(&self, version: u64) -> Result<Arc<Views>, StoreError> {
         let mut cached = self.snapshot.lock().await;
         // Only the same version: after a database restore the version goes
         // back, and an older world must not be served from the cache.
-        if let Some(snapshot) = cached.as_ref().filter(|s| s.version == version) {
-            return Ok(ConfigUpdate::clone(snapshot));
+        if let Some(snapshot) = cached.as_ref().filter(|s| s.node.version == version) {
+            return Ok(Arc::clone(snapshot));
         }
         let snapshot = Arc::new(update::full_snapshot(&self.store, &self.secrets).await?);
         *cached = Some(Arc::clone(&snapshot));
-        Ok(ConfigUpdate::clone(&snapshot))
+        Ok(snapshot)
     }
 
     /// Reads and fans out whatever was committed after `published`, the
@@ -140,35 +148,32 @@ impl ConfigFeed {
             return Ok(());
         }
         let reset = position.version < from;
-        let update = if reset {
+        let views = if reset {
             tracing::warn!(
                 from,
                 to = position.version,
                 "configuration version went back (database restored?); every node resyncs"
             );
-            self.full_snapshot(position.version).await?
+            Views::clone(&*self.full_snapshot(position.version).await?)
         } else if from < position.compacted_through {
-            self.full_snapshot(position.version).await?
+            Views::clone(&*self.full_snapshot(position.version).await?)
         } else {
             match update::changes(&self.store, &self.secrets, from, position.version).await? {
                 Some(changes) => changes,
-                None => self.full_snapshot(position.version).await?,
+                None => Views::clone(&*self.full_snapshot(position.version).await?),
             }
         };
-        let to = update.version;
+        let to = views.node.version;
         tracing::debug!(
             from,
             to,
-            upserts = update.upserts.len(),
-            removals = update.removed_connector_ids.len(),
+            upserts = views.node.upserts.len(),
+            removals = views.node.removed_connector_ids.len(),
+            keys = views.node.key_upserts.len() + views.node.revoked_key_ids.len(),
             "publishing configuration change"
         );
         // No stream listening is fine: streams catch up from the database.
-        let _ = self.deltas.send(Arc::new(Delta {
-            from,
-            reset,
-            update,
-        }));
+        let _ = self.deltas.send(Arc::new(Delta { from, reset, views }));
         *published = to;
         Ok(())
     }

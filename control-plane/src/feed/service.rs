@@ -17,7 +17,8 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
 use super::publisher::HEARTBEAT;
-use super::{ConfigFeed, Delta};
+use super::{ConfigFeed, Delta, View};
+use crate::api::Access;
 use crate::clock::{now_ms, timestamp};
 use crate::store::{Rejection, Store};
 
@@ -26,13 +27,37 @@ const STREAM_BUFFER: usize = 16;
 /// Longest node id.
 const MAX_NODE_ID: usize = 128;
 
+/// Who may watch the feed, and in which view.
+#[derive(Debug, Clone)]
+pub struct FeedAuth {
+    /// Nodes: the node view (partner credentials in clear).
+    pub node: BearerAuth,
+    /// The stats service: the directory view (no credentials); `None`
+    /// when no directory token is configured.
+    pub directory: Option<BearerAuth>,
+}
+
+impl FeedAuth {
+    /// The view `metadata`'s credential opens.
+    fn view(&self, metadata: &tonic::metadata::MetadataMap) -> Result<View, Status> {
+        let as_node = self.node.verify(metadata);
+        if as_node.is_ok() {
+            return Ok(View::Node);
+        }
+        match &self.directory {
+            Some(directory) if directory.verify(metadata).is_ok() => Ok(View::Directory),
+            _ => as_node.map(|()| View::Node),
+        }
+    }
+}
+
 /// The ConfigService implementation.
 #[derive(Debug, Clone)]
 pub struct ConfigApi {
     feed: ConfigFeed,
     store: Store,
-    node_auth: BearerAuth,
-    admin_auth: BearerAuth,
+    feed_auth: FeedAuth,
+    access: Access,
     stop: watch::Receiver<bool>,
 }
 
@@ -42,15 +67,15 @@ impl ConfigApi {
     pub fn new(
         feed: ConfigFeed,
         store: Store,
-        node_auth: BearerAuth,
-        admin_auth: BearerAuth,
+        feed_auth: FeedAuth,
+        access: Access,
         stop: watch::Receiver<bool>,
     ) -> Self {
         Self {
             feed,
             store,
-            node_auth,
-            admin_auth,
+            feed_auth,
+            access,
             stop,
         }
     }
@@ -66,7 +91,7 @@ impl ConfigService for ConfigApi {
         &self,
         request: Request<Streaming<WatchConfigRequest>>,
     ) -> Result<Response<Self::WatchConfigStream>, Status> {
-        self.node_auth.verify(request.metadata())?;
+        let view = self.feed_auth.view(request.metadata())?;
         let mut inbound = request.into_inner();
         let subscribe = match inbound.message().await?.and_then(|m| m.message) {
             Some(NodeMessage::Subscribe(subscribe)) => subscribe,
@@ -86,6 +111,7 @@ impl ConfigService for ConfigApi {
             id: self.feed.nodes().open_session(),
             api: self.clone(),
             node_id: subscribe.node_id.clone(),
+            view,
             outbound,
             sent: subscribe.last_applied_version,
             stop: self.stop.clone(),
@@ -98,7 +124,9 @@ impl ConfigService for ConfigApi {
         &self,
         request: Request<ListNodesRequest>,
     ) -> Result<Response<ListNodesResponse>, Status> {
-        self.admin_auth.verify(request.metadata())?;
+        self.access
+            .operator(request.metadata(), "the list of nodes")
+            .await?;
         let nodes = self.store.list_nodes().await.map_err(|error| {
             tracing::error!(%error, "cannot list nodes");
             Status::unavailable("cannot read nodes; retry")
@@ -134,6 +162,9 @@ struct Session {
     id: u64,
     api: ConfigApi,
     node_id: String,
+    /// What this stream carries; directory streams (the stats service) are
+    /// not nodes and stay out of ListNodes.
+    view: View,
     outbound: mpsc::Sender<Result<ConfigUpdate, Status>>,
     /// The version the node has once it applies everything sent so far.
     sent: u64,
@@ -177,13 +208,15 @@ impl Session {
             // Best effort: a node that stopped reading must not hold the drain.
             let _ = self.outbound.try_send(Err(status));
         }
-        self.api.feed.nodes().disconnected(&self.node_id, self.id);
+        if self.view == View::Node {
+            self.api.feed.nodes().disconnected(&self.node_id, self.id);
+        }
         tracing::info!(node_id = %self.node_id, "node disconnected");
     }
 
     /// Sends whatever the node lacks, from the database.
     async fn catch_up(&mut self) -> Result<(), End> {
-        match self.api.feed.catch_up(self.sent).await {
+        match self.api.feed.catch_up(self.view, self.sent).await {
             Ok(Some(update)) => self.send(update).await,
             Ok(None) => Ok(()),
             Err(error) => {
@@ -200,9 +233,11 @@ impl Session {
         delta: Result<Arc<Delta>, broadcast::error::RecvError>,
     ) -> Result<(), End> {
         match delta {
-            Ok(delta) if delta.reset => self.send(delta.update.clone()).await,
-            Ok(delta) if delta.update.version <= self.sent => Ok(()),
-            Ok(delta) if delta.from == self.sent => self.send(delta.update.clone()).await,
+            Ok(delta) if delta.reset => self.send(delta.views.get(self.view).clone()).await,
+            Ok(delta) if delta.views.node.version <= self.sent => Ok(()),
+            Ok(delta) if delta.from == self.sent => {
+                self.send(delta.views.get(self.view).clone()).await
+            }
             // Behind or ahead of the shared change: read exactly what this node needs.
             Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => self.catch_up().await,
             Err(broadcast::error::RecvError::Closed) => Err(End::Failed(Status::unavailable(
@@ -247,6 +282,9 @@ impl Session {
     }
 
     fn record(&self, applied_version: u64, rejections: Vec<Rejection>) {
+        if self.view == View::Directory {
+            return;
+        }
         self.api
             .feed
             .nodes()

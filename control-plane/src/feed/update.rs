@@ -1,44 +1,99 @@
-//! Builds what nodes receive: full snapshots and changes between versions,
-//! with secrets opened. Rows are always read after the version they are
-//! labelled with, so a row is never older than its label.
+//! Builds what the feed sends: full snapshots and changes between versions,
+//! in both views (see [`View`]) from one read of the store. Rows are always
+//! read after the version they are labelled with, so a row is never older
+//! than its label.
 
 use std::collections::HashSet;
 
-use eventconnectors_proto::v1::{ConfigUpdate, ConnectorConfig};
+use eventconnectors_proto::v1::{ConfigUpdate, ConnectorConfig, KeyGrant};
 
 use crate::secrets::SecretBox;
-use crate::store::{ConnectorRecord, ConnectorStatus, Store, StoreError};
+use crate::store::{ConnectorRecord, ConnectorStatus, KeyRecord, Store, StoreError};
+
+/// Who a stream serves, and so what it carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum View {
+    /// Data-plane nodes: ACTIVE connectors with their credentials opened,
+    /// and key grants.
+    Node,
+    /// The stats service: every connector's id, workspace, partner and
+    /// version (nothing else), and key grants. Removals name deleted
+    /// connectors only.
+    Directory,
+}
+
+/// One change (or snapshot) in both views.
+#[derive(Debug, Clone)]
+pub struct Views {
+    /// What nodes receive.
+    pub node: ConfigUpdate,
+    /// What the stats service receives.
+    pub directory: ConfigUpdate,
+}
+
+impl Views {
+    /// The update for `view`.
+    pub fn get(&self, view: View) -> &ConfigUpdate {
+        match view {
+            View::Node => &self.node,
+            View::Directory => &self.directory,
+        }
+    }
+}
 
 /// The whole state of the world at (at least) the current version.
-pub async fn full_snapshot(store: &Store, secrets: &SecretBox) -> Result<ConfigUpdate, StoreError> {
+pub async fn full_snapshot(store: &Store, secrets: &SecretBox) -> Result<Views, StoreError> {
     let position = store.feed_position().await?;
-    let records = store.active_connectors().await?;
-    Ok(ConfigUpdate {
+    let records = store.all_connectors().await?;
+    let keys: Vec<KeyGrant> = store.valid_keys().await?.iter().filter_map(grant).collect();
+    let empty = |upserts| ConfigUpdate {
         version: position.version,
         full_snapshot: true,
-        upserts: records
-            .iter()
-            .filter_map(|r| node_config(r, secrets))
-            .collect(),
+        upserts,
         removed_connector_ids: Vec::new(),
+        key_upserts: keys.clone(),
+        revoked_key_ids: Vec::new(),
+    };
+    Ok(Views {
+        node: empty(
+            records
+                .iter()
+                .filter(|r| r.status == ConnectorStatus::Active)
+                .filter_map(|r| node_config(r, secrets))
+                .collect(),
+        ),
+        directory: empty(records.iter().map(directory_entry).collect()),
     })
 }
 
-/// What a node at version `after` needs to reach `upto`: the connectors
-/// changed in between, in their current state (ACTIVE ones as upserts, the
-/// rest as removals). `None` when the log was pruned past `after` meanwhile
-/// (the caller sends a full snapshot instead).
+/// What a stream at version `after` needs to reach `upto`: what changed in
+/// between, in its current state. `None` when the log was pruned past
+/// `after` meanwhile (the caller sends a full snapshot instead).
 pub async fn changes(
     store: &Store,
     secrets: &SecretBox,
     after: u64,
     upto: u64,
-) -> Result<Option<ConfigUpdate>, StoreError> {
+) -> Result<Option<Views>, StoreError> {
     let changed = store.changed_since(after, upto).await?;
     if after < store.feed_position().await?.compacted_through {
         return Ok(None);
     }
-    let records = store.connectors_by_ids(&changed).await?;
+    let records = store.connectors_by_ids(&changed.connectors).await?;
+    let keys = store.keys_by_ids(&changed.keys).await?;
+    let key_upserts: Vec<KeyGrant> = keys
+        .iter()
+        .filter(|k| k.revoked_at_ms.is_none())
+        .filter_map(grant)
+        .collect();
+    let granted: HashSet<&str> = key_upserts.iter().map(|k| k.id.as_str()).collect();
+    let revoked_key_ids: Vec<String> = changed
+        .keys
+        .iter()
+        .filter(|id| !granted.contains(id.as_str()))
+        .cloned()
+        .collect();
+
     let mut upserts = Vec::with_capacity(records.len());
     for record in &records {
         if record.status == ConnectorStatus::Active
@@ -47,17 +102,30 @@ pub async fn changes(
             upserts.push(config);
         }
     }
+    let removed = |kept: &HashSet<&str>| -> Vec<String> {
+        changed
+            .connectors
+            .iter()
+            .filter(|id| !kept.contains(id.as_str()))
+            .cloned()
+            .collect()
+    };
     let upserted: HashSet<&str> = upserts.iter().map(|u| u.id.as_str()).collect();
-    let removed_connector_ids = changed
-        .iter()
-        .filter(|id| !upserted.contains(id.as_str()))
-        .cloned()
-        .collect();
-    Ok(Some(ConfigUpdate {
+    let existing: HashSet<&str> = records.iter().map(|r| r.id.as_str()).collect();
+    let update = |upserts, removed_connector_ids| ConfigUpdate {
         version: upto,
         full_snapshot: false,
         upserts,
         removed_connector_ids,
+        key_upserts: key_upserts.clone(),
+        revoked_key_ids: revoked_key_ids.clone(),
+    };
+    Ok(Some(Views {
+        node: update(upserts.clone(), removed(&upserted)),
+        directory: update(
+            records.iter().map(directory_entry).collect(),
+            removed(&existing),
+        ),
     }))
 }
 
@@ -82,4 +150,36 @@ fn node_config(record: &ConnectorRecord, secrets: &SecretBox) -> Option<Connecto
         filter: record.filter.clone(),
         connector_version: record.version,
     })
+}
+
+/// The connector as the stats service receives it: who owns it, nothing
+/// that configures it.
+fn directory_entry(record: &ConnectorRecord) -> ConnectorConfig {
+    ConnectorConfig {
+        id: record.id.clone(),
+        workspace_id: record.workspace_id.clone(),
+        partner: record.partner.clone(),
+        connector_version: record.version,
+        ..ConnectorConfig::default()
+    }
+}
+
+/// The key as services receive it; `None` (logged) for a stored digest
+/// that is not 32 bytes of hex, which leaves the key unusable.
+fn grant(key: &KeyRecord) -> Option<KeyGrant> {
+    let mut digest = [0u8; 32];
+    match hex::decode_to_slice(&key.sha256, &mut digest)
+        .ok()
+        .map(|()| digest)
+    {
+        Some(sha256) => Some(KeyGrant {
+            id: key.id.clone(),
+            sha256: sha256.to_vec(),
+            scope: key.scope.clone(),
+        }),
+        None => {
+            tracing::error!(key_id = %key.id, "stored key digest is corrupt; key left out");
+            None
+        }
+    }
 }

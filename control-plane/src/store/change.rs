@@ -1,9 +1,10 @@
-//! A versioned change: the transaction every connector write runs in.
+//! A versioned change: the transaction every connector or API-key write
+//! runs in.
 //!
 //! It first takes the next configuration version from the single
 //! `config_state` row. That row lock is held until commit, so writers are
 //! serialized and versions become visible in order: whoever reads version V
-//! has every change up to V. The commit logs which connector changed and
+//! has every change up to V. The commit logs what changed and
 //! wakes the feed: in this process directly, in other replicas through
 //! Postgres NOTIFY (delivered at commit).
 
@@ -13,6 +14,25 @@ use super::{Backend, Store, StoreError};
 
 /// The Postgres NOTIFY channel that carries new versions between replicas.
 pub const NOTIFY_CHANNEL: &str = "eventconnectors_config";
+
+/// What a change is about (the change log's `kind`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Changed {
+    /// A connector (`connector_id` is its id).
+    Connector,
+    /// An API key (`connector_id` holds the key's id).
+    Key,
+}
+
+impl Changed {
+    /// The value stored in `config_changes.kind`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Connector => "connector",
+            Self::Key => "key",
+        }
+    }
+}
 
 /// An open, versioned change.
 pub(super) struct Change<'s> {
@@ -44,13 +64,15 @@ impl Change<'_> {
         &mut self.tx
     }
 
-    /// Logs that `connector_id` changed, commits, and wakes the feed.
-    pub(super) async fn commit(mut self, connector_id: &str) -> Result<(), StoreError> {
+    /// Logs that the `kind` entity with `id` changed, commits, and wakes
+    /// the feed.
+    pub(super) async fn commit(mut self, kind: Changed, id: &str) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO config_changes (version, connector_id, changed_at_ms) VALUES ($1, $2, $3)",
+            "INSERT INTO config_changes (version, connector_id, kind, changed_at_ms) VALUES ($1, $2, $3, $4)",
         )
         .bind(self.version)
-        .bind(connector_id)
+        .bind(id)
+        .bind(kind.as_str())
         .bind(crate::clock::now_ms())
         .execute(&mut *self.tx)
         .await?;

@@ -3,6 +3,7 @@
 //! inside a [`Change`](super::change::Change) that versions it for the
 //! configuration feed.
 
+use super::change::Changed;
 use super::record::{COLUMNS, ConnectorRecord, ConnectorStatus, ListFilter, NewConnector};
 use super::{Store, StoreError};
 
@@ -38,7 +39,7 @@ impl Store {
             .await?;
         if let Some(row) = inserted {
             let stored = ConnectorRecord::from_row(&row)?;
-            change.commit(&stored.id).await?;
+            change.commit(Changed::Connector, &stored.id).await?;
             return Ok(stored);
         }
         change.rollback().await?;
@@ -126,7 +127,7 @@ impl Store {
         match updated {
             Some(row) => {
                 let stored = ConnectorRecord::from_row(&row)?;
-                change.commit(&stored.id).await?;
+                change.commit(Changed::Connector, &stored.id).await?;
                 Ok(stored)
             }
             None => {
@@ -158,7 +159,7 @@ impl Store {
         match updated {
             Some(row) => {
                 let stored = ConnectorRecord::from_row(&row)?;
-                change.commit(id).await?;
+                change.commit(Changed::Connector, id).await?;
                 Ok(stored)
             }
             None => {
@@ -190,7 +191,7 @@ impl Store {
         .bind(now_ms)
         .execute(change.tx())
         .await?;
-        change.commit(id).await
+        change.commit(Changed::Connector, id).await
     }
 
     /// Deleted connectors whose statistics are not yet confirmed erased,

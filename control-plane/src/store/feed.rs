@@ -1,11 +1,21 @@
 //! Reads for the configuration feed: the current version, what changed
 //! since a version, and the connectors themselves.
 
+use super::change::Changed;
 use super::record::{COLUMNS, ConnectorRecord};
 use super::{Store, StoreError};
 
 /// Ids bound per `IN (...)` query.
 const IDS_PER_QUERY: usize = 500;
+
+/// The ids a range of the change log names, by kind.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChangedIds {
+    /// Connectors created, changed or deleted.
+    pub connectors: Vec<String>,
+    /// API keys created or revoked.
+    pub keys: Vec<String>,
+}
 
 /// Where the change log stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,20 +48,29 @@ impl Store {
         })
     }
 
-    /// Ids of the connectors changed in versions `(after, upto]`.
-    pub async fn changed_since(&self, after: u64, upto: u64) -> Result<Vec<String>, StoreError> {
-        Ok(sqlx::query_scalar(
-            "SELECT DISTINCT connector_id FROM config_changes WHERE version > $1 AND version <= $2",
+    /// What changed in versions `(after, upto]`.
+    pub async fn changed_since(&self, after: u64, upto: u64) -> Result<ChangedIds, StoreError> {
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT DISTINCT kind, connector_id FROM config_changes WHERE version > $1 AND version <= $2",
         )
         .bind(signed(after))
         .bind(signed(upto))
         .fetch_all(&self.pool)
-        .await?)
+        .await?;
+        let mut changed = ChangedIds::default();
+        for (kind, id) in rows {
+            if kind == Changed::Key.as_str() {
+                changed.keys.push(id);
+            } else {
+                changed.connectors.push(id);
+            }
+        }
+        Ok(changed)
     }
 
-    /// Every ACTIVE connector.
-    pub async fn active_connectors(&self) -> Result<Vec<ConnectorRecord>, StoreError> {
-        let sql = format!("SELECT {COLUMNS} FROM connectors WHERE status = 'ACTIVE' ORDER BY id");
+    /// Every connector, ACTIVE or not.
+    pub async fn all_connectors(&self) -> Result<Vec<ConnectorRecord>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM connectors ORDER BY id");
         let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
         rows.iter().map(ConnectorRecord::from_row).collect()
     }

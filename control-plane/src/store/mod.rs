@@ -6,11 +6,14 @@
 mod change;
 mod connectors;
 mod feed;
+mod keys;
 mod nodes;
 mod record;
 
+pub use change::Changed;
 pub use change::NOTIFY_CHANNEL;
-pub use feed::FeedPosition;
+pub use feed::{ChangedIds, FeedPosition};
+pub use keys::KeyRecord;
 pub use nodes::{NodeRecord, Rejection};
 pub use record::{ConnectorRecord, ConnectorStatus, ListFilter, NewConnector};
 
@@ -48,6 +51,18 @@ pub enum StoreError {
     /// No connector with this id.
     #[error("connector {0} not found")]
     NotFound(String),
+    /// No API key with this id.
+    #[error("API key {0} not found")]
+    KeyNotFound(String),
+    /// The workspace (or, for operator keys, the deployment) has as many
+    /// valid keys as allowed.
+    #[error("too many valid API keys")]
+    TooManyKeys {
+        /// The scope's workspace; `None` for operator keys.
+        scope_workspace: Option<String>,
+        /// The limit.
+        limit: u32,
+    },
     /// The connector changed since the caller read it.
     #[error("connector {id} is at version {current}, not {expected}")]
     VersionMismatch {

@@ -15,7 +15,6 @@ use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 
 use super::ConfigState;
-use crate::upstream;
 
 /// Largest configuration message accepted (a full snapshot of many
 /// thousands of connectors is several MiB).
@@ -95,7 +94,7 @@ async fn follow(
     settings: &WatchSettings,
     backoff: &mut Attempts,
 ) -> Result<(), SessionError> {
-    let channel = upstream::connect(endpoint).await?;
+    let channel = server_kit::upstream::connect(endpoint).await?;
     let mut client = ConfigServiceClient::new(channel).max_decoding_message_size(MAX_UPDATE_BYTES);
 
     let last_applied_version = state.current().map_or(0, |snapshot| snapshot.version());

@@ -1,5 +1,6 @@
 //! The node's configuration at one version: every ACTIVE connector it
-//! delivers for, indexed by workspace for routing. Snapshots are immutable
+//! delivers for, indexed by workspace for routing, and the valid API keys
+//! (their digests and scopes) that ingest may present. Snapshots are immutable
 //! and share structure: applying a change to one connector costs O(log n)
 //! plus the size of its workspace, not a copy of every connector, so a
 //! node with tens of thousands of connectors applies changes in microseconds.
@@ -8,6 +9,7 @@ use std::sync::Arc;
 
 use eventconnectors_proto::v1::{ConfigUpdate, ConnectorConfig, ConnectorRejection};
 use partners::validation::{ConnectorDraft, Violations, check_draft, check_partner};
+use server_kit::access::KeyRing;
 
 type Connectors = imbl::HashMap<String, Arc<ConnectorConfig>>;
 
@@ -20,6 +22,8 @@ pub struct Snapshot {
     members: imbl::HashMap<String, imbl::OrdMap<String, Arc<ConnectorConfig>>>,
     /// Each workspace's connectors as a slice (for routing).
     routes: imbl::HashMap<String, Arc<[Arc<ConnectorConfig>]>>,
+    /// Valid API keys; shared between versions until keys change.
+    keys: Arc<KeyRing>,
 }
 
 impl Snapshot {
@@ -48,6 +52,11 @@ impl Snapshot {
         self.connectors.values()
     }
 
+    /// The valid API keys.
+    pub fn keys(&self) -> &KeyRing {
+        &self.keys
+    }
+
     /// The workspace's connectors.
     pub fn workspace(&self, workspace_id: &str) -> &[Arc<ConnectorConfig>] {
         self.routes.get(workspace_id).map_or(&[], |list| list)
@@ -63,6 +72,16 @@ impl Snapshot {
             self.clone()
         };
         next.version = update.version;
+        if update.full_snapshot
+            || !update.key_upserts.is_empty()
+            || !update.revoked_key_ids.is_empty()
+        {
+            Arc::make_mut(&mut next.keys).apply(
+                update.full_snapshot,
+                &update.key_upserts,
+                &update.revoked_key_ids,
+            );
+        }
         let mut touched = std::collections::HashSet::new();
         for id in &update.removed_connector_ids {
             if let Some(removed) = next.remove(id) {
@@ -165,7 +184,39 @@ mod tests {
             full_snapshot: full,
             upserts,
             removed_connector_ids: removed.iter().map(|r| (*r).to_owned()).collect(),
+            ..ConfigUpdate::default()
         }
+    }
+
+    #[test]
+    fn keys_follow_the_feed_and_survive_connector_changes() {
+        let grant = |id: &str, key: &[u8]| eventconnectors_proto::v1::KeyGrant {
+            id: id.into(),
+            sha256: server_kit::access::digest(key).to_vec(),
+            scope: "workspace:w1:ingest".into(),
+        };
+        let mut first = update(1, true, vec![webhook("a", "w1")], &[]);
+        first.key_upserts = vec![grant("k1", b"one"), grant("k2", b"two")];
+        let (one, _) = Snapshot::default().apply(first);
+        assert_eq!(one.keys().len(), 2);
+        let (two, _) = one.apply(update(2, false, vec![webhook("b", "w1")], &[]));
+        assert_eq!(two.keys().len(), 2, "a connector change keeps the keys");
+        let mut revoke = update(3, false, vec![], &[]);
+        revoke.revoked_key_ids = vec!["k1".into()];
+        let (three, _) = two.apply(revoke);
+        assert!(
+            three
+                .keys()
+                .find(&server_kit::access::digest(b"one"))
+                .is_none()
+        );
+        assert!(
+            three
+                .keys()
+                .find(&server_kit::access::digest(b"two"))
+                .is_some()
+        );
+        assert_eq!(two.keys().len(), 2, "the previous snapshot is untouched");
     }
 
     #[test]

@@ -17,7 +17,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 use tokio_stream::wrappers::ReceiverStream;
 
 use super::Outcomes;
-use crate::{metrics, upstream};
+use crate::metrics;
 
 /// How long the final flush waits for acknowledgements on shutdown.
 const FINAL_FLUSH: Duration = Duration::from_secs(5);
@@ -27,8 +27,8 @@ const FINAL_FLUSH: Duration = Duration::from_secs(5);
 pub struct ReporterSettings {
     /// Stats service URL; `None` keeps outcomes on the node (bounded).
     pub url: Option<String>,
-    /// The node token.
-    pub node_token: Secret,
+    /// The outcomes token (set whenever `url` is).
+    pub outcomes_token: Option<Secret>,
     /// How often outcomes are sealed into a batch.
     pub flush_interval: Duration,
     /// Reconnection backoff bounds.
@@ -139,9 +139,13 @@ async fn session(
     stop: &mut watch::Receiver<bool>,
     backoff: &mut Attempts,
 ) -> Result<(), SessionError> {
-    let channel = upstream::connect(url).await?;
+    let channel = server_kit::upstream::connect(url).await?;
     let (batches, outbound) = mpsc::channel(64);
-    let request = bearer(ReceiverStream::new(outbound), settings.node_token.expose())?;
+    let token = settings
+        .outcomes_token
+        .as_ref()
+        .map_or("", |token| token.expose());
+    let request = bearer(ReceiverStream::new(outbound), token)?;
     let mut acks = StatsServiceClient::new(channel)
         .report_outcomes(request)
         .await?

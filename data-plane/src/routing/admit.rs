@@ -50,20 +50,27 @@ impl Admission {
 type Target<'a> = (&'a Arc<Lane>, Result<Prepared, TransformError>);
 
 impl Dispatcher {
-    /// Admits `events` (JSON texts). Texts forwarded raw are moved into the
+    /// Admits `events` (JSON texts) from a producer allowed into `scope`
+    /// (`None`: every workspace). Texts forwarded raw are moved into the
     /// queue, not copied.
-    pub fn admit(&self, events: Vec<String>) -> Admission {
+    pub fn admit(&self, events: Vec<String>, scope: Option<&str>) -> Admission {
         let count = events.len();
         let mut admission = Admission::default();
         for (index, text) in events.into_iter().enumerate() {
-            self.admit_one(index, text, &mut admission);
+            self.admit_one(index, text, scope, &mut admission);
         }
         metrics::received(count);
         admission
     }
 
-    fn admit_one(&self, index: usize, mut text: String, admission: &mut Admission) {
-        let event = match event::parse(&text, self.limits.max_event_bytes) {
+    fn admit_one(
+        &self,
+        index: usize,
+        mut text: String,
+        scope: Option<&str>,
+        admission: &mut Admission,
+    ) {
+        let event = match event::parse(&text, self.limits.max_event_bytes, scope) {
             Ok(event) => event,
             Err(rejected) => {
                 metrics::rejected(rejected.reason, 1);
@@ -71,6 +78,10 @@ impl Dispatcher {
                 return;
             }
         };
+        if event.filled_workspace {
+            // Partners forwarding the raw event see the workspace too.
+            text = event.body.to_string();
+        }
         let routes = self.routes.load();
         // Each lane's configuration is read once, so a concurrent update
         // cannot change its mind between the checks below.

@@ -59,6 +59,15 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// A fresh random token (32 bytes, hex) for credentials that stay inside
+/// one process, such as those between the all-in-one's services.
+pub fn random_token() -> String {
+    use rand::RngCore;
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
 /// A configured token that cannot be used.
 #[derive(Debug, thiserror::Error)]
 #[error("the {0} token must not be empty")]

@@ -1,5 +1,6 @@
-//! How a node reaches the services it depends on (the control plane's
-//! configuration feed, the stats service): one channel setup.
+//! How one service reaches another (a node the control plane's feed and the
+//! stats service, the stats service the control plane's directory, the
+//! control plane the stats service): one channel setup.
 
 use std::time::Duration;
 

@@ -1,0 +1,78 @@
+//! Who is calling the control plane: the bootstrap admin token (an
+//! operator), or an API key looked up by its digest in the store on every
+//! call, so a revocation holds on every replica as soon as it commits.
+
+use server_kit::access::{Bootstrap, Caller, Scope, presented_digest, unknown_credential};
+use tonic::Status;
+use tonic::metadata::MetadataMap;
+
+use super::ApiError;
+use crate::clock::now_ms;
+use crate::store::Store;
+
+/// A key's last use is recorded at most this often.
+const LAST_USED_RESOLUTION_MS: i64 = 60_000;
+
+/// Authenticates callers of the control plane's admin RPCs.
+#[derive(Debug, Clone)]
+pub struct Access {
+    store: Store,
+    bootstrap: Bootstrap,
+}
+
+impl Access {
+    /// Callers are the bootstrap `admin_token` (operator) or valid keys in
+    /// `store`.
+    pub fn new(store: Store, admin_token: &str) -> Result<Self, server_kit::auth::EmptyToken> {
+        Ok(Self {
+            store,
+            bootstrap: Bootstrap::default().with(admin_token, Scope::Operator)?,
+        })
+    }
+
+    /// The caller presenting `metadata`'s credential: UNAUTHENTICATED for
+    /// none, an unknown one or a revoked one.
+    pub async fn authenticate(&self, metadata: &MetadataMap) -> Result<Caller, Status> {
+        let presented = presented_digest(metadata)?;
+        if let Some(scope) = self.bootstrap.scope_of(&presented) {
+            return Ok(Caller {
+                scope,
+                key_id: None,
+            });
+        }
+        let key = self
+            .store
+            .key_by_digest(&hex::encode(presented))
+            .await
+            .map_err(ApiError::from)?;
+        let Some(key) = key.filter(|key| key.revoked_at_ms.is_none()) else {
+            return Err(unknown_credential());
+        };
+        let Ok(scope) = Scope::parse(&key.scope) else {
+            tracing::error!(key_id = %key.id, "stored key scope is corrupt; key refused");
+            return Err(unknown_credential());
+        };
+        let store = self.store.clone();
+        let id = key.id.clone();
+        tokio::spawn(async move {
+            if let Err(error) = store
+                .touch_key(&id, now_ms(), LAST_USED_RESOLUTION_MS)
+                .await
+            {
+                tracing::debug!(%error, key_id = %id, "cannot record the key's last use");
+            }
+        });
+        Ok(Caller {
+            scope,
+            key_id: Some(key.id.into()),
+        })
+    }
+
+    /// The caller, who must be an operator (for `what`, named in the
+    /// refusal).
+    pub async fn operator(&self, metadata: &MetadataMap, what: &str) -> Result<Caller, Status> {
+        let caller = self.authenticate(metadata).await?;
+        caller.scope.require_operator(what)?;
+        Ok(caller)
+    }
+}

@@ -1,0 +1,247 @@
+//! What the stats service knows of the control plane: which workspace owns
+//! each connector, and the valid API keys (digests and scopes). It follows
+//! the directory view of the configuration feed, which carries neither
+//! partner credentials nor connector settings, with the directory token.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use eventconnectors_proto::v1::config_service_client::ConfigServiceClient;
+use eventconnectors_proto::v1::watch_config_request::Message;
+use eventconnectors_proto::v1::{Ack, ConfigUpdate, Subscribe, WatchConfigRequest};
+use server_kit::access::{Caller, KeyDigest, KeyRing};
+use server_kit::auth::{Secret, bearer};
+use server_kit::backoff::{Attempts, Backoff};
+use server_kit::shutdown::stopped;
+use tokio::sync::{mpsc, watch};
+use tokio_stream::wrappers::ReceiverStream;
+
+/// Largest directory message accepted.
+const MAX_UPDATE_BYTES: usize = 256 * 1024 * 1024;
+
+#[derive(Debug, Default)]
+struct Known {
+    /// `None` until the first snapshot arrived.
+    version: Option<u64>,
+    keys: KeyRing,
+    owners: HashMap<String, String>,
+}
+
+/// Who owns what, as of the last directory update.
+#[derive(Debug, Clone, Default)]
+pub struct Directory {
+    known: Arc<RwLock<Known>>,
+}
+
+/// The owner of a connector, as far as the directory knows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Owner {
+    /// Owned by this workspace.
+    Workspace(String),
+    /// Not a connector (deleted, or never created).
+    Unknown,
+    /// The directory has not been received yet.
+    NotYetKnown,
+}
+
+impl Directory {
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Known> {
+        self.known
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Applies one update of the directory view.
+    pub fn apply(&self, update: &ConfigUpdate) {
+        let mut known = self
+            .known
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if update.full_snapshot {
+            known.owners.clear();
+        }
+        for id in &update.removed_connector_ids {
+            known.owners.remove(id);
+        }
+        for connector in &update.upserts {
+            known
+                .owners
+                .insert(connector.id.clone(), connector.workspace_id.clone());
+        }
+        known.keys.apply(
+            update.full_snapshot,
+            &update.key_upserts,
+            &update.revoked_key_ids,
+        );
+        known.version = Some(update.version);
+    }
+
+    /// The version applied last (`None` before the first).
+    pub fn version(&self) -> Option<u64> {
+        self.read().version
+    }
+
+    /// Who owns `connector_id`.
+    pub fn owner(&self, connector_id: &str) -> Owner {
+        let known = self.read();
+        match (known.version, known.owners.get(connector_id)) {
+            (_, Some(workspace)) => Owner::Workspace(workspace.clone()),
+            (None, None) => Owner::NotYetKnown,
+            (Some(_), None) => Owner::Unknown,
+        }
+    }
+
+    /// The caller presenting `presented`: one of `bootstrap`'s tokens, else
+    /// a valid key.
+    pub fn caller(
+        &self,
+        bootstrap: &server_kit::access::Bootstrap,
+        presented: &KeyDigest,
+    ) -> Result<Caller, tonic::Status> {
+        bootstrap.caller(presented, &self.read().keys)
+    }
+}
+
+/// Where and how the directory is followed.
+#[derive(Debug, Clone)]
+pub struct FollowSettings {
+    /// Control-plane URLs, tried in turn.
+    pub endpoints: Vec<String>,
+    /// The directory token.
+    pub token: Secret,
+    /// Name in the control plane's logs.
+    pub name: String,
+}
+
+/// Keeps `directory` current until `stop` turns true, reconnecting with
+/// backoff and keeping what it knew meanwhile.
+pub async fn follow(
+    directory: Directory,
+    settings: FollowSettings,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut backoff = Attempts::new(
+        Backoff::new(Duration::from_millis(100), Duration::from_secs(10))
+            .with_floor(Duration::from_millis(100)),
+    );
+    let mut next = 0usize;
+    loop {
+        let Some(endpoint) = settings
+            .endpoints
+            .get(next % settings.endpoints.len().max(1))
+        else {
+            tracing::error!("no control-plane endpoint configured for the directory");
+            return;
+        };
+        next += 1;
+        let result = tokio::select! {
+            () = stopped(&mut stop) => return,
+            result = session(&directory, endpoint, &settings, &mut backoff) => result,
+        };
+        match result {
+            Ok(()) => tracing::info!(%endpoint, "directory stream closed; reconnecting"),
+            Err(error) => {
+                tracing::warn!(%endpoint, %error, "directory stream failed; keeping what is known")
+            }
+        }
+        tokio::select! {
+            () = stopped(&mut stop) => return,
+            () = tokio::time::sleep(backoff.next_delay()) => {}
+        }
+    }
+}
+
+/// Why a directory stream ended.
+#[derive(Debug, thiserror::Error)]
+enum SessionError {
+    #[error("invalid control-plane URL: {0}")]
+    Url(#[from] tonic::transport::Error),
+    #[error("{0}")]
+    Status(#[from] tonic::Status),
+    #[error(transparent)]
+    Token(#[from] server_kit::auth::UnsendableToken),
+}
+
+async fn session(
+    directory: &Directory,
+    endpoint: &str,
+    settings: &FollowSettings,
+    backoff: &mut Attempts,
+) -> Result<(), SessionError> {
+    let channel = server_kit::upstream::connect(endpoint).await?;
+    let mut client = ConfigServiceClient::new(channel).max_decoding_message_size(MAX_UPDATE_BYTES);
+    let (replies, outbound) = mpsc::channel(8);
+    let subscribe = Message::Subscribe(Subscribe {
+        node_id: settings.name.clone(),
+        last_applied_version: directory.version().unwrap_or(0),
+    });
+    replies
+        .send(WatchConfigRequest {
+            message: Some(subscribe),
+        })
+        .await
+        .expect("the receiver is held above");
+    let request = bearer(ReceiverStream::new(outbound), settings.token.expose())?;
+    let mut updates = client.watch_config(request).await?.into_inner();
+    tracing::info!(%endpoint, "following the directory");
+    while let Some(update) = updates.message().await? {
+        backoff.reset();
+        directory.apply(&update);
+        let ack = Message::Ack(Ack {
+            version: update.version,
+        });
+        if replies
+            .send(WatchConfigRequest { message: Some(ack) })
+            .await
+            .is_err()
+        {
+            break;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use eventconnectors_proto::v1::ConnectorConfig;
+
+    use super::*;
+
+    fn owned(id: &str, workspace: &str) -> ConnectorConfig {
+        ConnectorConfig {
+            id: id.into(),
+            workspace_id: workspace.into(),
+            ..ConnectorConfig::default()
+        }
+    }
+
+    #[test]
+    fn owners_follow_snapshots_and_changes() {
+        let directory = Directory::default();
+        assert_eq!(directory.owner("a"), Owner::NotYetKnown);
+        directory.apply(&ConfigUpdate {
+            version: 4,
+            full_snapshot: true,
+            upserts: vec![owned("a", "w1"), owned("b", "w2")],
+            ..ConfigUpdate::default()
+        });
+        assert_eq!(directory.owner("a"), Owner::Workspace("w1".into()));
+        assert_eq!(directory.owner("zzz"), Owner::Unknown);
+        directory.apply(&ConfigUpdate {
+            version: 5,
+            removed_connector_ids: vec!["a".into()],
+            ..ConfigUpdate::default()
+        });
+        assert_eq!(directory.owner("a"), Owner::Unknown);
+        assert_eq!(directory.owner("b"), Owner::Workspace("w2".into()));
+        directory.apply(&ConfigUpdate {
+            version: 6,
+            full_snapshot: true,
+            upserts: vec![owned("c", "w1")],
+            ..ConfigUpdate::default()
+        });
+        assert_eq!(directory.owner("b"), Owner::Unknown);
+        assert_eq!(directory.version(), Some(6));
+    }
+}
