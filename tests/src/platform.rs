@@ -1,5 +1,6 @@
 //! The whole platform on loopback ports for delivery tests: a control plane
-//! (SQLite in a temporary directory), a stats service (in-process store),
+//! (SQLite in a temporary directory, or a fresh Postgres database), a stats
+//! service (in-process store) following its directory,
 //! and one data-plane node following the first and reporting to the second,
 //! with partner base URLs pointing wherever the test says.
 
@@ -35,6 +36,12 @@ impl Platform {
     /// defaults (outcomes flushed every 50 ms, 10 ms retry backoff, 1 ms
     /// linger).
     pub async fn start(node_flags: &[&str]) -> Self {
+        Self::start_on(Db::Sqlite, node_flags).await
+    }
+
+    /// Starts the platform like [`Platform::start`], its control plane on
+    /// `db`.
+    pub async fn start_on(db: Db, node_flags: &[&str]) -> Self {
         // The control plane and the stats service each call the other: the
         // stats listener is bound first so the control plane knows its URL.
         let stats_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -42,7 +49,7 @@ impl Platform {
             .expect("bind");
         let stats_url = format!("http://{}", stats_listener.local_addr().expect("addr"));
         let control_plane = ControlPlaneHandle::start_with(
-            TestStore::new(Db::Sqlite).await,
+            TestStore::new(db).await,
             Options {
                 stats_url: Some(stats_url),
                 ..Options::default()

@@ -657,7 +657,10 @@ async fn delete_erases_and_the_tombstone_keeps_late_outcomes_out(backend: Backen
 
 async fn each_rpc_requires_its_token(backend: Backend) {
     let (_server, _prefix, mut client, _) = start(backend).await;
-    for token in [STATS_ADMIN_TOKEN, "nope"] {
+    // The feed's node token is not the outcomes token: the stats service
+    // never holds it.
+    let node_token = e2e_tests::control_plane::NODE_TOKEN;
+    for token in [STATS_ADMIN_TOKEN, node_token, "nope"] {
         let request = with_token(futures::stream::iter(vec![batch("b", vec![])]), token);
         let status = client.report_outcomes(request).await.expect_err("refused");
         assert_eq!(status.code(), Code::Unauthenticated, "{token}");

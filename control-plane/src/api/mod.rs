@@ -18,7 +18,7 @@ use tonic::{Request, Response, Status};
 
 pub use access::Access;
 pub use error::ApiError;
-pub use keys::KeyApi;
+pub use keys::{KeyApi, MAX_VALID_KEYS};
 use partners::validation::{
     ConnectorDraft, MAX_ID_CHARS, Violations, check_draft, check_new, check_workspace_id,
 };
