@@ -2,6 +2,7 @@
 
 use server_kit::auth::Secret;
 use server_kit::serving::ServeFlags;
+use server_kit::tls::{ServerTlsFlags, UpstreamTlsFlags};
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -94,6 +95,14 @@ pub struct Args {
     /// set. With the embedded store a missing file is created with a new key.
     #[arg(long, env = "SECRETS_KEY_FILE", default_value = "control-plane.key")]
     pub secrets_key_file: PathBuf,
+
+    /// TLS of this server.
+    #[command(flatten)]
+    pub tls: ServerTlsFlags,
+
+    /// TLS towards the stats service.
+    #[command(flatten)]
+    pub upstream: UpstreamTlsFlags,
 
     /// Shutdown and logging.
     #[command(flatten)]

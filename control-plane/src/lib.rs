@@ -48,6 +48,9 @@ pub enum StartError {
         "DIRECTORY_TOKEN must differ from NODE_TOKEN: the stats service would hold the credential that reads partner credentials"
     )]
     SharedDirectoryToken,
+    /// A TLS file is unusable.
+    #[error(transparent)]
+    Tls(#[from] server_kit::tls::TlsFileError),
     /// The store could not be opened.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -69,6 +72,7 @@ pub struct ControlPlane {
     feed: ConfigFeed,
     feed_settings: FeedSettings,
     eraser: Option<stats_eraser::EraserSettings>,
+    tls: server_kit::tls::ServerTls,
     grace: std::time::Duration,
 }
 
@@ -112,6 +116,7 @@ impl ControlPlane {
                 url: url.clone(),
                 token: token.clone(),
                 interval: args.stats_erase_interval,
+                tls: server_kit::tls::UpstreamTls::from_flags(&args.upstream)?,
             }),
         };
         if let Some(directory) = &args.directory_token
@@ -132,6 +137,7 @@ impl ControlPlane {
             feed,
             feed_settings,
             eraser,
+            tls: server_kit::tls::ServerTls::from_flags(&args.tls)?,
             grace: args.serve.shutdown_grace,
         })
     }
@@ -180,6 +186,7 @@ impl ControlPlane {
             self.store.clone(),
             self.feed_auth.clone(),
             self.access.clone(),
+            self.tls.clone(),
             stop,
         );
         health
@@ -195,7 +202,8 @@ impl ControlPlane {
             shutdown.await;
             let _ = stop_tx.send(true);
         };
-        let result = serving::serve(routes, listener, health, shutdown, self.grace).await;
+        let result =
+            serving::serve(routes, listener, &self.tls, health, shutdown, self.grace).await;
         let _ = publisher.await;
         let _ = bookkeeping.await;
         if let Some(eraser) = eraser {

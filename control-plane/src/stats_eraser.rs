@@ -12,7 +12,7 @@ use server_kit::auth::bearer;
 use server_kit::backoff::{Attempts, Backoff};
 use server_kit::shutdown::stopped;
 use tokio::sync::watch;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
 use crate::clock::now_ms;
 use crate::store::Store;
@@ -29,6 +29,8 @@ pub struct EraserSettings {
     pub url: String,
     /// Its admin token.
     pub token: server_kit::auth::Secret,
+    /// TLS for an `https://` URL.
+    pub tls: server_kit::tls::UpstreamTls,
     /// Pause between passes when idle, and first retry delay after a failure.
     pub interval: Duration,
 }
@@ -36,10 +38,8 @@ pub struct EraserSettings {
 /// Erases pending statistics until `stop` turns true. Wakes at once after
 /// every local write (a delete is one) and every `interval` otherwise.
 pub async fn run(store: Store, settings: EraserSettings, mut stop: watch::Receiver<bool>) {
-    let channel = match Endpoint::from_shared(settings.url.clone()) {
-        Ok(endpoint) => endpoint
-            .connect_timeout(Duration::from_secs(2))
-            .connect_lazy(),
+    let channel = match server_kit::upstream::endpoint(&settings.url, &settings.tls) {
+        Ok(endpoint) => endpoint.connect_lazy(),
         Err(error) => {
             tracing::error!(%error, url = %settings.url, "invalid stats-service URL; statistics of deleted connectors will not be erased");
             return;

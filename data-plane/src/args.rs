@@ -6,6 +6,7 @@ use std::time::Duration;
 use partners::base_urls::{BaseUrlError, BaseUrls, parse_override};
 use server_kit::auth::Secret;
 use server_kit::serving::ServeFlags;
+use server_kit::tls::{ServerTlsFlags, UpstreamTlsFlags};
 
 /// Data-plane node configuration.
 #[derive(Debug, Clone, clap::Parser)]
@@ -78,6 +79,14 @@ pub struct Args {
     /// Where partner requests go (sandboxes and tests override these).
     #[command(flatten)]
     pub partners: PartnerUrls,
+
+    /// TLS of IngestService.
+    #[command(flatten)]
+    pub tls: ServerTlsFlags,
+
+    /// TLS towards the control plane and the stats service.
+    #[command(flatten)]
+    pub upstream: UpstreamTlsFlags,
 
     /// Shutdown and logging.
     #[command(flatten)]

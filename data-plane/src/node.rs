@@ -39,6 +39,9 @@ pub enum StartError {
     /// STATS_URL without an outcomes token, or the node token reused.
     #[error("{0}")]
     OutcomesToken(&'static str),
+    /// A TLS file is unusable.
+    #[error(transparent)]
+    Tls(#[from] server_kit::tls::TlsFileError),
     /// A partner base-URL override is unusable.
     #[error(transparent)]
     BaseUrl(#[from] BaseUrlError),
@@ -74,6 +77,7 @@ pub struct DataPlane {
     outcomes: Outcomes,
     ingest: IngestApi,
     max_message_bytes: usize,
+    tls: server_kit::tls::ServerTls,
     grace: Duration,
 }
 
@@ -111,6 +115,7 @@ impl DataPlane {
             delivery,
         ));
         let config = ConfigState::new();
+        let upstream = server_kit::tls::UpstreamTls::from_flags(&args.upstream)?;
         let ingest = IngestApi::new(
             Arc::clone(&dispatcher),
             Bootstrap::default().with(args.ingest_token.expose(), Scope::IngestAny)?,
@@ -123,12 +128,14 @@ impl DataPlane {
                 endpoints: args.control_plane.clone(),
                 node_id,
                 node_token: args.node_token.clone(),
+                tls: upstream.clone(),
                 backoff_min: args.config_backoff_min,
                 backoff_max: args.config_backoff_max,
             },
             reporter: ReporterSettings {
                 url: args.stats_url.clone(),
                 outcomes_token: outcomes_token(args)?,
+                tls: upstream,
                 flush_interval: flags.outcome_flush_interval,
                 backoff: (args.config_backoff_min, args.config_backoff_max),
             },
@@ -136,6 +143,7 @@ impl DataPlane {
             outcomes,
             ingest,
             max_message_bytes: args.limits.max_message_bytes,
+            tls: server_kit::tls::ServerTls::from_flags(&args.tls)?,
             grace: args.serve.shutdown_grace,
         })
     }
@@ -202,7 +210,8 @@ impl DataPlane {
                 .await;
             dispatcher.close_intake();
         };
-        let result = serving::serve(routes, listener, health, shutdown, self.grace).await;
+        let result =
+            serving::serve(routes, listener, &self.tls, health, shutdown, self.grace).await;
         // No configuration change may create a lane the drain would not stop.
         follower.abort();
         let _ = follower.await;

@@ -12,6 +12,7 @@ use eventconnectors_proto::v1::{
 use futures::{Stream, StreamExt};
 use server_kit::access::{Bootstrap, Scope, presented_digest};
 use server_kit::auth::BearerAuth;
+use server_kit::tls::{ServerTls, require_client_certificate};
 use server_kit::violations::Violations;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -38,6 +39,7 @@ pub struct StatsApi {
     outcomes_auth: BearerAuth,
     bootstrap: Bootstrap,
     directory: Directory,
+    tls: ServerTls,
 }
 
 /// Who may do what here, for [`StatsApi::new`].
@@ -49,6 +51,8 @@ pub struct StatsAccess {
     pub bootstrap: Bootstrap,
     /// Connector owners and API keys.
     pub directory: Directory,
+    /// This server's TLS (mutual TLS: nodes must present certificates).
+    pub tls: ServerTls,
 }
 
 fn unavailable(error: CounterError) -> Status {
@@ -79,6 +83,7 @@ impl StatsApi {
             outcomes_auth: access.outcomes,
             bootstrap: access.bootstrap,
             directory: access.directory,
+            tls: access.tls,
         }
     }
 
@@ -149,6 +154,9 @@ impl StatsService for StatsApi {
         request: Request<Streaming<OutcomeBatch>>,
     ) -> Result<Response<Self::ReportOutcomesStream>, Status> {
         self.outcomes_auth.verify(request.metadata())?;
+        if let Some(node) = require_client_certificate(&self.tls, &request)? {
+            tracing::debug!(%node, "outcome stream from a certified node");
+        }
         let batches = request.into_inner();
         let (acks, outbound) = mpsc::channel(ACK_BUFFER);
         let api = self.clone();

@@ -2,6 +2,7 @@
 
 use server_kit::auth::Secret;
 use server_kit::serving::ServeFlags;
+use server_kit::tls::{ServerTlsFlags, UpstreamTlsFlags};
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -82,6 +83,15 @@ pub struct Args {
     /// How long a deleted connector's tombstone discards late outcomes.
     #[arg(long, env = "TOMBSTONE_TTL", default_value = "30days", value_parser = humantime::parse_duration)]
     pub tombstone_ttl: Duration,
+
+    /// TLS of this server (with TLS_CLIENT_CA, ReportOutcomes requires a
+    /// node's client certificate).
+    #[command(flatten)]
+    pub tls: ServerTlsFlags,
+
+    /// TLS towards the control plane's directory.
+    #[command(flatten)]
+    pub upstream: UpstreamTlsFlags,
 
     /// Shutdown and logging.
     #[command(flatten)]

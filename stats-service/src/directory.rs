@@ -112,6 +112,8 @@ pub struct FollowSettings {
     pub token: Secret,
     /// Name in the control plane's logs.
     pub name: String,
+    /// TLS for `https://` URLs (and this service's client certificate).
+    pub tls: server_kit::tls::UpstreamTls,
 }
 
 /// Keeps `directory` current until `stop` turns true, reconnecting with
@@ -169,7 +171,7 @@ async fn session(
     settings: &FollowSettings,
     backoff: &mut Attempts,
 ) -> Result<(), SessionError> {
-    let channel = server_kit::upstream::connect(endpoint).await?;
+    let channel = server_kit::upstream::connect(endpoint, &settings.tls).await?;
     let mut client = ConfigServiceClient::new(channel).max_decoding_message_size(MAX_UPDATE_BYTES);
     let (replies, outbound) = mpsc::channel(8);
     let subscribe = Message::Subscribe(Subscribe {

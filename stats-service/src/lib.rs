@@ -41,6 +41,9 @@ pub enum StartError {
         "CONTROL_PLANE_URLS is set but DIRECTORY_TOKEN is not: set it to the control plane's DIRECTORY_TOKEN"
     )]
     MissingDirectoryToken,
+    /// A TLS file is unusable.
+    #[error(transparent)]
+    Tls(#[from] server_kit::tls::TlsFileError),
     /// Redis could not be reached.
     #[error(transparent)]
     Counters(#[from] CounterError),
@@ -61,6 +64,7 @@ pub struct StatsServer {
     api: StatsApi,
     directory: Directory,
     follow: Option<FollowSettings>,
+    tls: server_kit::tls::ServerTls,
     grace: std::time::Duration,
 }
 
@@ -104,19 +108,23 @@ impl StatsServer {
                     "stats-service/{}",
                     std::env::var("HOSTNAME").unwrap_or_else(|_| "local".to_owned())
                 ),
+                tls: server_kit::tls::UpstreamTls::from_flags(&args.upstream)?,
             }),
         };
         let directory = Directory::default();
+        let tls = server_kit::tls::ServerTls::from_flags(&args.tls)?;
         let access = StatsAccess {
             outcomes: BearerAuth::new("outcomes", args.outcomes_token.expose())?,
             bootstrap: Bootstrap::default().with(args.admin_token.expose(), Scope::Operator)?,
             directory: directory.clone(),
+            tls: tls.clone(),
         };
         let api = StatsApi::new(counters, retention, clock, access);
         Ok(Self {
             api,
             directory,
             follow,
+            tls,
             grace: args.serve.shutdown_grace,
         })
     }
@@ -138,7 +146,8 @@ impl StatsServer {
             shutdown.await;
             let _ = stop_tx.send(true);
         };
-        let result = serving::serve(routes, listener, health, shutdown, self.grace).await;
+        let result =
+            serving::serve(routes, listener, &self.tls, health, shutdown, self.grace).await;
         if let Some(follower) = follower {
             let _ = follower.await;
         }

@@ -65,6 +65,7 @@ async fn main() {
             endpoints: vec![control_plane.url()],
             node_id: format!("bench-node-{index}"),
             node_token: NODE_TOKEN.into(),
+            tls: server_kit::tls::UpstreamTls::default(),
             backoff_min: Duration::from_millis(50),
             backoff_max: Duration::from_secs(1),
         };

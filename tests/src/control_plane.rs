@@ -77,6 +77,8 @@ pub struct Options {
     pub listen_notify: bool,
     /// StatsService URL for erasing deleted connectors' statistics.
     pub stats_url: Option<String>,
+    /// The server's TLS (default: plaintext).
+    pub tls: server_kit::tls::ServerTlsFlags,
 }
 
 impl Default for Options {
@@ -86,6 +88,7 @@ impl Default for Options {
             poll_interval: Duration::from_secs(1),
             listen_notify: true,
             stats_url: None,
+            tls: server_kit::tls::ServerTlsFlags::default(),
         }
     }
 }
@@ -138,6 +141,8 @@ impl ControlPlaneHandle {
             stats_erase_interval: Duration::from_millis(200),
             secrets_key: Some(SECRETS_KEY.into()),
             secrets_key_file: PathBuf::from("unused.key"),
+            tls: options.tls.clone(),
+            upstream: server_kit::tls::UpstreamTlsFlags::default(),
             serve: server_kit::serving::ServeFlags {
                 shutdown_grace: Duration::from_secs(2),
                 log_json: false,

@@ -7,6 +7,7 @@ pub mod fixtures;
 pub mod metrics;
 pub mod node;
 pub mod partners;
+pub mod pki;
 pub mod platform;
 pub mod postgres;
 pub mod server_task;

@@ -146,6 +146,8 @@ impl StatsHandle {
             max_range: days(400),
             dedupe_ttl: days(7),
             tombstone_ttl: days(30),
+            tls: server_kit::tls::ServerTlsFlags::default(),
+            upstream: server_kit::tls::UpstreamTlsFlags::default(),
             serve: server_kit::serving::ServeFlags {
                 shutdown_grace: Duration::from_secs(2),
                 log_json: false,

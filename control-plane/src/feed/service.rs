@@ -12,6 +12,7 @@ use eventconnectors_proto::v1::{
 use futures::Stream;
 use server_kit::auth::BearerAuth;
 use server_kit::shutdown::stopped;
+use server_kit::tls::{ServerTls, require_client_certificate};
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
@@ -58,6 +59,7 @@ pub struct ConfigApi {
     store: Store,
     feed_auth: FeedAuth,
     access: Access,
+    tls: ServerTls,
     stop: watch::Receiver<bool>,
 }
 
@@ -69,6 +71,7 @@ impl ConfigApi {
         store: Store,
         feed_auth: FeedAuth,
         access: Access,
+        tls: ServerTls,
         stop: watch::Receiver<bool>,
     ) -> Self {
         Self {
@@ -76,6 +79,7 @@ impl ConfigApi {
             store,
             feed_auth,
             access,
+            tls,
             stop,
         }
     }
@@ -92,6 +96,8 @@ impl ConfigService for ConfigApi {
         request: Request<Streaming<WatchConfigRequest>>,
     ) -> Result<Response<Self::WatchConfigStream>, Status> {
         let view = self.feed_auth.view(request.metadata())?;
+        // With mutual TLS a node is who its certificate says.
+        let certified = require_client_certificate(&self.tls, &request)?;
         let mut inbound = request.into_inner();
         let subscribe = match inbound.message().await?.and_then(|m| m.message) {
             Some(NodeMessage::Subscribe(subscribe)) => subscribe,
@@ -106,11 +112,20 @@ impl ConfigService for ConfigApi {
                 "subscribe.node_id: required, at most {MAX_NODE_ID} bytes"
             )));
         }
+        let node_id = match certified {
+            Some(identity) => {
+                if identity != subscribe.node_id {
+                    tracing::info!(claimed = %subscribe.node_id, certified = %identity, "node id taken from its certificate");
+                }
+                identity
+            }
+            None => subscribe.node_id.clone(),
+        };
         let (outbound, updates) = mpsc::channel(STREAM_BUFFER);
         let session = Session {
             id: self.feed.nodes().open_session(),
             api: self.clone(),
-            node_id: subscribe.node_id.clone(),
+            node_id,
             view,
             outbound,
             sent: subscribe.last_applied_version,

@@ -29,6 +29,8 @@ pub struct WatchSettings {
     pub node_id: String,
     /// The node token.
     pub node_token: server_kit::auth::Secret,
+    /// TLS for `https://` URLs (and the node's client certificate).
+    pub tls: server_kit::tls::UpstreamTls,
     /// First reconnection delay.
     pub backoff_min: Duration,
     /// Longest reconnection delay.
@@ -94,7 +96,7 @@ async fn follow(
     settings: &WatchSettings,
     backoff: &mut Attempts,
 ) -> Result<(), SessionError> {
-    let channel = server_kit::upstream::connect(endpoint).await?;
+    let channel = server_kit::upstream::connect(endpoint, &settings.tls).await?;
     let mut client = ConfigServiceClient::new(channel).max_decoding_message_size(MAX_UPDATE_BYTES);
 
     let last_applied_version = state.current().map_or(0, |snapshot| snapshot.version());

@@ -29,6 +29,8 @@ pub struct ReporterSettings {
     pub url: Option<String>,
     /// The outcomes token (set whenever `url` is).
     pub outcomes_token: Option<Secret>,
+    /// TLS for an `https://` URL (and the node's client certificate).
+    pub tls: server_kit::tls::UpstreamTls,
     /// How often outcomes are sealed into a batch.
     pub flush_interval: Duration,
     /// Reconnection backoff bounds.
@@ -139,7 +141,7 @@ async fn session(
     stop: &mut watch::Receiver<bool>,
     backoff: &mut Attempts,
 ) -> Result<(), SessionError> {
-    let channel = server_kit::upstream::connect(url).await?;
+    let channel = server_kit::upstream::connect(url, &settings.tls).await?;
     let (batches, outbound) = mpsc::channel(64);
     let token = settings
         .outcomes_token

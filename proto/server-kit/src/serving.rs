@@ -53,12 +53,14 @@ fn reflection_builder(served: &[&str]) -> tonic_reflection::server::Builder<'sta
         .fold(builder, |builder, name| builder.with_service_name(*name))
 }
 
-/// Serves `routes` on `listener` until `shutdown` resolves, then reports
+/// Serves `routes` on `listener` (TLS as `tls` says) until `shutdown`
+/// resolves, then reports
 /// NOT_SERVING on health, stops accepting, and lets in-flight calls finish
 /// for at most `grace` (long-lived streams are cut after it).
 pub async fn serve(
     routes: Routes,
     listener: tokio::net::TcpListener,
+    tls: &crate::tls::ServerTls,
     health: HealthReporter,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     grace: std::time::Duration,
@@ -74,8 +76,15 @@ pub async fn serve(
     // With a caller's listener the builder's TCP options do not apply: set
     // them here. Without TCP_NODELAY a unary reply waits ~40 ms for the
     // peer's delayed ACK before its trailers leave.
+    if let Ok(address) = listener.local_addr() {
+        tls.warn_if_exposed(address);
+    }
     let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
-    let server = tonic::transport::Server::builder()
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(config) = tls.config() {
+        builder = builder.tls_config(config)?;
+    }
+    let server = builder
         .http2_keepalive_interval(Some(std::time::Duration::from_secs(30)))
         .add_routes(routes)
         .serve_with_incoming_shutdown(incoming, graceful);
