@@ -241,6 +241,7 @@ def connectors_walkthrough(readme, port):
         print(f"$ grpcurl ... {target}\n{json.dumps(result, indent=2)}")
         if target == "list":
             expected = {
+                "eventconnectors.v1.ApiKeyService",
                 "eventconnectors.v1.ConnectorService",
                 "eventconnectors.v1.ConfigService",
                 "grpc.health.v1.Health",
@@ -290,6 +291,69 @@ def connectors_walkthrough(readme, port):
         "eventconnectors.v1.ConnectorService" in reflection_v1_lists(f"127.0.0.1:{port}"),
         "reflection v1 answers too",
     )
+
+
+def keys_walkthrough(readme, port, node_port):
+    """The README's API-key block as written, against the one command: keys
+    are shown once, scoped, and a revoked one is refused by the node."""
+    commands = walkthrough_commands(readme, "walkthrough: keys")
+    check(len(commands) == 6, f"README keys walkthrough has {len(commands)} grpcurl commands")
+    grpcurl = Grpcurl({"ADMIN_TOKEN": ADMIN_TOKEN})
+    created = []
+    for argv in commands:
+        argv = [
+            a.replace("localhost:50051", f"127.0.0.1:{port}").replace("localhost:50061", f"127.0.0.1:{node_port}")
+            for a in argv
+        ]
+        target = argv[-1]
+        result = grpcurl.run(argv)
+        print(f"$ grpcurl ... {target}\n{json.dumps(result, indent=2)}")
+        if target.endswith("/CreateApiKey"):
+            key, secret = result["api_key"], result["secret"]
+            check(secret.startswith("eck_") and key["prefix"] == secret[:12], "CreateApiKey shows the key once, and its prefix")
+            if not created:
+                check(key["scope"] == "workspace:acme:admin", "the first key is acme's admin key")
+                grpcurl.variables["ACME_ADMIN_KEY"] = secret
+            else:
+                check(key["scope"] == "workspace:acme:ingest", "acme's admin made acme's ingest key")
+                grpcurl.variables["ACME_INGEST_KEY"] = secret
+                grpcurl.variables["KEY_ID"] = key["id"]
+            created.append(secret)
+        elif target.endswith("/ListConnectors"):
+            workspaces = {c["workspace_id"] for c in result.get("connectors", [])}
+            check(workspaces <= {"acme"}, f"the acme admin key lists acme's connectors only ({workspaces})")
+        elif target.endswith("/ListApiKeys"):
+            scopes = sorted(k["scope"] for k in result.get("api_keys", []))
+            check(scopes == ["workspace:acme:admin", "workspace:acme:ingest"], f"ListApiKeys shows acme's keys ({scopes})")
+            check(not any(secret in json.dumps(result) for secret in created), "ListApiKeys shows no key")
+            admin_key = [k for k in result["api_keys"] if k["scope"].endswith(":admin")][0]
+            check("last_used_time" in admin_key, "the admin key's use is recorded")
+        elif target.endswith("/Ingest"):
+            rejected = [(r.get("index", 0), r.get("reason")) for r in result.get("rejected", [])]
+            check(
+                result.get("accepted") == 1 and rejected == [(1, "WRONG_WORKSPACE")],
+                f"the ingest key ingests into acme only ({result})",
+            )
+        elif target.endswith("/RevokeApiKey"):
+            check("revoke_time" in result, "RevokeApiKey answers the revoked key")
+
+    event = json.dumps({"events": ['{"id":"evt-k3","type":"order_completed"}']})
+    ingest = ["-plaintext", "-H", f"authorization: Bearer {grpcurl.variables['ACME_INGEST_KEY']}", "-d", event,
+              f"127.0.0.1:{node_port}", "eventconnectors.v1.IngestService/Ingest"]
+    deadline, refused = time.time() + 1, False
+    while not refused and time.time() < deadline:
+        try:
+            grpcurl.run(ingest)
+        except grpc.RpcError as error:
+            refused = error.code() == grpc.StatusCode.UNAUTHENTICATED
+    check(refused, "the node refuses the revoked key within a second")
+    try:
+        grpcurl.run(["-plaintext", "-H", f"authorization: Bearer {grpcurl.variables['ACME_ADMIN_KEY']}",
+                     "-d", '{"workspace_id": "demo"}', f"127.0.0.1:{port}",
+                     "eventconnectors.v1.ConnectorService/ListConnectors"])
+        check(False, "the acme admin key is refused on another workspace")
+    except grpc.RpcError as error:
+        check(error.code() == grpc.StatusCode.PERMISSION_DENIED, "the acme admin key on workspace demo: PERMISSION_DENIED")
 
 
 def admin(method, body, port):
@@ -445,6 +509,7 @@ def one_command(readme, binary):
         )
         connectors_walkthrough(readme, 50051)
         ingest_walkthrough(readme, 50061)
+        keys_walkthrough(readme, 50051, 50061)
         stats_walkthrough(readme, dict(connectors).get("Orders webhook (demo)", ""))
     finally:
         stop(process, "the one command")
