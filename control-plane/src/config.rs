@@ -91,6 +91,12 @@ pub struct Args {
     #[arg(long, env = "SECRETS_KEY", hide_env_values = true)]
     pub secrets_key: Option<Secret>,
 
+    /// Earlier sealing keys (base64, comma-separated): they still open what
+    /// they sealed, never seal. Set during a key rotation, until
+    /// `reseal-secrets` has re-sealed everything with SECRETS_KEY.
+    #[arg(long, env = "SECRETS_PREVIOUS_KEYS", hide_env_values = true)]
+    pub secrets_previous_keys: Option<Secret>,
+
     /// File holding the sealing key (base64), used when SECRETS_KEY is not
     /// set. With the embedded store a missing file is created with a new key.
     #[arg(long, env = "SECRETS_KEY_FILE", default_value = "control-plane.key")]

@@ -5,6 +5,7 @@ pub mod api;
 pub mod clock;
 pub mod config;
 pub mod feed;
+pub mod reseal;
 pub mod secrets;
 pub mod stats_eraser;
 pub mod store;
@@ -98,6 +99,11 @@ impl ControlPlane {
             // beside it is created on first start.
             None => SecretBox::load_or_create(&args.secrets_key_file, backend == Backend::Sqlite)?,
         };
+        let secrets = match &args.secrets_previous_keys {
+            Some(previous) => secrets.with_previous(previous.expose())?,
+            None => secrets,
+        };
+        tracing::info!(key_id = %secrets.key_id(), "sealing partner credentials");
         let store = Store::connect(database_url, args.database_max_connections).await?;
         let access = Access::new(store.clone(), args.admin_token.expose())?;
         tracing::info!(database = %config::redact_url(database_url), ?backend, "store ready");

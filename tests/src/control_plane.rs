@@ -79,6 +79,10 @@ pub struct Options {
     pub stats_url: Option<String>,
     /// The server's TLS (default: plaintext).
     pub tls: server_kit::tls::ServerTlsFlags,
+    /// The sealing key (default: [`SECRETS_KEY`]).
+    pub secrets_key: Option<String>,
+    /// Earlier sealing keys, comma-separated.
+    pub secrets_previous_keys: Option<String>,
 }
 
 impl Default for Options {
@@ -89,6 +93,8 @@ impl Default for Options {
             listen_notify: true,
             stats_url: None,
             tls: server_kit::tls::ServerTlsFlags::default(),
+            secrets_key: None,
+            secrets_previous_keys: None,
         }
     }
 }
@@ -139,7 +145,8 @@ impl ControlPlaneHandle {
             stats_url: options.stats_url.clone(),
             stats_admin_token: Some(crate::stats::STATS_ADMIN_TOKEN.into()),
             stats_erase_interval: Duration::from_millis(200),
-            secrets_key: Some(SECRETS_KEY.into()),
+            secrets_key: Some(options.secrets_key.as_deref().unwrap_or(SECRETS_KEY).into()),
+            secrets_previous_keys: options.secrets_previous_keys.as_deref().map(Into::into),
             secrets_key_file: PathBuf::from("unused.key"),
             tls: options.tls.clone(),
             upstream: server_kit::tls::UpstreamTlsFlags::default(),

@@ -137,6 +137,26 @@ impl Store {
         }
     }
 
+    /// Replaces connector `id`'s sealed secrets `old` by `new` (the same
+    /// secrets, sealed with another key). Not a configuration change: nodes
+    /// receive the secrets opened, which are unchanged. `false` when the row
+    /// no longer holds `old` (changed meanwhile, or deleted).
+    pub async fn replace_sealed(
+        &self,
+        id: &str,
+        old: &[u8],
+        new: &[u8],
+    ) -> Result<bool, StoreError> {
+        let updated =
+            sqlx::query("UPDATE connectors SET secrets = $1 WHERE id = $2 AND secrets = $3")
+                .bind(new.to_vec())
+                .bind(id)
+                .bind(old.to_vec())
+                .execute(&self.pool)
+                .await?;
+        Ok(updated.rows_affected() == 1)
+    }
+
     /// Sets the status. Returns the connector unchanged (same version) when
     /// it already had that status.
     pub async fn set_status(
