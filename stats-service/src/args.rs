@@ -24,6 +24,11 @@ pub struct Args {
     #[arg(long, env = "REDIS_URL", hide_env_values = true)]
     pub redis_url: Option<Secret>,
 
+    /// PEM CA bundle a `rediss://` server's certificate is checked against
+    /// (instead of the public web roots).
+    #[arg(long, env = "REDIS_CA")]
+    pub redis_ca: Option<std::path::PathBuf>,
+
     /// The Redis URL is a Redis Cluster (or a proxy to one): each
     /// connector's part of a batch is then applied on its own, since one
     /// batch's keys span many hash slots.

@@ -44,6 +44,14 @@ pub enum StartError {
     /// A TLS file is unusable.
     #[error(transparent)]
     Tls(#[from] server_kit::tls::TlsFileError),
+    /// REDIS_CA cannot be read.
+    #[error("cannot read REDIS_CA {path}: {source}")]
+    RedisCa {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
     /// Redis could not be reached.
     #[error(transparent)]
     Counters(#[from] CounterError),
@@ -56,6 +64,23 @@ pub enum StartError {
     /// The metrics endpoint could not be started.
     #[error("metrics endpoint: {0}")]
     Metrics(#[from] metrics_exporter_prometheus::BuildError),
+}
+
+/// The Redis client for `url`: with `ca`, a `rediss://` server must
+/// present a certificate that CA signed.
+fn redis_client(url: &str, ca: Option<&std::path::Path>) -> Result<redis::Client, StartError> {
+    let Some(ca) = ca else {
+        return Ok(redis::Client::open(url).map_err(CounterError::from)?);
+    };
+    let root_cert = std::fs::read(ca).map_err(|source| StartError::RedisCa {
+        path: ca.to_owned(),
+        source,
+    })?;
+    let certificates = redis::TlsCertificates {
+        client_tls: None,
+        root_cert: Some(root_cert),
+    };
+    Ok(redis::Client::build_with_tls(url, certificates).map_err(CounterError::from)?)
 }
 
 /// A stats service ready to serve.
@@ -78,8 +103,13 @@ impl StatsServer {
         };
         let counters = match &args.redis_url {
             Some(url) => Counters::Redis(
-                RedisCounters::connect(url.expose(), &args.redis_prefix, ttls, args.redis_cluster)
-                    .await?,
+                RedisCounters::connect_with(
+                    redis_client(url.expose(), args.redis_ca.as_deref())?,
+                    &args.redis_prefix,
+                    ttls,
+                    args.redis_cluster,
+                )
+                .await?,
             ),
             None => {
                 tracing::warn!(

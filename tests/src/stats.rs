@@ -136,6 +136,7 @@ impl StatsHandle {
             metrics_listen: "127.0.0.1:0".parse().expect("addr"),
             redis_url: (backend != Backend::Memory).then(|| redis_url().as_str().into()),
             redis_cluster: backend == Backend::RedisCluster,
+            redis_ca: None,
             redis_prefix: prefix.0.clone(),
             admin_token: STATS_ADMIN_TOKEN.into(),
             outcomes_token: OUTCOMES_TOKEN.into(),

@@ -202,3 +202,253 @@ async fn mutual_tls_names_nodes_by_certificate_and_refuses_nodes_without_one(db:
     };
     assert!(refused, "a client certificate from another CA");
 }
+
+/// A stats service from command-line `flags` (plus test tokens), serving
+/// on a loopback port; `Err` when it cannot start.
+async fn stats_from_flags(
+    flags: &[&str],
+) -> Result<
+    (
+        std::net::SocketAddr,
+        e2e_tests::server_task::ServerTask<stats_service::StartError>,
+    ),
+    stats_service::StartError,
+> {
+    use clap::Parser;
+    let mut argv = vec![
+        "stats-service",
+        "--admin-token",
+        e2e_tests::stats::STATS_ADMIN_TOKEN,
+        "--outcomes-token",
+        e2e_tests::stats::OUTCOMES_TOKEN,
+        "--metrics-listen",
+        "127.0.0.1:0",
+    ];
+    argv.extend_from_slice(flags);
+    let args = stats_service::args::Args::try_parse_from(argv).expect("valid flags");
+    let server =
+        stats_service::StatsServer::start(&args, stats_service::clock::Clock::System).await?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let task = e2e_tests::server_task::ServerTask::spawn(|stopped| {
+        server.serve(listener, e2e_tests::server_task::signalled(stopped))
+    });
+    Ok((addr, task))
+}
+
+fn one_batch(
+    id: &str,
+) -> impl tokio_stream::Stream<Item = eventconnectors_proto::v1::OutcomeBatch> + use<> {
+    let now = jiff::Timestamp::now().as_second();
+    let batch = eventconnectors_proto::v1::OutcomeBatch {
+        batch_id: id.to_owned(),
+        node_id: "tls-test".to_owned(),
+        counts: vec![eventconnectors_proto::v1::OutcomeCount {
+            connector_id: "c-tls".to_owned(),
+            bucket_start: Some(prost_types::Timestamp {
+                seconds: now - now.rem_euclid(3600),
+                nanos: 0,
+            }),
+            outcome: eventconnectors_proto::v1::Outcome::Delivered as i32,
+            count: 3,
+            ..Default::default()
+        }],
+    };
+    tokio_stream::iter(vec![batch]).chain(tokio_stream::pending())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stats_service_requires_node_certificates_with_mutual_tls() {
+    let pki = TestPki::new("test CA");
+    let (cert, key, ca) = (
+        pki.server_cert.to_str().expect("utf-8"),
+        pki.server_key.to_str().expect("utf-8"),
+        pki.ca.to_str().expect("utf-8"),
+    );
+    let (addr, _server) =
+        stats_from_flags(&["--tls-cert", cert, "--tls-key", key, "--tls-client-ca", ca])
+            .await
+            .expect("starts");
+    let report = |channel: Channel, id: &'static str| async move {
+        let mut acks =
+            eventconnectors_proto::v1::stats_service_client::StatsServiceClient::new(channel)
+                .report_outcomes(with_token(one_batch(id), e2e_tests::stats::OUTCOMES_TOKEN))
+                .await?
+                .into_inner();
+        acks.message().await
+    };
+    let without = tls_channel(addr, &pki.ca, None)
+        .await
+        .expect("TLS without a certificate");
+    let status = report(without, "b1")
+        .await
+        .expect_err("no client certificate");
+    assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
+    let (node_cert, node_key) = pki.client("node-a.nodes.internal");
+    let with = tls_channel(addr, &pki.ca, Some((&node_cert, &node_key)))
+        .await
+        .expect("mutual TLS");
+    let ack = report(with, "b2").await.expect("accepted").expect("acked");
+    assert_eq!(ack.batch_id, "b2");
+}
+
+/// A Redis server speaking TLS only, on a free port; killed on drop.
+struct TlsRedis {
+    child: std::process::Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for TlsRedis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn tls_redis(pki: &TestPki) -> TlsRedis {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = |p: &Path| p.to_str().expect("utf-8").to_owned();
+    let child = std::process::Command::new("redis-server")
+        .args([
+            "--port",
+            "0",
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
+        .args(["--tls-port", &port.to_string()])
+        .args(["--tls-cert-file", &path(&pki.server_cert)])
+        .args(["--tls-key-file", &path(&pki.server_key)])
+        .args(["--tls-ca-cert-file", &path(&pki.ca)])
+        .args(["--tls-auth-clients", "no"])
+        .args(["--dir", &path(dir.path())])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("redis-server is installed (the test command requires it)");
+    let deadline = std::time::Instant::now() + 5 * SECOND;
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "TLS Redis did not start"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    TlsRedis {
+        child,
+        port,
+        _dir: dir,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn statistics_go_to_redis_over_tls_with_its_certificate_checked() {
+    let pki = TestPki::new("test CA");
+    let redis = tls_redis(&pki);
+    let url = format!("rediss://127.0.0.1:{}", redis.port);
+    let ca = pki.ca.to_str().expect("utf-8");
+
+    // A server certificate from a CA the service was not given: refused.
+    let stranger = TestPki::new("another CA");
+    let refused = stats_from_flags(&[
+        "--redis-url",
+        &url,
+        "--redis-ca",
+        stranger.ca.to_str().expect("utf-8"),
+    ])
+    .await;
+    let error = refused.expect_err("an untrusted Redis certificate");
+    assert!(error.to_string().contains("certificate"), "{error}");
+
+    let (addr, _server) = stats_from_flags(&["--redis-url", &url, "--redis-ca", ca])
+        .await
+        .expect("starts over TLS");
+    let channel = Endpoint::from_shared(format!("http://{addr}"))
+        .expect("uri")
+        .connect()
+        .await
+        .expect("connect");
+    let mut client =
+        eventconnectors_proto::v1::stats_service_client::StatsServiceClient::new(channel);
+    let mut acks = client
+        .report_outcomes(with_token(
+            one_batch("tls-1"),
+            e2e_tests::stats::OUTCOMES_TOKEN,
+        ))
+        .await
+        .expect("stream")
+        .into_inner();
+    acks.message().await.expect("ack").expect("open");
+    let stats = client
+        .get_connector_stats(with_token(
+            eventconnectors_proto::v1::GetConnectorStatsRequest {
+                connector_id: "c-tls".into(),
+                preset: eventconnectors_proto::v1::StatsPreset::Last7Days as i32,
+                ..Default::default()
+            },
+            e2e_tests::stats::STATS_ADMIN_TOKEN,
+        ))
+        .await
+        .expect("stats")
+        .into_inner();
+    assert_eq!(
+        stats.totals.expect("totals").delivered,
+        3,
+        "counted in the TLS Redis"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_sslmode_require_is_honoured() {
+    use sqlx::Connection;
+    let store = TestStore::new(Db::Postgres).await;
+    let mut admin = sqlx::PgConnection::connect(&store.url)
+        .await
+        .expect("connect");
+    let ssl: String = sqlx::query_scalar("SHOW ssl")
+        .fetch_one(&mut admin)
+        .await
+        .expect("show ssl");
+    let required = format!("{}?sslmode=require", store.url);
+    let opened = control_plane::store::Store::connect(&required, 2).await;
+    if ssl != "on" {
+        // A server without TLS: `require` must refuse rather than fall
+        // back to plaintext.
+        assert!(
+            opened.is_err(),
+            "sslmode=require against a server without TLS"
+        );
+        return;
+    }
+    let opened = opened.expect("a TLS connection");
+    opened
+        .list_keys(None, true)
+        .await
+        .expect("a query over TLS");
+    let database = store
+        .url
+        .rsplit('/')
+        .next()
+        .expect("database name")
+        .to_owned();
+    let (tls, all): (i64, i64) = sqlx::query_as(
+        "SELECT count(*) FILTER (WHERE s.ssl), count(*) FROM pg_stat_ssl s \
+         JOIN pg_stat_activity a USING (pid) WHERE a.datname = $1 AND a.pid <> pg_backend_pid()",
+    )
+    .bind(&database)
+    .fetch_one(&mut admin)
+    .await
+    .expect("connections");
+    assert!(all > 0, "the store holds connections");
+    assert_eq!(tls, all, "every connection of the store is TLS");
+    opened.close().await;
+}

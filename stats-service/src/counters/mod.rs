@@ -42,6 +42,9 @@ pub enum CounterError {
     /// Redis failed while writing a group of batches (each gets the error).
     #[error("redis: {0}")]
     Shared(Arc<redis::RedisError>),
+    /// Redis did not answer the first connection in time.
+    #[error("redis: no connection within {0:?}")]
+    ConnectTimeout(std::time::Duration),
     /// The group writer is gone (the service is stopping).
     #[error("the counter writer stopped")]
     WriterStopped,

@@ -39,6 +39,9 @@ impl std::fmt::Debug for RedisCounters {
     }
 }
 
+/// Longest wait for the first connection at start.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 impl RedisCounters {
     /// Connects (with automatic reconnection) to `url`; every key starts
     /// with `prefix`. `cluster`: the keys of one batch may live on
@@ -49,7 +52,26 @@ impl RedisCounters {
         ttls: MarkerTtls,
         cluster: bool,
     ) -> Result<Self, CounterError> {
-        let client = redis::Client::open(url)?;
+        Self::connect_with(redis::Client::open(url)?, prefix, ttls, cluster).await
+    }
+
+    /// Like [`RedisCounters::connect`], through `client` (one built with
+    /// TLS settings of its own, say).
+    pub async fn connect_with(
+        client: redis::Client,
+        prefix: &str,
+        ttls: MarkerTtls,
+        cluster: bool,
+    ) -> Result<Self, CounterError> {
+        // One connection first, bounded: a wrong address, password or TLS
+        // certificate stops the start with its reason instead of a manager
+        // retrying in the background.
+        match tokio::time::timeout(CONNECT_TIMEOUT, client.get_multiplexed_async_connection()).await
+        {
+            Ok(Ok(_)) => {}
+            Ok(Err(error)) => return Err(error.into()),
+            Err(_) => return Err(CounterError::ConnectTimeout(CONNECT_TIMEOUT)),
+        }
         let connection = ConnectionManager::new(client.clone()).await?;
         // Group commit writes on a connection of its own: reads would
         // otherwise queue behind its scripts on the shared one.
