@@ -83,6 +83,9 @@ pub struct Options {
     pub secrets_key: Option<String>,
     /// Earlier sealing keys, comma-separated.
     pub secrets_previous_keys: Option<String>,
+    /// A password put into a Postgres URL (the test server trusts every
+    /// connection, so any password works): a secret for logs to keep.
+    pub database_password: Option<String>,
 }
 
 impl Default for Options {
@@ -95,6 +98,7 @@ impl Default for Options {
             tls: server_kit::tls::ServerTlsFlags::default(),
             secrets_key: None,
             secrets_previous_keys: None,
+            database_password: None,
         }
     }
 }
@@ -131,9 +135,13 @@ impl ControlPlaneHandle {
     /// Starts a replica on `store` (shared with other replicas).
     pub async fn start_with(store: Arc<TestStore>, options: Options) -> Self {
         crate::init_logs();
+        let database_url = match (&options.database_password, store.url.split_once('@')) {
+            (Some(password), Some((user, host))) => format!("{user}:{password}@{host}"),
+            _ => store.url.clone(),
+        };
         let args = Args {
             listen: options.addr,
-            database_url: store.url.as_str().into(),
+            database_url: database_url.as_str().into(),
             database_max_connections: 5,
             admin_token: ADMIN_TOKEN.into(),
             node_token: NODE_TOKEN.into(),

@@ -42,6 +42,12 @@ impl Platform {
     /// Starts the platform like [`Platform::start`], its control plane on
     /// `db`.
     pub async fn start_on(db: Db, node_flags: &[&str]) -> Self {
+        Self::launch(db, Options::default(), node_flags).await
+    }
+
+    /// Starts the platform like [`Platform::start_on`], its control plane
+    /// with `options` (their `stats_url` is the platform's own).
+    pub async fn launch(db: Db, options: Options, node_flags: &[&str]) -> Self {
         // The control plane and the stats service each call the other: the
         // stats listener is bound first so the control plane knows its URL.
         let stats_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -52,7 +58,7 @@ impl Platform {
             TestStore::new(db).await,
             Options {
                 stats_url: Some(stats_url),
-                ..Options::default()
+                ..options
             },
         )
         .await;

@@ -91,6 +91,7 @@ async fn send(connector: &Lane, delivery: &Delivery, request: &PartnerRequest) {
             Ok(response) => connector.adapter.classify(&response, count),
             Err(failure) => Verdict::Failed(failure),
         };
+        let verdict = scrubbed(connector, verdict);
         metrics::attempt(connector.partner, started.elapsed());
         let healthy = !matches!(
             &verdict,
@@ -122,6 +123,21 @@ async fn send(connector: &Lane, delivery: &Delivery, request: &PartnerRequest) {
             () = tokio::time::sleep(delay) => {}
             () = connector.stopped() => {}
         }
+    }
+}
+
+/// The verdict with the connector's credentials scrubbed from what the
+/// partner said (see [`Failure::scrubbed`]).
+fn scrubbed(connector: &Lane, verdict: Verdict) -> Verdict {
+    let current = connector.current();
+    let secrets = current.config.secrets.values().map(String::as_str);
+    match verdict {
+        Verdict::Delivered => Verdict::Delivered,
+        Verdict::Partial { accepted, failure } => Verdict::Partial {
+            accepted,
+            failure: failure.scrubbed(secrets),
+        },
+        Verdict::Failed(failure) => Verdict::Failed(failure.scrubbed(secrets)),
     }
 }
 

@@ -112,6 +112,31 @@ pub struct Failure {
     pub retry: Retry,
 }
 
+/// Secret values shorter than this are not scrubbed from partner text:
+/// they would blank out ordinary words.
+const MIN_SCRUBBED_CHARS: usize = 6;
+
+impl Failure {
+    /// The failure with every occurrence of a `secrets` value in the
+    /// partner's message and code replaced by `***`. A partner that echoes
+    /// the credential it was sent ("invalid token EAAB…") must not put it
+    /// into logs and statistics, which the connector's admins read.
+    pub fn scrubbed<'a>(mut self, secrets: impl IntoIterator<Item = &'a str>) -> Self {
+        for secret in secrets {
+            if secret.chars().count() < MIN_SCRUBBED_CHARS {
+                continue;
+            }
+            if self.message.contains(secret) {
+                self.message = self.message.replace(secret, "***");
+            }
+            if self.partner_code.contains(secret) {
+                self.partner_code = self.partner_code.replace(secret, "***");
+            }
+        }
+        self
+    }
+}
+
 /// What became of one request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
@@ -149,4 +174,22 @@ pub trait Adapter: Send + Sync + std::fmt::Debug {
 
     /// The verdict on a response to a request carrying `sent` events.
     fn classify(&self, response: &PartnerResponse, sent: usize) -> Verdict;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn echoed_credentials_are_scrubbed_short_values_are_not() {
+        let failure = Failure {
+            category: ErrorCategory::InvalidCredentials,
+            partner_code: "401/EAAB-token-123".into(),
+            message: "invalid token EAAB-token-123 (EAAB-token-123); id 42".into(),
+            retry: Retry::Never,
+        };
+        let scrubbed = failure.scrubbed(["EAAB-token-123", "42"]);
+        assert_eq!(scrubbed.message, "invalid token *** (***); id 42");
+        assert_eq!(scrubbed.partner_code, "401/***");
+    }
 }
