@@ -2,6 +2,9 @@
 //! operator), or an API key looked up by its digest in the store on every
 //! call, so a revocation holds on every replica as soon as it commits.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
 use server_kit::access::{Bootstrap, Caller, Scope, presented_digest, unknown_credential};
 use tonic::Status;
 use tonic::metadata::MetadataMap;
@@ -18,6 +21,9 @@ const LAST_USED_RESOLUTION_MS: i64 = 60_000;
 pub struct Access {
     store: Store,
     bootstrap: Bootstrap,
+    /// When this replica last recorded each key's use: a busy key costs
+    /// one write a minute, not one per call.
+    touched: Arc<Mutex<HashMap<String, i64>>>,
 }
 
 impl Access {
@@ -27,6 +33,7 @@ impl Access {
         Ok(Self {
             store,
             bootstrap: Bootstrap::default().with(admin_token, Scope::Operator)?,
+            touched: Arc::default(),
         })
     }
 
@@ -52,20 +59,44 @@ impl Access {
             tracing::error!(key_id = %key.id, "stored key scope is corrupt; key refused");
             return Err(unknown_credential());
         };
+        self.record_use(&key.id);
+        Ok(Caller {
+            scope,
+            key_id: Some(key.id.into()),
+        })
+    }
+
+    /// Records (in the background, at most once a minute per key and
+    /// replica) that key `id` was used now.
+    fn record_use(&self, id: &str) {
+        let now = now_ms();
+        {
+            let mut touched = self
+                .touched
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            if touched
+                .get(id)
+                .is_some_and(|last| now - last < LAST_USED_RESOLUTION_MS)
+            {
+                return;
+            }
+            // Keys come and go; the map only needs the recent ones.
+            if touched.len() > 10_000 {
+                touched.retain(|_, last| now - *last < LAST_USED_RESOLUTION_MS);
+            }
+            touched.insert(id.to_owned(), now);
+        }
         let store = self.store.clone();
-        let id = key.id.clone();
+        let id = id.to_owned();
         tokio::spawn(async move {
             if let Err(error) = store
-                .touch_key(&id, now_ms(), LAST_USED_RESOLUTION_MS)
+                .touch_key(&id, now, LAST_USED_RESOLUTION_MS)
                 .await
             {
                 tracing::debug!(%error, key_id = %id, "cannot record the key's last use");
             }
         });
-        Ok(Caller {
-            scope,
-            key_id: Some(key.id.into()),
-        })
     }
 
     /// The caller, who must be an operator (for `what`, named in the
