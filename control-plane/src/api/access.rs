@@ -90,10 +90,7 @@ impl Access {
         let store = self.store.clone();
         let id = id.to_owned();
         tokio::spawn(async move {
-            if let Err(error) = store
-                .touch_key(&id, now, LAST_USED_RESOLUTION_MS)
-                .await
-            {
+            if let Err(error) = store.touch_key(&id, now, LAST_USED_RESOLUTION_MS).await {
                 tracing::debug!(%error, key_id = %id, "cannot record the key's last use");
             }
         });
