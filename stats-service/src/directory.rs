@@ -13,7 +13,6 @@ use eventconnectors_proto::v1::{Ack, ConfigUpdate, Subscribe, WatchConfigRequest
 use server_kit::access::{Caller, KeyDigest, KeyRing};
 use server_kit::auth::{Secret, bearer};
 use server_kit::backoff::{Attempts, Backoff};
-use server_kit::shutdown::stopped;
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 
@@ -123,35 +122,22 @@ pub async fn follow(
     settings: FollowSettings,
     mut stop: watch::Receiver<bool>,
 ) {
-    let mut backoff = Attempts::new(
+    let backoff = Attempts::new(
         Backoff::new(Duration::from_millis(100), Duration::from_secs(10))
             .with_floor(Duration::from_millis(100)),
     );
-    let mut next = 0usize;
-    loop {
-        let Some(endpoint) = settings
-            .endpoints
-            .get(next % settings.endpoints.len().max(1))
-        else {
-            tracing::error!("no control-plane endpoint configured for the directory");
-            return;
-        };
-        next += 1;
-        let result = tokio::select! {
-            () = stopped(&mut stop) => return,
-            result = session(&directory, endpoint, &settings, &mut backoff) => result,
-        };
-        match result {
-            Ok(()) => tracing::info!(%endpoint, "directory stream closed; reconnecting"),
-            Err(error) => {
-                tracing::warn!(%endpoint, %error, "directory stream failed; keeping what is known")
-            }
-        }
-        tokio::select! {
-            () = stopped(&mut stop) => return,
-            () = tokio::time::sleep(backoff.next_delay()) => {}
-        }
-    }
+    let endpoints = settings.endpoints.clone();
+    server_kit::upstream::follow_endpoints(
+        "directory",
+        &endpoints,
+        backoff,
+        &mut stop,
+        |endpoint, progress| {
+            let (directory, settings) = (directory.clone(), settings.clone());
+            async move { session(&directory, &endpoint, &settings, &progress).await }
+        },
+    )
+    .await;
 }
 
 /// Why a directory stream ended.
@@ -169,7 +155,7 @@ async fn session(
     directory: &Directory,
     endpoint: &str,
     settings: &FollowSettings,
-    backoff: &mut Attempts,
+    progress: &server_kit::upstream::Progress,
 ) -> Result<(), SessionError> {
     let channel = server_kit::upstream::connect(endpoint, &settings.tls).await?;
     let mut client = ConfigServiceClient::new(channel).max_decoding_message_size(MAX_UPDATE_BYTES);
@@ -188,7 +174,7 @@ async fn session(
     let mut updates = client.watch_config(request).await?.into_inner();
     tracing::info!(%endpoint, "following the directory");
     while let Some(update) = updates.message().await? {
-        backoff.reset();
+        progress.made();
         directory.apply(&update);
         let ack = Message::Ack(Ack {
             version: update.version,

@@ -80,21 +80,28 @@ impl Store {
         &self,
         ids: &[String],
     ) -> Result<Vec<ConnectorRecord>, StoreError> {
-        let mut records = Vec::with_capacity(ids.len());
+        let select = format!("SELECT {COLUMNS} FROM connectors");
+        let rows = self.rows_by_ids(&select, ids).await?;
+        rows.iter().map(ConnectorRecord::from_row).collect()
+    }
+
+    /// The rows of `select` (a query on a table with an `id` column) whose
+    /// id is among `ids`, in chunks of bound parameters.
+    pub(super) async fn rows_by_ids(
+        &self,
+        select: &str,
+        ids: &[String],
+    ) -> Result<Vec<sqlx::any::AnyRow>, StoreError> {
+        let mut rows = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(IDS_PER_QUERY) {
             let placeholders: Vec<String> = (1..=chunk.len()).map(|n| format!("${n}")).collect();
-            let sql = format!(
-                "SELECT {COLUMNS} FROM connectors WHERE id IN ({})",
-                placeholders.join(", ")
-            );
+            let sql = format!("{select} WHERE id IN ({})", placeholders.join(", "));
             let query = chunk
                 .iter()
                 .fold(sqlx::query(&sql), |query, id| query.bind(id));
-            for row in query.fetch_all(&self.pool).await? {
-                records.push(ConnectorRecord::from_row(&row)?);
-            }
+            rows.extend(query.fetch_all(&self.pool).await?);
         }
-        Ok(records)
+        Ok(rows)
     }
 
     /// Prunes the change log, keeping the latest `keep` versions. Nodes older

@@ -11,9 +11,6 @@ use super::{Store, StoreError};
 const KEY_COLUMNS: &str = "id, prefix, sha256, scope, workspace_id, description, created_at_ms, \
      last_used_at_ms, revoked_at_ms";
 
-/// Ids bound per `IN (...)` query.
-const IDS_PER_QUERY: usize = 500;
-
 /// Most keys one listing returns.
 const MAX_LISTED: i64 = 1000;
 
@@ -166,21 +163,9 @@ impl Store {
 
     /// The keys among `ids`, revoked or not.
     pub async fn keys_by_ids(&self, ids: &[String]) -> Result<Vec<KeyRecord>, StoreError> {
-        let mut records = Vec::with_capacity(ids.len());
-        for chunk in ids.chunks(IDS_PER_QUERY) {
-            let placeholders: Vec<String> = (1..=chunk.len()).map(|n| format!("${n}")).collect();
-            let sql = format!(
-                "SELECT {KEY_COLUMNS} FROM api_keys WHERE id IN ({})",
-                placeholders.join(", ")
-            );
-            let query = chunk
-                .iter()
-                .fold(sqlx::query(&sql), |query, id| query.bind(id));
-            for row in query.fetch_all(&self.pool).await? {
-                records.push(KeyRecord::from_row(&row)?);
-            }
-        }
-        Ok(records)
+        let select = format!("SELECT {KEY_COLUMNS} FROM api_keys");
+        let rows = self.rows_by_ids(&select, ids).await?;
+        rows.iter().map(KeyRecord::from_row).collect()
     }
 
     /// Records that the key was used at `now_ms`, unless a use within

@@ -10,7 +10,6 @@ use eventconnectors_proto::v1::watch_config_request::Message;
 use eventconnectors_proto::v1::{Ack, Nack, Subscribe, WatchConfigRequest};
 use server_kit::auth::bearer;
 use server_kit::backoff::{Attempts, Backoff};
-use server_kit::shutdown::stopped;
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 
@@ -54,39 +53,26 @@ pub async fn watch_config(
     settings: WatchSettings,
     mut stop: watch::Receiver<bool>,
 ) {
-    let mut backoff = Attempts::new(
+    let backoff = Attempts::new(
         Backoff::new(settings.backoff_min, settings.backoff_max).with_floor(settings.backoff_min),
     );
-    let mut next = rand::random_range(0..settings.endpoints.len().max(1));
-    loop {
-        let Some(endpoint) = settings
-            .endpoints
-            .get(next % settings.endpoints.len().max(1))
-        else {
-            tracing::error!("no control-plane endpoint configured");
-            return;
-        };
-        next += 1;
-        let session = tokio::select! {
-            () = stopped(&mut stop) => {
+    let endpoints = settings.endpoints.clone();
+    server_kit::upstream::follow_endpoints(
+        "configuration",
+        &endpoints,
+        backoff,
+        &mut stop,
+        |endpoint, progress| {
+            let (state, settings) = (state.clone(), settings.clone());
+            async move {
+                let result = follow(&state, &endpoint, &settings, &progress).await;
                 state.set_connected(false);
-                return;
+                result
             }
-            result = follow(&state, endpoint, &settings, &mut backoff) => result,
-        };
-        state.set_connected(false);
-        match session {
-            Ok(()) => tracing::info!(%endpoint, "configuration stream closed; reconnecting"),
-            Err(error) => {
-                tracing::warn!(%endpoint, %error, "configuration stream failed; keeping the last good configuration")
-            }
-        }
-        let delay = backoff.next_delay();
-        tokio::select! {
-            () = stopped(&mut stop) => return,
-            () = tokio::time::sleep(delay) => {}
-        }
-    }
+        },
+    )
+    .await;
+    state.set_connected(false);
 }
 
 /// One stream: subscribe, then apply and acknowledge updates until it ends.
@@ -94,7 +80,7 @@ async fn follow(
     state: &ConfigState,
     endpoint: &str,
     settings: &WatchSettings,
-    backoff: &mut Attempts,
+    progress: &server_kit::upstream::Progress,
 ) -> Result<(), SessionError> {
     let channel = server_kit::upstream::connect(endpoint, &settings.tls).await?;
     let mut client = ConfigServiceClient::new(channel).max_decoding_message_size(MAX_UPDATE_BYTES);
@@ -114,7 +100,7 @@ async fn follow(
     tracing::info!(%endpoint, last_applied_version, "following the configuration");
 
     while let Some(update) = updates.message().await? {
-        backoff.reset();
+        progress.made();
         let version = update.version;
         let full = update.full_snapshot;
         let (upserts, removals) = (update.upserts.len(), update.removed_connector_ids.len());

@@ -6,6 +6,14 @@ use std::time::Duration;
 
 use tonic::transport::{Channel, Endpoint};
 
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use tokio::sync::watch;
+
+use crate::backoff::Attempts;
+use crate::shutdown::stopped;
 use crate::tls::UpstreamTls;
 
 /// A channel to `url` (TLS for `https://`, as `tls` says): quick to give
@@ -26,4 +34,65 @@ pub fn endpoint(url: &str, tls: &UpstreamTls) -> Result<Endpoint, tonic::transpo
         .tcp_nodelay(true)
         .http2_keep_alive_interval(Duration::from_secs(10))
         .keep_alive_timeout(Duration::from_secs(5)))
+}
+
+/// What a session tells [`follow_endpoints`]: that its stream delivered
+/// something, so the next reconnection starts from the shortest delay.
+#[derive(Debug, Clone, Default)]
+pub struct Progress(Arc<AtomicBool>);
+
+impl Progress {
+    /// The stream delivered a message.
+    pub fn made(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+
+    fn take(&self) -> bool {
+        self.0.swap(false, Ordering::Relaxed)
+    }
+}
+
+/// Keeps a stream open to one of `endpoints` until `stop` turns true: runs
+/// `session` against each endpoint in turn (from a random one, so replicas
+/// share the load), and after each session ends waits the backoff's next
+/// delay, from the shortest again when the session made progress. `what`
+/// names the stream in logs.
+pub async fn follow_endpoints<E, F, Fut>(
+    what: &str,
+    endpoints: &[String],
+    mut backoff: Attempts,
+    stop: &mut watch::Receiver<bool>,
+    mut session: F,
+) where
+    E: std::fmt::Display,
+    F: FnMut(String, Progress) -> Fut,
+    Fut: Future<Output = Result<(), E>>,
+{
+    if endpoints.is_empty() {
+        tracing::error!(what, "no endpoint configured");
+        return;
+    }
+    let progress = Progress::default();
+    let mut next = rand::random_range(0..endpoints.len());
+    loop {
+        let endpoint = &endpoints[next % endpoints.len()];
+        next += 1;
+        let result = tokio::select! {
+            () = stopped(stop) => return,
+            result = session(endpoint.clone(), progress.clone()) => result,
+        };
+        match result {
+            Ok(()) => tracing::info!(%endpoint, what, "stream closed; reconnecting"),
+            Err(error) => {
+                tracing::warn!(%endpoint, what, %error, "stream failed; reconnecting, keeping what it delivered")
+            }
+        }
+        if progress.take() {
+            backoff.reset();
+        }
+        tokio::select! {
+            () = stopped(stop) => return,
+            () = tokio::time::sleep(backoff.next_delay()) => {}
+        }
+    }
 }
