@@ -13,6 +13,7 @@ use eventconnectors_proto::v1::{Ack, ConfigUpdate, Subscribe, WatchConfigRequest
 use server_kit::access::{Caller, KeyDigest, KeyRing};
 use server_kit::auth::{Secret, bearer};
 use server_kit::backoff::{Attempts, Backoff};
+use server_kit::upstream::StreamError;
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 
@@ -140,23 +141,12 @@ pub async fn follow(
     .await;
 }
 
-/// Why a directory stream ended.
-#[derive(Debug, thiserror::Error)]
-enum SessionError {
-    #[error("invalid control-plane URL: {0}")]
-    Url(#[from] tonic::transport::Error),
-    #[error("{0}")]
-    Status(#[from] tonic::Status),
-    #[error(transparent)]
-    Token(#[from] server_kit::auth::UnsendableToken),
-}
-
 async fn session(
     directory: &Directory,
     endpoint: &str,
     settings: &FollowSettings,
     progress: &server_kit::upstream::Progress,
-) -> Result<(), SessionError> {
+) -> Result<(), StreamError> {
     let channel = server_kit::upstream::connect(endpoint, &settings.tls).await?;
     let mut client = ConfigServiceClient::new(channel).max_decoding_message_size(MAX_UPDATE_BYTES);
     let (replies, outbound) = mpsc::channel(8);

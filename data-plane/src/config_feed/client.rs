@@ -10,6 +10,7 @@ use eventconnectors_proto::v1::watch_config_request::Message;
 use eventconnectors_proto::v1::{Ack, Nack, Subscribe, WatchConfigRequest};
 use server_kit::auth::bearer;
 use server_kit::backoff::{Attempts, Backoff};
+use server_kit::upstream::StreamError;
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 
@@ -34,17 +35,6 @@ pub struct WatchSettings {
     pub backoff_min: Duration,
     /// Longest reconnection delay.
     pub backoff_max: Duration,
-}
-
-/// Why a session ended.
-#[derive(Debug, thiserror::Error)]
-enum SessionError {
-    #[error("invalid control-plane URL: {0}")]
-    Url(#[from] tonic::transport::Error),
-    #[error("{0}")]
-    Status(#[from] tonic::Status),
-    #[error(transparent)]
-    Token(#[from] server_kit::auth::UnsendableToken),
 }
 
 /// Keeps `state` current until `stop` turns true.
@@ -81,7 +71,7 @@ async fn follow(
     endpoint: &str,
     settings: &WatchSettings,
     progress: &server_kit::upstream::Progress,
-) -> Result<(), SessionError> {
+) -> Result<(), StreamError> {
     let channel = server_kit::upstream::connect(endpoint, &settings.tls).await?;
     let mut client = ConfigServiceClient::new(channel).max_decoding_message_size(MAX_UPDATE_BYTES);
 

@@ -36,6 +36,20 @@ pub fn endpoint(url: &str, tls: &UpstreamTls) -> Result<Endpoint, tonic::transpo
         .keep_alive_timeout(Duration::from_secs(5)))
 }
 
+/// Why a stream to another service ended.
+#[derive(Debug, thiserror::Error)]
+pub enum StreamError {
+    /// The URL cannot be used, or the connection failed.
+    #[error("cannot connect: {0}")]
+    Connect(#[from] tonic::transport::Error),
+    /// The service refused or ended the call.
+    #[error("{0}")]
+    Status(#[from] tonic::Status),
+    /// The credential cannot be sent.
+    #[error(transparent)]
+    Token(#[from] crate::auth::UnsendableToken),
+}
+
 /// What a session tells [`follow_endpoints`]: that its stream delivered
 /// something, so the next reconnection starts from the shortest delay.
 #[derive(Debug, Clone, Default)]
