@@ -217,7 +217,7 @@ impl System {
                 &directory,
             ],
         ))?;
-        let control_args: control_plane::config::Args = service_args(&argv(
+        let mut control_args: control_plane::config::Args = service_args(&argv(
             "control-plane",
             addresses.control_plane,
             &[
@@ -251,6 +251,26 @@ impl System {
                 &outcomes,
             ],
         ))?;
+        // The demo partner listens on loopback, which customers' URLs may
+        // not reach: open that one service (its literal address) to the
+        // node and the control plane, and nothing else.
+        if let Some(service) = demo_meta
+            .as_deref()
+            .and_then(|url| url.strip_prefix("http://"))
+            .map(|rest| rest.trim_end_matches('/'))
+        {
+            for allowlist in [
+                &mut control_args.destination_allowlist,
+                &mut node_args.destination_allowlist,
+            ] {
+                *allowlist = [allowlist.as_str(), service]
+                    .iter()
+                    .filter(|part| !part.is_empty())
+                    .copied()
+                    .collect::<Vec<_>>()
+                    .join(",");
+            }
+        }
         let meta_to_demo = match demo_meta {
             Some(url) => route_meta_to_demo(&mut node_args, url)?,
             None => false,

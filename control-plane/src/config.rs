@@ -50,6 +50,12 @@ pub struct Args {
     #[arg(long, env = "DIRECTORY_TOKEN", hide_env_values = true)]
     pub directory_token: Option<Secret>,
 
+    /// Addresses webhook URLs may name although they are internal
+    /// (loopback, private, link-local, ...): comma-separated CIDR ranges,
+    /// addresses, or `address:port` for one service. Give nodes the same.
+    #[arg(long, env = "DESTINATION_ALLOWLIST", default_value = "")]
+    pub destination_allowlist: String,
+
     /// How often the configuration version is polled, as the safety net for
     /// lost notifications.
     #[arg(long, env = "CONFIG_POLL_INTERVAL", default_value = "1s", value_parser = humantime::parse_duration)]

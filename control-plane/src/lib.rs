@@ -24,6 +24,7 @@ use crate::config::Args;
 use crate::feed::{ConfigApi, ConfigFeed, FeedAuth, FeedSettings};
 use crate::secrets::{KeyError, SecretBox};
 use crate::store::{Backend, Store, StoreError};
+use partners::destination::DestinationPolicy;
 
 /// Why the control plane could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +50,9 @@ pub enum StartError {
         "DIRECTORY_TOKEN must differ from NODE_TOKEN: the stats service would hold the credential that reads partner credentials"
     )]
     SharedDirectoryToken,
+    /// DESTINATION_ALLOWLIST does not parse.
+    #[error(transparent)]
+    Allowlist(#[from] partners::destination::AllowlistError),
     /// A TLS file is unusable.
     #[error(transparent)]
     Tls(#[from] server_kit::tls::TlsFileError),
@@ -74,6 +78,7 @@ pub struct ControlPlane {
     feed_settings: FeedSettings,
     eraser: Option<stats_eraser::EraserSettings>,
     tls: server_kit::tls::ServerTls,
+    destinations: DestinationPolicy,
     grace: std::time::Duration,
 }
 
@@ -144,6 +149,7 @@ impl ControlPlane {
             feed_settings,
             eraser,
             tls: server_kit::tls::ServerTls::from_flags(&args.tls)?,
+            destinations: DestinationPolicy::with_allowlist(&args.destination_allowlist)?,
             grace: args.serve.shutdown_grace,
         })
     }
@@ -185,6 +191,7 @@ impl ControlPlane {
             self.store.clone(),
             self.secrets.clone(),
             self.access.clone(),
+            self.destinations.clone(),
         );
         let keys = KeyApi::new(self.store.clone(), self.access.clone());
         let config = ConfigApi::new(

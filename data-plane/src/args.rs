@@ -80,6 +80,13 @@ pub struct Args {
     #[command(flatten)]
     pub partners: PartnerUrls,
 
+    /// Internal addresses partner requests may go to (by default loopback,
+    /// private, link-local, CGNAT, unique-local and the like are refused):
+    /// comma-separated CIDR ranges, addresses, or `address:port` for one
+    /// service named by a literal address in its URL.
+    #[arg(long, env = "DESTINATION_ALLOWLIST", default_value = "")]
+    pub destination_allowlist: String,
+
     /// TLS of IngestService.
     #[command(flatten)]
     pub tls: ServerTlsFlags,

@@ -39,6 +39,19 @@ pub enum StartError {
     /// STATS_URL without an outcomes token, or the node token reused.
     #[error("{0}")]
     OutcomesToken(&'static str),
+    /// DESTINATION_ALLOWLIST does not parse.
+    #[error(transparent)]
+    Allowlist(#[from] partners::destination::AllowlistError),
+    /// A base-URL override names an address the policy refuses.
+    #[error("--partner-base-url {partner}={url}: {reason}")]
+    RefusedBaseUrl {
+        /// The partner.
+        partner: &'static str,
+        /// Its override.
+        url: String,
+        /// Why.
+        reason: String,
+    },
     /// A TLS file is unusable.
     #[error(transparent)]
     Tls(#[from] server_kit::tls::TlsFileError),
@@ -67,6 +80,28 @@ fn outcomes_token(args: &Args) -> Result<Option<server_kit::auth::Secret>, Start
     }
 }
 
+/// Refuses at start a base URL that names a refused literal address (a
+/// name is checked at each connection).
+fn check_base_urls(
+    urls: &partners::base_urls::BaseUrls,
+    policy: &partners::destination::DestinationPolicy,
+) -> Result<(), StartError> {
+    for spec in partners::PARTNERS {
+        let url = urls.get(spec.id);
+        let Ok(parsed) = url::Url::parse(url) else {
+            continue;
+        };
+        if let Some(Err(refusal)) = policy.check_url(&parsed) {
+            return Err(StartError::RefusedBaseUrl {
+                partner: spec.id,
+                url: url.to_owned(),
+                reason: refusal.to_string(),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// A data-plane node ready to serve.
 #[derive(Debug)]
 pub struct DataPlane {
@@ -87,8 +122,12 @@ impl DataPlane {
         let flags = &args.delivery;
         let node_id = args.node_id();
         let outcomes = Outcomes::new(&node_id, flags.outcome_buffer_batches);
+        let destinations =
+            partners::destination::DestinationPolicy::with_allowlist(&args.destination_allowlist)?;
+        let base_urls = args.partners.base_urls()?;
+        check_base_urls(&base_urls, &destinations)?;
         let delivery = Arc::new(Delivery {
-            client: PartnerClient::new(flags.delivery_timeout)?,
+            client: PartnerClient::new(flags.delivery_timeout, destinations)?,
             outcomes: outcomes.clone(),
             retry: RetryPolicy {
                 max_retries: flags.delivery_retries,
@@ -101,7 +140,7 @@ impl DataPlane {
                 error_rate: flags.breaker_error_rate,
                 open_for: flags.breaker_open_for,
             },
-            base_urls: args.partners.base_urls()?,
+            base_urls,
             linger: flags.linger,
             concurrency: flags.connector_concurrency,
             tasks: TaskTracker::new(),

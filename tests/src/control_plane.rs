@@ -83,6 +83,9 @@ pub struct Options {
     pub secrets_key: Option<String>,
     /// Earlier sealing keys, comma-separated.
     pub secrets_previous_keys: Option<String>,
+    /// DESTINATION_ALLOWLIST (default: loopback, where the fake partners
+    /// listen).
+    pub destination_allowlist: String,
     /// A password put into a Postgres URL (the test server trusts every
     /// connection, so any password works): a secret for logs to keep.
     pub database_password: Option<String>,
@@ -99,6 +102,7 @@ impl Default for Options {
             secrets_key: None,
             secrets_previous_keys: None,
             database_password: None,
+            destination_allowlist: "127.0.0.0/8".to_owned(),
         }
     }
 }
@@ -146,6 +150,7 @@ impl ControlPlaneHandle {
             admin_token: ADMIN_TOKEN.into(),
             node_token: NODE_TOKEN.into(),
             directory_token: Some(crate::stats::DIRECTORY_TOKEN.into()),
+            destination_allowlist: options.destination_allowlist.clone(),
             config_poll_interval: options.poll_interval,
             config_listen_notify: options.listen_notify,
             config_keep_changes: 100_000,

@@ -71,6 +71,17 @@ impl NodeHandle {
         .iter()
         .map(|arg| (*arg).to_owned())
         .collect();
+        // The fake partners listen on loopback: allowed unless the test
+        // sets the allow-list itself.
+        if !flags
+            .iter()
+            .any(|f| f.starts_with("--destination-allowlist"))
+        {
+            argv.extend([
+                "--destination-allowlist".to_owned(),
+                "127.0.0.0/8".to_owned(),
+            ]);
+        }
         argv.extend(flags.iter().map(|flag| (*flag).to_owned()));
         let args = Args::try_parse_from(argv).expect("valid node flags");
         let node = DataPlane::new(&args).expect("node starts");

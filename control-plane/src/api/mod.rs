@@ -19,8 +19,10 @@ use tonic::{Request, Response, Status};
 pub use access::Access;
 pub use error::ApiError;
 pub use keys::{KeyApi, MAX_VALID_KEYS};
+use partners::destination::DestinationPolicy;
 use partners::validation::{
-    ConnectorDraft, MAX_ID_CHARS, Violations, check_draft, check_new, check_workspace_id,
+    ConnectorDraft, MAX_ID_CHARS, Violations, check_destinations, check_draft, check_new,
+    check_workspace_id,
 };
 
 use crate::clock::now_ms;
@@ -41,16 +43,23 @@ pub struct ConnectorApi {
     store: Store,
     secrets: SecretBox,
     access: Access,
+    destinations: DestinationPolicy,
 }
 
 impl ConnectorApi {
     /// An API over `store`, sealing credentials with `secrets`, for callers
-    /// `access` authenticates.
-    pub fn new(store: Store, secrets: SecretBox, access: Access) -> Self {
+    /// `access` authenticates; URL settings must pass `destinations`.
+    pub fn new(
+        store: Store,
+        secrets: SecretBox,
+        access: Access,
+        destinations: DestinationPolicy,
+    ) -> Self {
         Self {
             store,
             secrets,
             access,
+            destinations,
         }
     }
 
@@ -92,6 +101,15 @@ impl ConnectorApi {
             &connector.partner,
             &draft,
         );
+        if let Some(partner) = partners::partner(&connector.partner) {
+            check_destinations(
+                &mut violations,
+                "connector",
+                partner,
+                &draft,
+                &self.destinations,
+            );
+        }
         if request.request_id.chars().count() > MAX_ID_CHARS {
             violations.add("request_id", format!("at most {MAX_ID_CHARS} characters"));
         }
@@ -280,6 +298,13 @@ impl ConnectorApi {
         })?;
         let mut violations = Violations::default();
         check_draft(&mut violations, "connector", partner, &draft);
+        check_destinations(
+            &mut violations,
+            "connector",
+            partner,
+            &draft,
+            &self.destinations,
+        );
         violations.into_result(())?;
 
         let record = ConnectorRecord {

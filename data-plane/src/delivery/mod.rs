@@ -5,6 +5,7 @@
 mod attempts;
 pub mod breaker;
 mod client;
+mod destinations;
 mod lane;
 pub mod retry;
 mod worker;

@@ -36,9 +36,29 @@ pub fn status_failure(
     }
 }
 
-/// The first 300 characters of a body, for messages.
+/// [`status_failure`] for an answer without a message of its own: an
+/// excerpt of the body is the message for partner errors only; a refusal
+/// of the credentials says so without repeating what the server sent.
+pub fn answer_failure(response: &PartnerResponse, partner_code: String) -> Failure {
+    let failure = status_failure(response, partner_code, String::new());
+    let message = match failure.category {
+        ErrorCategory::PartnerError => excerpt(&response.body),
+        _ => format!("HTTP {}: the credentials were refused", response.status),
+    };
+    Failure { message, ..failure }
+}
+
+/// Characters of a partner's answer kept in a message.
+const EXCERPT_CHARS: usize = 200;
+
+/// The start of a body, for messages: at most 200 characters, control
+/// characters as spaces.
 pub fn excerpt(body: &[u8]) -> String {
-    String::from_utf8_lossy(body).chars().take(300).collect()
+    String::from_utf8_lossy(body)
+        .chars()
+        .take(EXCERPT_CHARS)
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
 }
 
 /// `value` encoded for a URL query.

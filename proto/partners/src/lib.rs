@@ -14,6 +14,7 @@ pub mod adapter;
 pub mod base_urls;
 pub mod catalog;
 pub mod datatype;
+pub mod destination;
 mod http;
 pub mod normalize;
 pub mod validation;

@@ -160,6 +160,29 @@ pub fn check_draft(
     }
 }
 
+/// Refuses URL settings whose host is a literal address `policy` refuses
+/// (loopback, private, link-local, ...). Names are checked when the node
+/// resolves them.
+pub fn check_destinations(
+    violations: &mut Violations,
+    prefix: &str,
+    partner: &PartnerSpec,
+    draft: &ConnectorDraft,
+    policy: &crate::destination::DestinationPolicy,
+) {
+    for (name, value) in &draft.settings {
+        let is_url = partner
+            .setting(name, false)
+            .is_some_and(|spec| spec.kind == SettingType::SettingUrl);
+        let Some(url) = is_url.then(|| url::Url::parse(value).ok()).flatten() else {
+            continue;
+        };
+        if let Some(Err(refusal)) = policy.check_url(&url) {
+            violations.add(format!("{prefix}.settings.{name}"), refusal.to_string());
+        }
+    }
+}
+
 fn check_name(violations: &mut Violations, field: &str, name: &str) {
     if name.trim().is_empty() {
         violations.add(field, "required: a non-blank name");

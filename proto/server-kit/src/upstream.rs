@@ -88,6 +88,9 @@ pub async fn follow_endpoints<E, F, Fut>(
     }
     let progress = Progress::default();
     let mut next = rand::random_range(0..endpoints.len());
+    // A first failure is often a start-up race (the other service not
+    // serving yet): worth a warning only when it repeats.
+    let mut failures_in_a_row = 0u32;
     loop {
         let endpoint = &endpoints[next % endpoints.len()];
         next += 1;
@@ -95,14 +98,20 @@ pub async fn follow_endpoints<E, F, Fut>(
             () = stopped(stop) => return,
             result = session(endpoint.clone(), progress.clone()) => result,
         };
-        match result {
-            Ok(()) => tracing::info!(%endpoint, what, "stream closed; reconnecting"),
-            Err(error) => {
-                tracing::warn!(%endpoint, what, %error, "stream failed; reconnecting, keeping what it delivered")
-            }
-        }
         if progress.take() {
             backoff.reset();
+            failures_in_a_row = 0;
+        }
+        match result {
+            Ok(()) => tracing::info!(%endpoint, what, "stream closed; reconnecting"),
+            Err(error) if failures_in_a_row == 0 => {
+                failures_in_a_row += 1;
+                tracing::info!(%endpoint, what, %error, "stream failed; reconnecting, keeping what it delivered");
+            }
+            Err(error) => {
+                failures_in_a_row += 1;
+                tracing::warn!(%endpoint, what, %error, failures_in_a_row, "stream failed again; reconnecting, keeping what it delivered");
+            }
         }
         tokio::select! {
             () = stopped(stop) => return,

@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 use super::PARTNER;
 use crate::adapter::{Adapter, PartnerRequest, PartnerResponse, Prepared, Verdict};
 use crate::http::{
-    body_for, excerpt, json_array, json_string, query_value, secret, setting, status_failure,
+    answer_failure, body_for, json_array, json_string, query_value, secret, setting,
 };
 
 const REQUEST_LEVEL: [&str; 4] = ["client_id", "user_id", "user_data", "user_properties"];
@@ -101,11 +101,7 @@ impl Adapter for Ga4 {
         if response.is_success() {
             Verdict::Delivered
         } else {
-            Verdict::Failed(status_failure(
-                response,
-                response.status.to_string(),
-                excerpt(&response.body),
-            ))
+            Verdict::Failed(answer_failure(response, response.status.to_string()))
         }
     }
 }

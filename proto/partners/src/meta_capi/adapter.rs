@@ -11,7 +11,7 @@ use serde_json::Value;
 use super::PARTNER;
 use crate::adapter::{Adapter, Failure, PartnerRequest, PartnerResponse, Prepared, Retry, Verdict};
 use crate::http::{
-    data_requests, default_member, excerpt, query_value, secret, setting, status_failure,
+    answer_failure, data_requests, default_member, query_value, secret, setting, status_failure,
 };
 
 const DEFAULT_VERSION: &str = "v21.0";
@@ -73,11 +73,7 @@ impl Adapter for MetaCapi {
         }
         let error = &body["error"];
         let Some(code) = error["code"].as_i64() else {
-            return Verdict::Failed(status_failure(
-                response,
-                status.to_string(),
-                excerpt(&response.body),
-            ));
+            return Verdict::Failed(answer_failure(response, status.to_string()));
         };
         let partner_code = format!("{status}/{code}");
         let message = error["message"].as_str().unwrap_or_default().to_owned();

@@ -7,7 +7,7 @@ use eventconnectors_proto::v1::{ConnectorConfig, ErrorCategory};
 
 use super::PARTNER;
 use crate::adapter::{Adapter, Failure, PartnerRequest, PartnerResponse, Prepared, Retry, Verdict};
-use crate::http::{data_requests, excerpt, json_string, secret, setting, status_failure};
+use crate::http::{answer_failure, data_requests, excerpt, json_string, secret, setting};
 
 /// The TikTok adapter.
 #[derive(Debug)]
@@ -50,11 +50,7 @@ impl Adapter for TikTok {
         if !response.is_success() {
             let partner_code =
                 code.map_or_else(|| status.to_string(), |code| format!("{status}/{code}"));
-            return Verdict::Failed(status_failure(
-                response,
-                partner_code,
-                excerpt(&response.body),
-            ));
+            return Verdict::Failed(answer_failure(response, partner_code));
         }
         let Some(code) = code else {
             return Verdict::Failed(Failure {

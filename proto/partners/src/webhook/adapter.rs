@@ -9,7 +9,7 @@ use eventconnectors_proto::v1::{ConnectorConfig, ErrorCategory};
 
 use super::signature::sign;
 use crate::adapter::{Adapter, Failure, PartnerRequest, PartnerResponse, Prepared, Retry, Verdict};
-use crate::http::{excerpt, status_failure};
+use crate::http::answer_failure;
 
 /// The webhook adapter.
 #[derive(Debug)]
@@ -76,11 +76,7 @@ impl Adapter for Webhook {
                 retry: Retry::Never,
             });
         }
-        Verdict::Failed(status_failure(
-            response,
-            status.to_string(),
-            excerpt(&response.body),
-        ))
+        Verdict::Failed(answer_failure(response, status.to_string()))
     }
 }
 

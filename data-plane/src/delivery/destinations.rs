@@ -1,0 +1,60 @@
+//! Where the node may connect: every name a partner request goes to is
+//! resolved here, each address checked against the destination policy,
+//! and only the addresses that passed are handed to the connection pool,
+//! which connects to exactly those (no second lookup, so a name cannot be
+//! re-pointed between the check and the connection). Literal addresses
+//! never reach a resolver: [`PartnerClient`](super::client::PartnerClient)
+//! checks them before sending.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use partners::destination::{DestinationPolicy, Refusal};
+use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+
+/// A name that resolves only to refused addresses.
+#[derive(Debug, thiserror::Error)]
+#[error("`{host}` resolves only to refused addresses: {}", refusals.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+pub struct RefusedName {
+    host: String,
+    refusals: Vec<Refusal>,
+}
+
+/// The resolver of the partner client.
+#[derive(Debug, Clone)]
+pub struct CheckedResolver {
+    policy: Arc<DestinationPolicy>,
+}
+
+impl CheckedResolver {
+    /// Resolves with the system resolver, keeping what `policy` allows.
+    pub fn new(policy: Arc<DestinationPolicy>) -> Self {
+        Self { policy }
+    }
+}
+
+impl Resolve for CheckedResolver {
+    fn resolve(&self, name: Name) -> Resolving {
+        let policy = Arc::clone(&self.policy);
+        Box::pin(async move {
+            let host = name.as_str().to_owned();
+            let resolved: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let mut refusals = Vec::new();
+            let allowed: Vec<SocketAddr> = resolved
+                .into_iter()
+                .filter(|address| match policy.check_resolved(address.ip()) {
+                    Ok(()) => true,
+                    Err(refusal) => {
+                        refusals.push(refusal);
+                        false
+                    }
+                })
+                .collect();
+            if allowed.is_empty() && !refusals.is_empty() {
+                return Err(Box::new(RefusedName { host, refusals }) as _);
+            }
+            Ok(Box::new(allowed.into_iter()) as Addrs)
+        })
+    }
+}
