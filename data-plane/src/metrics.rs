@@ -15,6 +15,7 @@ const QUEUE_DEPTH: &str = "eventconnectors_queue_depth";
 const BREAKER_STATE: &str = "eventconnectors_breaker_state";
 const ATTEMPT_SECONDS: &str = "eventconnectors_attempt_duration_seconds";
 const OUTCOME_OVERFLOW: &str = "eventconnectors_outcomes_lost_total";
+const OUTCOMES_REJECTED: &str = "eventconnectors_outcomes_rejected_total";
 const CONFIG_CONNECTED: &str = "eventconnectors_config_connected";
 
 /// Bucket bounds of the node's histograms.
@@ -70,6 +71,11 @@ pub fn breaker_state(connector_id: &str, state: f64) {
 pub fn forget_connector(connector_id: &str) {
     queue_depth(connector_id, 0);
     breaker_state(connector_id, 0.0);
+}
+
+/// Outcomes lost because the stats service refused their batch as invalid.
+pub fn outcomes_rejected(count: u64) {
+    metrics::counter!(OUTCOMES_REJECTED).absolute(count);
 }
 
 /// Outcomes lost because the stats service was away too long.

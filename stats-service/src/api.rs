@@ -174,9 +174,24 @@ impl StatsService for StatsApi {
                 .map(|batch| {
                     let api = api.clone();
                     async move {
-                        api.apply(&batch).await.map(|()| OutcomeAck {
-                            batch_id: batch.batch_id,
-                        })
+                        match api.apply(&batch).await {
+                            Ok(()) => Ok(OutcomeAck {
+                                batch_id: batch.batch_id,
+                                rejected: String::new(),
+                            }),
+                            // An invalid batch would be invalid again:
+                            // refused by its ack, so the node drops it
+                            // instead of re-sending it on every stream.
+                            Err(status) if status.code() == tonic::Code::InvalidArgument => {
+                                tracing::warn!(batch_id = %batch.batch_id, node_id = %batch.node_id, reason = %status.message(), "invalid outcome batch refused");
+                                metrics::batch_refused();
+                                Ok(OutcomeAck {
+                                    batch_id: batch.batch_id,
+                                    rejected: status.message().to_owned(),
+                                })
+                            }
+                            Err(status) => Err(status),
+                        }
                     }
                 })
                 .buffer_unordered(BATCHES_IN_FLIGHT);

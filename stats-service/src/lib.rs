@@ -167,7 +167,10 @@ impl StatsServer {
     ) -> Result<(), StartError> {
         let (health, routes) = serving::base_routes(&[stats_service_server::SERVICE_NAME]);
         health.set_serving::<StatsServiceServer<StatsApi>>().await;
-        let routes = routes.add_service(StatsServiceServer::new(self.api));
+        let routes = routes.add_service(
+            StatsServiceServer::new(self.api)
+                .max_decoding_message_size(eventconnectors_proto::limits::MAX_OUTCOME_BATCH_BYTES),
+        );
         let (stop_tx, stop) = tokio::sync::watch::channel(false);
         let follower = self
             .follow

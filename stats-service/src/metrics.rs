@@ -29,6 +29,11 @@ pub fn install(address: SocketAddr) -> Result<(), BuildError> {
     server_kit::metrics::install(address, HISTOGRAMS)
 }
 
+/// An outcome batch refused as invalid (acknowledged as such, not counted).
+pub fn batch_refused() {
+    metrics::counter!(BATCHES, "result" => "invalid").increment(1);
+}
+
 /// An outcome batch with `counts` counts, split into `parts`.
 pub fn batch(counts: usize, parts: &[Applied]) {
     let duplicate = !parts.is_empty() && parts.iter().all(|p| *p == Applied::Duplicate);

@@ -38,7 +38,7 @@ e2e_tests::each_backend!(
         concurrent_reports_from_many_nodes_add_up_exactly,
         a_batch_of_thousands_of_connectors_applies_whole,
         thousands_of_error_groups_in_concurrent_batches_add_up,
-        an_absurd_count_is_invalid_argument,
+        an_absurd_count_is_refused_by_its_ack,
         a_batch_spanning_many_hours_applies_whole,
         presets_include_whole_local_days_and_exclude_the_day_before,
         custom_ranges_respect_hour_edges_and_time_zones,
@@ -306,7 +306,7 @@ async fn thousands_of_error_groups_in_concurrent_batches_add_up(backend: Backend
     }
 }
 
-async fn an_absurd_count_is_invalid_argument(backend: Backend) {
+async fn an_absurd_count_is_refused_by_its_ack(backend: Backend) {
     let (_server, _prefix, mut client, t) = start(backend).await;
     let request = with_token(
         futures::stream::iter(vec![batch(
@@ -320,11 +320,16 @@ async fn an_absurd_count_is_invalid_argument(backend: Backend) {
         .await
         .expect("stream")
         .into_inner();
-    let status = acks.message().await.expect_err("refused");
-    assert_eq!(status.code(), Code::InvalidArgument);
-    assert!(
-        status.message().contains("counts[0].count: at most"),
-        "{status:?}"
+    // Refused by its ack: the node drops it rather than re-send it on every
+    // stream, and the stream goes on.
+    let ack = acks.message().await.expect("stream").expect("ack");
+    assert_eq!(ack.batch_id, "absurd");
+    assert!(ack.rejected.contains("counts[0].count: at most"), "{ack:?}");
+    let stats = stats(&mut client, preset("c", StatsPreset::Last7Days)).await;
+    assert_eq!(
+        stats.totals.unwrap_or_default().delivered,
+        0,
+        "nothing counted"
     );
 }
 

@@ -7,7 +7,12 @@
 
 use std::collections::{HashMap, VecDeque};
 
+use eventconnectors_proto::limits::{MAX_OUTCOME_BATCH_BYTES, MAX_SAMPLE_CHARS};
 use eventconnectors_proto::v1::{ErrorCategory, Outcome, OutcomeBatch, OutcomeCount};
+use prost::Message;
+
+/// Room kept in a batch for its id and node id.
+const BATCH_HEADROOM_BYTES: usize = 1024;
 
 /// What one count is about.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -36,6 +41,9 @@ pub struct Aggregator {
     sealed: VecDeque<OutcomeBatch>,
     max_sealed: usize,
     overflow: u64,
+    rejected: u64,
+    /// Largest encoded batch sealed.
+    max_batch_bytes: usize,
 }
 
 impl Aggregator {
@@ -47,26 +55,37 @@ impl Aggregator {
             sealed: VecDeque::new(),
             max_sealed: max_sealed.max(1),
             overflow: 0,
+            rejected: 0,
+            max_batch_bytes: MAX_OUTCOME_BATCH_BYTES,
         }
     }
 
+    /// The same aggregator sealing batches of at most `bytes` encoded (for
+    /// tests of the split).
+    pub fn with_max_batch_bytes(mut self, bytes: usize) -> Self {
+        self.max_batch_bytes = bytes.max(BATCH_HEADROOM_BYTES + 1);
+        self
+    }
+
     /// Counts `count` events with outcome `key`; `sample` is kept as the
-    /// group's message (the first one seen in the batch).
+    /// group's message (the first one seen in the batch, at most
+    /// `MAX_SAMPLE_CHARS` characters).
     pub fn record(&mut self, key: OutcomeKey, count: u64, sample: &str) {
         let entry = self
             .open
             .entry(key)
-            .or_insert_with(|| (0, sample.to_owned()));
+            .or_insert_with(|| (0, sample.chars().take(MAX_SAMPLE_CHARS).collect()));
         entry.0 += count;
     }
 
-    /// Seals what was recorded into a new batch (none if nothing was) and
-    /// returns it.
-    pub fn seal(&mut self) -> Option<&OutcomeBatch> {
+    /// Seals what was recorded into new batches, each under the stats
+    /// service's size limit (none if nothing was recorded), and returns
+    /// how many.
+    pub fn seal(&mut self) -> usize {
         if self.open.is_empty() {
-            return None;
+            return 0;
         }
-        let counts = self
+        let counts: Vec<OutcomeCount> = self
             .open
             .drain()
             .map(|(key, (count, sample_message))| OutcomeCount {
@@ -84,6 +103,27 @@ impl Aggregator {
                 sample_message,
             })
             .collect();
+        let budget = self.max_batch_bytes - BATCH_HEADROOM_BYTES;
+        let mut batches = 0;
+        let mut part = Vec::new();
+        let mut part_bytes = 0;
+        for count in counts {
+            // A count's share of the batch: itself plus its field tag and
+            // length prefix.
+            let bytes = count.encoded_len() + 8;
+            if !part.is_empty() && part_bytes + bytes > budget {
+                self.push(std::mem::take(&mut part));
+                batches += 1;
+                part_bytes = 0;
+            }
+            part_bytes += bytes;
+            part.push(count);
+        }
+        self.push(part);
+        batches + 1
+    }
+
+    fn push(&mut self, counts: Vec<OutcomeCount>) {
         if self.sealed.len() == self.max_sealed
             && let Some(dropped) = self.sealed.pop_front()
         {
@@ -96,7 +136,6 @@ impl Aggregator {
             node_id: self.node_id.clone(),
             counts,
         });
-        self.sealed.back()
     }
 
     /// Batches not yet acknowledged, oldest first (to send or re-send).
@@ -109,9 +148,29 @@ impl Aggregator {
         self.sealed.retain(|batch| batch.batch_id != batch_id);
     }
 
+    /// Forgets a batch the stats service refused as invalid; returns the
+    /// outcomes it held (lost, and counted as such).
+    pub fn reject(&mut self, batch_id: &str) -> u64 {
+        let lost: u64 = self
+            .sealed
+            .iter()
+            .filter(|batch| batch.batch_id == batch_id)
+            .flat_map(|batch| &batch.counts)
+            .map(|count| count.count)
+            .sum();
+        self.acknowledge(batch_id);
+        self.rejected += lost;
+        lost
+    }
+
     /// Outcomes lost to the bound since start.
     pub fn overflow(&self) -> u64 {
         self.overflow
+    }
+
+    /// Outcomes lost because the stats service refused their batch.
+    pub fn rejected(&self) -> u64 {
+        self.rejected
     }
 }
 
@@ -134,7 +193,7 @@ mod tests {
     #[test]
     fn aggregates_until_sealed_and_keeps_until_acknowledged() {
         let mut outcomes = Aggregator::new("node-1", 10);
-        assert!(outcomes.seal().is_none(), "nothing recorded, no batch");
+        assert_eq!(outcomes.seal(), 0, "nothing recorded, no batch");
         for _ in 0..5 {
             outcomes.record(key("c1", Outcome::Delivered), 2, "");
         }
@@ -145,7 +204,8 @@ mod tests {
         };
         outcomes.record(failed.clone(), 1, "no answer within 3s");
         outcomes.record(failed, 1, "a later message");
-        let batch = outcomes.seal().expect("batch").clone();
+        assert_eq!(outcomes.seal(), 1);
+        let batch = outcomes.unacknowledged().last().expect("batch").clone();
         assert!(batch.batch_id.starts_with("node-1-"));
         let mut counts: Vec<(String, i32, u64, String)> = batch
             .counts
@@ -174,7 +234,13 @@ mod tests {
             ]
         );
         outcomes.record(key("c1", Outcome::Delivered), 1, "");
-        let second = outcomes.seal().expect("batch").batch_id.clone();
+        outcomes.seal();
+        let second = outcomes
+            .unacknowledged()
+            .last()
+            .expect("batch")
+            .batch_id
+            .clone();
         assert_ne!(second, batch.batch_id, "every batch has its own id");
         assert_eq!(outcomes.unacknowledged().count(), 2);
         outcomes.acknowledge(&batch.batch_id);
@@ -198,5 +264,39 @@ mod tests {
             .map(|b| b.counts[0].count)
             .collect();
         assert_eq!(kept, [5, 7]);
+    }
+
+    #[test]
+    fn batches_are_split_under_the_size_limit_and_samples_capped() {
+        let mut outcomes = Aggregator::new("n", 100).with_max_batch_bytes(16 * 1024);
+        let huge = "x".repeat(64 * 1024);
+        for connector in 0..200 {
+            let failed = OutcomeKey {
+                category: ErrorCategory::Other,
+                ..key(&format!("connector-{connector}"), Outcome::Failed)
+            };
+            outcomes.record(failed, 1, &huge);
+        }
+        let sealed = outcomes.seal();
+        assert!(sealed > 1, "split into {sealed} batches");
+        let batches: Vec<_> = outcomes.unacknowledged().cloned().collect();
+        assert_eq!(batches.len(), sealed);
+        for batch in &batches {
+            assert!(
+                batch.encoded_len() <= 16 * 1024,
+                "{} bytes",
+                batch.encoded_len()
+            );
+            for count in &batch.counts {
+                assert_eq!(count.sample_message.chars().count(), MAX_SAMPLE_CHARS);
+            }
+        }
+        let total: usize = batches.iter().map(|b| b.counts.len()).sum();
+        assert_eq!(total, 200, "every group in exactly one batch");
+        let first = batches[0].batch_id.clone();
+        let held: u64 = batches[0].counts.iter().map(|c| c.count).sum();
+        assert_eq!(outcomes.reject(&first), held);
+        assert_eq!(outcomes.rejected(), held);
+        assert_eq!(outcomes.unacknowledged().count(), sealed - 1);
     }
 }

@@ -189,7 +189,14 @@ async fn session(
             ack = acks.message() => match ack? {
                 Some(ack) => {
                     backoff.reset();
-                    outcomes.pending().acknowledge(&ack.batch_id);
+                    if ack.rejected.is_empty() {
+                        outcomes.pending().acknowledge(&ack.batch_id);
+                    } else {
+                        let mut pending = outcomes.pending();
+                        let lost = pending.reject(&ack.batch_id);
+                        metrics::outcomes_rejected(pending.rejected());
+                        tracing::error!(batch_id = %ack.batch_id, lost, reason = %ack.rejected, "the stats service refused an outcome batch as invalid: dropped, not re-sent");
+                    }
                     sent.remove(&ack.batch_id);
                 }
                 None => return Err(SessionError::Closed),
