@@ -18,6 +18,7 @@ use eventconnectors_proto::v1::connector_service_server::{self, ConnectorService
 use server_kit::auth::{BearerAuth, EmptyToken};
 use server_kit::{serving, shutdown};
 use tokio::net::TcpListener;
+use tonic::service::interceptor::InterceptedService;
 
 use crate::api::{Access, ConnectorApi, KeyApi};
 use crate::config::Args;
@@ -25,6 +26,13 @@ use crate::feed::{ConfigApi, ConfigFeed, FeedAuth, FeedSettings};
 use crate::secrets::{KeyError, SecretBox};
 use crate::store::{Backend, Store, StoreError};
 use partners::destination::DestinationPolicy;
+
+/// Largest admin request: a connector with every header, mapping and
+/// filter its limits allow is a few tens of KiB.
+const MAX_ADMIN_MESSAGE_BYTES: usize = 1024 * 1024;
+/// Largest message a node sends on its feed (a nack listing many
+/// connectors with their reasons).
+const MAX_NODE_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
 
 /// Why the control plane could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -207,16 +215,45 @@ impl ControlPlane {
             .await;
         health.set_serving::<ConfigServiceServer<ConfigApi>>().await;
         health.set_serving::<ApiKeyServiceServer<KeyApi>>().await;
+        // Credentials are checked before a request is decoded: a stranger
+        // cannot make the server read a large message.
+        let access = self.access.clone();
+        let admin_gate = move |request: tonic::Request<()>| {
+            access.plausible(request.metadata())?;
+            Ok(request)
+        };
+        let (access, feed_auth) = (self.access.clone(), self.feed_auth.clone());
+        let feed_gate = move |request: tonic::Request<()>| {
+            if feed_auth.view(request.metadata()).is_err() {
+                access.plausible(request.metadata())?;
+            }
+            Ok(request)
+        };
         let routes = routes
-            .add_service(ConnectorServiceServer::new(connectors))
-            .add_service(ApiKeyServiceServer::new(keys))
-            .add_service(ConfigServiceServer::new(config).max_encoding_message_size(usize::MAX));
+            .add_service(InterceptedService::new(
+                ConnectorServiceServer::new(connectors)
+                    .max_decoding_message_size(MAX_ADMIN_MESSAGE_BYTES),
+                admin_gate.clone(),
+            ))
+            .add_service(InterceptedService::new(
+                ApiKeyServiceServer::new(keys).max_decoding_message_size(MAX_ADMIN_MESSAGE_BYTES),
+                admin_gate,
+            ))
+            .add_service(InterceptedService::new(
+                ConfigServiceServer::new(config)
+                    .max_decoding_message_size(MAX_NODE_MESSAGE_BYTES)
+                    .max_encoding_message_size(usize::MAX),
+                feed_gate,
+            ));
         let shutdown = async move {
             shutdown.await;
             let _ = stop_tx.send(true);
         };
-        let result =
-            serving::serve(routes, listener, &self.tls, health, shutdown, self.grace).await;
+        let limits = serving::ServerLimits::default();
+        let result = serving::serve(
+            routes, listener, &self.tls, &limits, health, shutdown, self.grace,
+        )
+        .await;
         let _ = publisher.await;
         let _ = bookkeeping.await;
         if let Some(eraser) = eraser {

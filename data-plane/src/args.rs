@@ -125,6 +125,12 @@ pub struct Limits {
     #[arg(long, env = "MAX_MESSAGE_BYTES", default_value_t = 16 * 1024 * 1024)]
     pub max_message_bytes: usize,
 
+    /// Connections older than this are asked to go away once their calls
+    /// end (at most the shutdown grace later): producers reconnect, and a
+    /// load balancer spreads them over pods added since.
+    #[arg(long, env = "MAX_CONNECTION_AGE", default_value = "10m", value_parser = humantime::parse_duration)]
+    pub max_connection_age: Duration,
+
     /// Events waiting or in flight for one connector before ingest refuses
     /// more for it (QUEUE_FULL).
     #[arg(long, env = "CONNECTOR_QUEUE_CAPACITY", default_value_t = 100_000)]

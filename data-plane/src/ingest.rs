@@ -48,6 +48,13 @@ impl IngestApi {
         }
     }
 
+    /// Before a request is decoded: UNAUTHENTICATED or PERMISSION_DENIED
+    /// unless the credential may ingest somewhere (so a stranger cannot
+    /// make the node read a large message).
+    pub fn gate(&self, metadata: &tonic::metadata::MetadataMap) -> Result<(), Status> {
+        self.scope(&presented_digest(metadata)?).map(|_| ())
+    }
+
     /// The workspace the credential with digest `presented` may ingest
     /// into (`None`: every one), by the keys valid now.
     fn scope(&self, presented: &KeyDigest) -> Result<Option<Arc<str>>, Status> {

@@ -113,6 +113,7 @@ pub struct DataPlane {
     ingest: IngestApi,
     max_message_bytes: usize,
     tls: server_kit::tls::ServerTls,
+    max_connection_age: Duration,
     grace: Duration,
 }
 
@@ -183,6 +184,7 @@ impl DataPlane {
             ingest,
             max_message_bytes: args.limits.max_message_bytes,
             tls: server_kit::tls::ServerTls::from_flags(&args.tls)?,
+            max_connection_age: args.limits.max_connection_age,
             grace: args.serve.shutdown_grace,
         })
     }
@@ -215,10 +217,16 @@ impl DataPlane {
         health
             .set_service_status(LIVENESS_SERVICE, ServingStatus::Serving)
             .await;
-        let routes = routes.add_service(
+        let ingest = self.ingest.clone();
+        let gate = move |request: tonic::Request<()>| {
+            ingest.gate(request.metadata())?;
+            Ok(request)
+        };
+        let routes = routes.add_service(tonic::service::interceptor::InterceptedService::new(
             IngestServiceServer::new(self.ingest.clone())
                 .max_decoding_message_size(self.max_message_bytes),
-        );
+            gate,
+        ));
 
         let (stop_config, config_stopped) = watch::channel(false);
         let watcher = tokio::spawn(watch_config(
@@ -249,8 +257,16 @@ impl DataPlane {
                 .await;
             dispatcher.close_intake();
         };
-        let result =
-            serving::serve(routes, listener, &self.tls, health, shutdown, self.grace).await;
+        let limits = serving::ServerLimits {
+            // Long-lived producer connections move to new pods after a
+            // scale-up instead of staying on the old ones for ever.
+            max_connection_age: Some(self.max_connection_age),
+            ..serving::ServerLimits::default()
+        };
+        let result = serving::serve(
+            routes, listener, &self.tls, &limits, health, shutdown, self.grace,
+        )
+        .await;
         // No configuration change may create a lane the drain would not stop.
         follower.abort();
         let _ = follower.await;

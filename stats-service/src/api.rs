@@ -87,6 +87,16 @@ impl StatsApi {
         }
     }
 
+    /// Before a request is decoded: UNAUTHENTICATED unless the credential
+    /// is one this service knows (the outcomes token, an operator token or
+    /// a valid key); each RPC then checks it is the right one.
+    pub fn gate(&self, metadata: &tonic::metadata::MetadataMap) -> Result<(), Status> {
+        if self.outcomes_auth.verify(metadata).is_ok() {
+            return Ok(());
+        }
+        self.scope(metadata).map(|_| ())
+    }
+
     /// The caller's scope.
     fn scope(&self, metadata: &tonic::metadata::MetadataMap) -> Result<Scope, Status> {
         let presented = presented_digest(metadata)?;

@@ -167,10 +167,16 @@ impl StatsServer {
     ) -> Result<(), StartError> {
         let (health, routes) = serving::base_routes(&[stats_service_server::SERVICE_NAME]);
         health.set_serving::<StatsServiceServer<StatsApi>>().await;
-        let routes = routes.add_service(
+        let api = self.api.clone();
+        let gate = move |request: tonic::Request<()>| {
+            api.gate(request.metadata())?;
+            Ok(request)
+        };
+        let routes = routes.add_service(tonic::service::interceptor::InterceptedService::new(
             StatsServiceServer::new(self.api)
                 .max_decoding_message_size(eventconnectors_proto::limits::MAX_OUTCOME_BATCH_BYTES),
-        );
+            gate,
+        ));
         let (stop_tx, stop) = tokio::sync::watch::channel(false);
         let follower = self
             .follow
@@ -179,8 +185,11 @@ impl StatsServer {
             shutdown.await;
             let _ = stop_tx.send(true);
         };
-        let result =
-            serving::serve(routes, listener, &self.tls, health, shutdown, self.grace).await;
+        let limits = serving::ServerLimits::default();
+        let result = serving::serve(
+            routes, listener, &self.tls, &limits, health, shutdown, self.grace,
+        )
+        .await;
         if let Some(follower) = follower {
             let _ = follower.await;
         }

@@ -5,7 +5,9 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use server_kit::access::{Bootstrap, Caller, Scope, presented_digest, unknown_credential};
+use server_kit::access::{
+    Bootstrap, Caller, Scope, looks_like_key, presented_digest, unknown_credential,
+};
 use tonic::Status;
 use tonic::metadata::MetadataMap;
 
@@ -94,6 +96,19 @@ impl Access {
                 tracing::debug!(%error, key_id = %id, "cannot record the key's last use");
             }
         });
+    }
+
+    /// Before the request is decoded: UNAUTHENTICATED unless the credential
+    /// is the bootstrap token or has the shape of an API key (whether it is
+    /// one is looked up once the request is decoded).
+    pub fn plausible(&self, metadata: &MetadataMap) -> Result<(), Status> {
+        let presented = presented_digest(metadata)?;
+        let shaped = server_kit::access::presented(metadata).is_some_and(looks_like_key);
+        if shaped || self.bootstrap.scope_of(&presented).is_some() {
+            Ok(())
+        } else {
+            Err(unknown_credential())
+        }
     }
 
     /// The caller, who must be an operator (for `what`, named in the

@@ -14,15 +14,13 @@ use eventconnectors_proto::v1::{
 };
 use partners::validation::{Violations, check_workspace_id};
 use rand::RngCore;
-use server_kit::access::{Scope, digest};
+use server_kit::access::{KEY_PREFIX, Scope, digest};
 use tonic::{Request, Response, Status};
 
 use super::{Access, ApiError};
 use crate::clock::{now_ms, timestamp};
 use crate::store::{KeyRecord, Store};
 
-/// What every key starts with (secret scanners can match on it).
-const KEY_PREFIX: &str = "eck_";
 /// Characters of a key shown in listings.
 const SHOWN_CHARS: usize = 12;
 /// Longest description.
@@ -208,5 +206,7 @@ mod tests {
         assert_eq!(a.len(), KEY_PREFIX.len() + 43);
         assert!(a.bytes().all(|c| c.is_ascii_graphic()));
         assert!(server_kit::auth::bearer((), &a).is_ok());
+        assert!(server_kit::access::looks_like_key(a.as_bytes()));
+        assert!(!server_kit::access::looks_like_key(b"eck_short"));
     }
 }

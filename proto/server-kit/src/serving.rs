@@ -17,6 +17,36 @@ pub struct ServeFlags {
     pub log_json: bool,
 }
 
+/// Bounds every server sets, so that no client (authenticated or not) can
+/// hold more than its share.
+#[derive(Debug, Clone)]
+pub struct ServerLimits {
+    /// HTTP/2 streams one connection may have open at once.
+    pub max_concurrent_streams: u32,
+    /// Requests one connection may have in progress at once.
+    pub concurrency_per_connection: usize,
+    /// Longest a call may take to be answered (a stream, to start).
+    pub request_timeout: std::time::Duration,
+    /// How long a keep-alive ping may go unanswered before the connection
+    /// is closed.
+    pub keepalive_timeout: std::time::Duration,
+    /// Connections older than this are asked to go away (new calls move
+    /// to a new connection, which a load balancer may send to a new pod).
+    pub max_connection_age: Option<std::time::Duration>,
+}
+
+impl Default for ServerLimits {
+    fn default() -> Self {
+        Self {
+            max_concurrent_streams: 256,
+            concurrency_per_connection: 64,
+            request_timeout: std::time::Duration::from_secs(30),
+            keepalive_timeout: std::time::Duration::from_secs(10),
+            max_connection_age: None,
+        }
+    }
+}
+
 /// Routes with health and reflection (v1 and v1alpha) already added; the
 /// caller adds its own services, whose names it lists in `served` so that
 /// reflection lists exactly what this server answers. Neither health nor
@@ -61,6 +91,7 @@ pub async fn serve(
     routes: Routes,
     listener: tokio::net::TcpListener,
     tls: &crate::tls::ServerTls,
+    limits: &ServerLimits,
     health: HealthReporter,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     grace: std::time::Duration,
@@ -84,8 +115,17 @@ pub async fn serve(
     if let Some(config) = tls.config() {
         builder = builder.tls_config(config)?;
     }
+    if let Some(age) = limits.max_connection_age {
+        builder = builder
+            .max_connection_age(age)
+            .max_connection_age_grace(grace);
+    }
     let server = builder
+        .max_concurrent_streams(limits.max_concurrent_streams)
+        .concurrency_limit_per_connection(limits.concurrency_per_connection)
+        .timeout(limits.request_timeout)
         .http2_keepalive_interval(Some(std::time::Duration::from_secs(30)))
+        .http2_keepalive_timeout(Some(limits.keepalive_timeout))
         .add_routes(routes)
         .serve_with_incoming_shutdown(incoming, graceful);
     let deadline = async move {
