@@ -30,4 +30,14 @@ mod tests {
         let unprefixed = super::URL_SAFE_NO_PAD.encode("0190-abc");
         assert_eq!(super::decode(&unprefixed), None);
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn any_id_round_trips_and_any_text_decodes_or_not(id in ".{0,100}", text in ".{0,200}") {
+            proptest::prop_assert_eq!(super::decode(&super::encode(&id)), Some(id));
+            let _ = super::decode(&text);
+        }
+    }
 }

@@ -113,4 +113,28 @@ mod tests {
             "a missing value differs from anything"
         );
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        /// Any filter against any event: a decision, never a panic; no
+        /// filter lets everything through.
+        #[test]
+        fn any_filter_decides_on_any_event(
+            types in proptest::collection::vec("[A-Za-z]{0,6}", 0..4),
+            path in "[a-z.]{0,12}",
+            operator in -1i32..6,
+            value in ".{0,10}",
+            event_type in "[A-Za-z]{0,6}",
+            properties in proptest::collection::btree_map("[a-z]{1,4}", ".{0,6}", 0..4),
+        ) {
+            let filter = EventFilter {
+                event_types: types,
+                condition: Some(PropertyCondition { path, operator, value }),
+            };
+            let event = serde_json::json!({ "type": event_type.clone(), "properties": properties });
+            let _ = matches(Some(&filter), &event_type, &event);
+            proptest::prop_assert!(matches(None, &event_type, &event));
+        }
+    }
 }
