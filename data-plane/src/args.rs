@@ -136,6 +136,19 @@ pub struct Limits {
     #[arg(long, env = "CONNECTOR_QUEUE_CAPACITY", default_value_t = 100_000)]
     pub connector_queue_capacity: usize,
 
+    /// Bytes of events waiting or in flight on the whole node (each event
+    /// counted once per connector that holds it, as the partner gets it,
+    /// plus about 0.25 KiB): the bound on queue memory. Past it, ingest
+    /// refuses with QUEUE_FULL.
+    #[arg(long, env = "NODE_QUEUE_BYTES", default_value = "256MiB", value_parser = parse_bytes)]
+    pub node_queue_bytes: usize,
+
+    /// The share (0 to 1] of NODE_QUEUE_BYTES one workspace's events may
+    /// hold, so a workspace with a stalled partner cannot take the others'
+    /// room.
+    #[arg(long, env = "WORKSPACE_QUEUE_SHARE", default_value_t = 0.25, value_parser = parse_share)]
+    pub workspace_queue_share: f64,
+
     /// Events waiting or in flight on the whole node (bounds memory: about
     /// 0.5 KiB each).
     #[arg(long, env = "NODE_QUEUE_CAPACITY", default_value_t = 1_000_000)]
@@ -236,6 +249,35 @@ impl PartnerUrls {
             .iter()
             .map(|(partner, url)| (partner.as_str(), url.as_str()));
         BaseUrls::with_overrides(aliased.chain(listed))
+    }
+}
+
+/// A size: bytes, or with `KiB`, `MiB` or `GiB`.
+fn parse_bytes(text: &str) -> Result<usize, String> {
+    let text = text.trim();
+    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+        Some(at) => text.split_at(at),
+        None => (text, ""),
+    };
+    let unit = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        other => return Err(format!("unknown unit `{other}`: use B, KiB, MiB or GiB")),
+    };
+    number
+        .parse::<usize>()
+        .ok()
+        .and_then(|n| n.checked_mul(unit))
+        .ok_or_else(|| format!("`{text}` is not a size"))
+}
+
+/// A share: a number in (0, 1].
+fn parse_share(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(share) if share > 0.0 && share <= 1.0 => Ok(share),
+        _ => Err(format!("`{text}` is not a share in (0, 1]")),
     }
 }
 

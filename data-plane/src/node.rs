@@ -150,6 +150,12 @@ impl DataPlane {
             AdmitLimits {
                 max_event_bytes: args.limits.max_event_bytes,
                 connector_capacity: args.limits.connector_queue_capacity,
+                node_bytes: args.limits.node_queue_bytes,
+                // At least one large event, whatever the share.
+                workspace_bytes: ((args.limits.node_queue_bytes as f64
+                    * args.limits.workspace_queue_share)
+                    as usize)
+                    .max(args.limits.max_event_bytes * 2),
             },
             args.limits.node_queue_capacity,
             delivery,

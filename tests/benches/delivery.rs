@@ -331,6 +331,11 @@ fn main() {
             &concurrency,
             "--connector-queue-capacity",
             "200000",
+            // The memory phase queues 100,000 events for one workspace.
+            "--node-queue-bytes",
+            "1GiB",
+            "--workspace-queue-share",
+            "1",
         ],
     ));
     let mut admin = loadgen.block_on(control_plane.admin());
@@ -443,6 +448,10 @@ fn main() {
             &linger,
             "--connector-concurrency",
             &concurrency,
+            "--node-queue-bytes",
+            "1GiB",
+            "--workspace-queue-share",
+            "1",
         ],
     ));
     let latency_client = loadgen.block_on(latency_node.ingest_client());

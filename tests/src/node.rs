@@ -183,6 +183,11 @@ impl NodeHandle {
         self.dispatcher.depth()
     }
 
+    /// Bytes of the events waiting or in flight on the node.
+    pub fn queued_bytes(&self) -> usize {
+        self.dispatcher.depth_bytes()
+    }
+
     /// An IngestService client.
     pub async fn ingest_client(&self) -> IngestClient {
         let channel = tonic::transport::Endpoint::from_shared(self.url())

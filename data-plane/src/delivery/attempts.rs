@@ -15,7 +15,7 @@ use eventconnectors_proto::v1::ErrorCategory;
 
 use partners::adapter::{Failure, PartnerRequest, Retry, Verdict};
 
-use super::{Delivery, Lane, Queued, StopReason};
+use super::{Delivery, Lane, Queued, StopReason, weight};
 use crate::metrics;
 
 fn unix_now() -> i64 {
@@ -27,6 +27,7 @@ fn unix_now() -> i64 {
 /// Delivers `batch` for `connector` and gives back its room.
 pub async fn deliver(connector: &Lane, delivery: &Delivery, batch: Vec<Queued>) {
     let count = batch.len();
+    let bytes: usize = batch.iter().map(|queued| weight(&queued.event)).sum();
     let events: Vec<_> = batch.into_iter().map(|queued| queued.event).collect();
     let requests = {
         let current = connector.current();
@@ -62,7 +63,7 @@ pub async fn deliver(connector: &Lane, delivery: &Delivery, batch: Vec<Queued>) 
             .outcomes
             .failed(&connector.id, connector.partner, &failure, count - sent);
     }
-    connector.release(count);
+    connector.release(count, bytes);
 }
 
 /// Sends one request until it has its outcome.
@@ -168,9 +169,9 @@ fn record_stopped(connector: &Lane, delivery: &Delivery, count: usize) {
     }
 }
 
-/// Ends `count` queued events of a stopped connector and gives back their
-/// room.
-pub fn end_stopped(connector: &Lane, delivery: &Delivery, count: usize) {
+/// Ends `count` queued events (of `bytes` in all) of a stopped connector
+/// and gives back their room.
+pub fn end_stopped(connector: &Lane, delivery: &Delivery, count: usize, bytes: usize) {
     record_stopped(connector, delivery, count);
-    connector.release(count);
+    connector.release(count, bytes);
 }

@@ -51,20 +51,82 @@ pub enum StopReason {
     Shutdown,
 }
 
-/// Shared count of events waiting or in flight on the node.
+/// What one queued event is counted as, besides its text: the queue
+/// entry, the boxes' headers, the batch it joins.
+const QUEUED_OVERHEAD_BYTES: usize = 256;
+
+/// The bytes `event` holds while it waits or is in flight.
+pub fn weight(event: &Prepared) -> usize {
+    event.json.len() + event.group.len() + event.event_id.len() + QUEUED_OVERHEAD_BYTES
+}
+
+/// Which bound refused an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Full {
+    /// The connector's queue (events).
+    Connector,
+    /// The node's queues (events or bytes).
+    Node,
+    /// The workspace's share of the node's bytes.
+    Workspace,
+}
+
+/// Bytes held by queued events, against a capacity.
 #[derive(Debug, Default)]
-pub struct NodeDepth {
+pub struct ByteBudget {
     used: AtomicUsize,
     capacity: usize,
 }
 
-impl NodeDepth {
-    /// A node taking at most `capacity` events at once.
+impl ByteBudget {
+    /// A budget of `capacity` bytes.
     pub fn new(capacity: usize) -> Self {
         Self {
             used: AtomicUsize::new(0),
             capacity,
         }
+    }
+
+    /// Bytes held now.
+    pub fn used(&self) -> usize {
+        self.used.load(Ordering::Acquire)
+    }
+
+    fn try_take(&self, bytes: usize) -> bool {
+        self.used
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
+                (used + bytes <= self.capacity).then_some(used + bytes)
+            })
+            .is_ok()
+    }
+
+    fn give(&self, bytes: usize) {
+        self.used.fetch_sub(bytes, Ordering::AcqRel);
+    }
+}
+
+/// Shared count of events, and of their bytes, waiting or in flight on the
+/// node.
+#[derive(Debug, Default)]
+pub struct NodeDepth {
+    used: AtomicUsize,
+    capacity: usize,
+    bytes: ByteBudget,
+}
+
+impl NodeDepth {
+    /// A node taking at most `capacity` events and `bytes` bytes at once.
+    pub fn new(capacity: usize, bytes: usize) -> Self {
+        Self {
+            used: AtomicUsize::new(0),
+            capacity,
+            bytes: ByteBudget::new(bytes),
+        }
+    }
+
+    /// Bytes of the events waiting or in flight.
+    pub fn bytes(&self) -> usize {
+        self.bytes.used()
     }
 
     /// Events waiting or in flight.
@@ -101,6 +163,7 @@ pub struct Lane {
     depth: AtomicUsize,
     capacity: usize,
     node: Arc<NodeDepth>,
+    workspace: Arc<ByteBudget>,
     breaker: Mutex<Breaker>,
     stop: CancellationToken,
     reason: AtomicU8,
@@ -114,6 +177,7 @@ impl Lane {
         config: Arc<ConnectorConfig>,
         capacity: usize,
         node: Arc<NodeDepth>,
+        workspace: Arc<ByteBudget>,
         breaker: Breaker,
     ) -> Option<(Arc<Self>, mpsc::UnboundedReceiver<Queued>)> {
         let spec = partners::partner(&config.partner)?;
@@ -132,6 +196,7 @@ impl Lane {
             depth: AtomicUsize::new(0),
             capacity,
             node,
+            workspace,
             breaker: Mutex::new(breaker),
             stop: CancellationToken::new(),
             reason: AtomicU8::new(0),
@@ -173,26 +238,40 @@ impl Lane {
         Ok(self.adapter.prepare(&current.config, event.id(), fields))
     }
 
-    /// Takes room for one event on this connector and on the node; `false`
-    /// (and nothing taken) when either is full.
-    pub fn try_reserve(&self) -> bool {
-        let taken = self
-            .depth
+    /// Takes room for one event of `bytes` on this connector, on the node
+    /// and in its workspace's share; the bound that refused it (and
+    /// nothing taken) when one is full.
+    pub fn try_reserve(&self, bytes: usize) -> Result<(), Full> {
+        self.depth
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |depth| {
                 (depth < self.capacity).then_some(depth + 1)
             })
-            .is_ok();
-        if taken && !self.node.try_take(1) {
+            .map_err(|_| Full::Connector)?;
+        if !self.node.try_take(1) {
             self.depth.fetch_sub(1, Ordering::AcqRel);
-            return false;
+            return Err(Full::Node);
         }
-        taken
+        if !self.node.bytes.try_take(bytes) {
+            self.node.give(1);
+            self.depth.fetch_sub(1, Ordering::AcqRel);
+            return Err(Full::Node);
+        }
+        if !self.workspace.try_take(bytes) {
+            self.node.bytes.give(bytes);
+            self.node.give(1);
+            self.depth.fetch_sub(1, Ordering::AcqRel);
+            return Err(Full::Workspace);
+        }
+        Ok(())
     }
 
-    /// Gives back the room of `count` events that have their outcome.
-    pub fn release(&self, count: usize) {
+    /// Gives back the room of `count` events of `bytes` in all that have
+    /// their outcome.
+    pub fn release(&self, count: usize, bytes: usize) {
         self.depth.fetch_sub(count, Ordering::AcqRel);
         self.node.give(count);
+        self.node.bytes.give(bytes);
+        self.workspace.give(bytes);
     }
 
     /// Events waiting or in flight.

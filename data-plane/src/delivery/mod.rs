@@ -18,7 +18,7 @@ use tokio_util::task::TaskTracker;
 pub use attempts::end_stopped;
 pub use breaker::{Breaker, BreakerSettings};
 pub use client::PartnerClient;
-pub use lane::{Current, Lane, NodeDepth, Queued, StopReason};
+pub use lane::{ByteBudget, Current, Full, Lane, NodeDepth, Queued, StopReason, weight};
 pub use retry::RetryPolicy;
 pub use worker::run;
 

@@ -13,7 +13,7 @@ use tokio::time::{Instant, sleep_until};
 
 use super::Delivery;
 use super::attempts::{deliver, end_stopped};
-use super::{Lane, Queued};
+use super::{Lane, Queued, weight};
 
 /// Runs `connector`'s lane until it is stopped and its queue is emptied.
 pub async fn run(
@@ -63,7 +63,8 @@ pub async fn run(
             }
         };
         let Some(permit) = permit else {
-            end_stopped(&connector, &delivery, batch.len());
+            let bytes = batch.iter().map(|queued| weight(&queued.event)).sum();
+            end_stopped(&connector, &delivery, batch.len(), bytes);
             break;
         };
         // Events that arrived while waiting for a permit join the batch.
@@ -81,9 +82,10 @@ pub async fn run(
     // After `close`, `recv` still yields what senders already committed to
     // (a `try_recv` loop could miss a send in progress), then `None`.
     queue.close();
-    let mut left = 0;
-    while queue.recv().await.is_some() {
+    let (mut left, mut bytes) = (0, 0);
+    while let Some(queued) = queue.recv().await {
         left += 1;
+        bytes += weight(&queued.event);
     }
-    end_stopped(&connector, &delivery, left);
+    end_stopped(&connector, &delivery, left, bytes);
 }

@@ -13,7 +13,7 @@ use eventconnectors_proto::v1::{EventRejection, RejectReason};
 use partners::adapter::Prepared;
 
 use super::Dispatcher;
-use crate::delivery::{self, Lane, Queued};
+use crate::delivery::{self, Full, Lane, Queued, weight};
 use crate::event::{self, RawEvent};
 use crate::metrics;
 use crate::transform::TransformError;
@@ -110,13 +110,19 @@ impl Dispatcher {
                 (lane, prepared)
             })
             .collect();
-        if !self.reserve(&targets) {
+        if let Err(full) = self.reserve(&targets) {
             metrics::rejected(RejectReason::QueueFull, 1);
-            admission.reject(
-                index,
-                RejectReason::QueueFull,
-                "the node's queues for this event's connectors are full; retry later".into(),
-            );
+            let detail = match full {
+                Full::Workspace => format!(
+                    "workspace `{}` holds its share of the node's queues ({} MiB); retry later",
+                    event.workspace_id(),
+                    self.limits.workspace_bytes >> 20
+                ),
+                Full::Connector | Full::Node => {
+                    "the node's queues for this event's connectors are full; retry later".into()
+                }
+            };
+            admission.reject(index, RejectReason::QueueFull, detail);
             return;
         }
         self.enqueue(&event, targets.into_iter());
@@ -124,18 +130,20 @@ impl Dispatcher {
     }
 
     /// Takes room for the event in every lane it will be queued on, or
-    /// none.
-    fn reserve(&self, targets: &[Target<'_>]) -> bool {
-        let queued = targets.iter().filter(|(_, prepared)| prepared.is_ok());
-        for (taken, (lane, _)) in queued.clone().enumerate() {
-            if !lane.try_reserve() {
-                for (lane, _) in queued.take(taken) {
-                    lane.release(1);
+    /// none (and says which bound refused it).
+    fn reserve(&self, targets: &[Target<'_>]) -> Result<(), Full> {
+        let queued = targets
+            .iter()
+            .filter_map(|(lane, prepared)| Some((lane, weight(prepared.as_ref().ok()?))));
+        for (taken, (lane, bytes)) in queued.clone().enumerate() {
+            if let Err(full) = lane.try_reserve(bytes) {
+                for (lane, bytes) in queued.take(taken) {
+                    lane.release(1, bytes);
                 }
-                return false;
+                return Err(full);
             }
         }
-        true
+        Ok(())
     }
 
     fn enqueue<'a>(&self, event: &RawEvent, targets: impl Iterator<Item = Target<'a>>) {
@@ -144,6 +152,7 @@ impl Dispatcher {
         for (lane, prepared) in targets {
             match prepared {
                 Ok(prepared) => {
+                    let bytes = weight(&prepared);
                     let queued = Queued {
                         event: prepared,
                         accepted_at,
@@ -152,7 +161,7 @@ impl Dispatcher {
                         // The lane stopped between routing and now: the
                         // event ends as its stop says (DROPPED, or FAILED
                         // for a shutdown).
-                        delivery::end_stopped(lane, &self.delivery, 1);
+                        delivery::end_stopped(lane, &self.delivery, 1, bytes);
                     }
                 }
                 Err(error) => {

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 
-use crate::delivery::{Lane, NodeDepth, SharedDelivery, StopReason};
+use crate::delivery::{ByteBudget, Lane, NodeDepth, SharedDelivery, StopReason};
 pub use admit::Admission;
 
 /// Each workspace's lanes.
@@ -37,6 +37,10 @@ pub struct AdmitLimits {
     pub max_event_bytes: usize,
     /// Events waiting or in flight per connector.
     pub connector_capacity: usize,
+    /// Bytes of events waiting or in flight on the node.
+    pub node_bytes: usize,
+    /// Bytes one workspace's events may hold on the node.
+    pub workspace_bytes: usize,
 }
 
 /// The node's routing and lanes.
@@ -45,6 +49,9 @@ pub struct Dispatcher {
     routes: ArcSwap<Routes>,
     lanes: Mutex<HashMap<String, Arc<Lane>>>,
     node: Arc<NodeDepth>,
+    /// Each workspace's share of the node's bytes (kept for the node's
+    /// life: a workspace's entry is a few dozen bytes).
+    workspaces: Mutex<HashMap<String, Arc<ByteBudget>>>,
     limits: AdmitLimits,
     delivery: SharedDelivery,
     intake: AtomicU8,
@@ -58,7 +65,8 @@ impl Dispatcher {
         Self {
             routes: ArcSwap::from_pointee(Routes::new()),
             lanes: Mutex::new(HashMap::new()),
-            node: Arc::new(NodeDepth::new(node_capacity)),
+            node: Arc::new(NodeDepth::new(node_capacity, limits.node_bytes)),
+            workspaces: Mutex::new(HashMap::new()),
             limits,
             delivery,
             intake: AtomicU8::new(0),
@@ -89,6 +97,24 @@ impl Dispatcher {
     /// Events waiting or in flight on the node.
     pub fn depth(&self) -> usize {
         self.node.used()
+    }
+
+    /// Bytes of the events waiting or in flight on the node.
+    pub fn depth_bytes(&self) -> usize {
+        self.node.bytes()
+    }
+
+    /// The share of the node's bytes `workspace`'s events draw from.
+    fn workspace_budget(&self, workspace: &str) -> Arc<ByteBudget> {
+        let mut workspaces = self
+            .workspaces
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        Arc::clone(
+            workspaces
+                .entry(workspace.to_owned())
+                .or_insert_with(|| Arc::new(ByteBudget::new(self.limits.workspace_bytes))),
+        )
     }
 
     /// Every lane.

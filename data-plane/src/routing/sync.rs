@@ -51,6 +51,7 @@ impl Dispatcher {
                         Arc::clone(config),
                         self.limits.connector_capacity,
                         Arc::clone(&self.node),
+                        self.workspace_budget(&config.workspace_id),
                         Breaker::new(self.delivery.breaker),
                     ) else {
                         tracing::error!(connector = %config.id, partner = %config.partner, "cannot deliver for this connector");
