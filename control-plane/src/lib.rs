@@ -16,13 +16,13 @@ use eventconnectors_proto::v1::api_key_service_server::{self, ApiKeyServiceServe
 use eventconnectors_proto::v1::config_service_server::{self, ConfigServiceServer};
 use eventconnectors_proto::v1::connector_service_server::{self, ConnectorServiceServer};
 use server_kit::auth::{BearerAuth, EmptyToken};
+use server_kit::gate::Gated;
 use server_kit::{serving, shutdown};
 use tokio::net::TcpListener;
-use tonic::service::interceptor::InterceptedService;
 
 use crate::api::{Access, ConnectorApi, KeyApi};
 use crate::config::Args;
-use crate::feed::{ConfigApi, ConfigFeed, FeedAuth, FeedSettings};
+use crate::feed::{ConfigApi, ConfigFeed, FeedAuth, FeedGate, FeedSettings};
 use crate::secrets::{KeyError, SecretBox};
 use crate::store::{Backend, Store, StoreError};
 use partners::destination::DestinationPolicy;
@@ -215,31 +215,23 @@ impl ControlPlane {
             .await;
         health.set_serving::<ConfigServiceServer<ConfigApi>>().await;
         health.set_serving::<ApiKeyServiceServer<KeyApi>>().await;
-        // Credentials are checked before a request is decoded: a stranger
-        // cannot make the server read a large message.
-        let access = self.access.clone();
-        let admin_gate = move |request: tonic::Request<()>| {
-            access.plausible(request.metadata())?;
-            Ok(request)
-        };
-        let (access, feed_auth) = (self.access.clone(), self.feed_auth.clone());
-        let feed_gate = move |request: tonic::Request<()>| {
-            if feed_auth.view(request.metadata()).is_err() {
-                access.plausible(request.metadata())?;
-            }
-            Ok(request)
+        // Credentials are checked (keys looked up) before a request is
+        // decoded: a stranger cannot make the server read a message.
+        let feed_gate = FeedGate {
+            feed: self.feed_auth.clone(),
+            access: self.access.clone(),
         };
         let routes = routes
-            .add_service(InterceptedService::new(
+            .add_service(Gated::new(
                 ConnectorServiceServer::new(connectors)
                     .max_decoding_message_size(MAX_ADMIN_MESSAGE_BYTES),
-                admin_gate.clone(),
+                self.access.clone(),
             ))
-            .add_service(InterceptedService::new(
+            .add_service(Gated::new(
                 ApiKeyServiceServer::new(keys).max_decoding_message_size(MAX_ADMIN_MESSAGE_BYTES),
-                admin_gate,
+                self.access.clone(),
             ))
-            .add_service(InterceptedService::new(
+            .add_service(Gated::new(
                 ConfigServiceServer::new(config)
                     .max_decoding_message_size(MAX_NODE_MESSAGE_BYTES)
                     .max_encoding_message_size(usize::MAX),

@@ -36,31 +36,43 @@ fn resident_bytes() -> u64 {
 /// message and pushing zeros until the node stops it. Returns the bytes
 /// it got to send and the gRPC status the node answered.
 async fn stranger(addr: std::net::SocketAddr) -> (usize, Option<String>) {
+    stranger_at(
+        addr,
+        "/eventconnectors.v1.IngestService/Ingest",
+        "Bearer eck_nobody-issued-this-credential-0000000000",
+        DECLARED,
+    )
+    .await
+}
+
+/// A stranger calling `path` with `authorization`, declaring a message of
+/// `declared` bytes and pushing zeros until the server stops it.
+async fn stranger_at(
+    addr: std::net::SocketAddr,
+    path: &str,
+    authorization: &str,
+    declared: usize,
+) -> (usize, Option<String>) {
     let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
     let (client, connection) = h2::client::handshake(tcp).await.expect("h2 handshake");
     tokio::spawn(connection);
     let mut client = client.ready().await.expect("ready");
-    let request = http::Request::post(format!(
-        "http://{addr}/eventconnectors.v1.IngestService/Ingest"
-    ))
-    .header("content-type", "application/grpc")
-    .header("te", "trailers")
-    .header(
-        "authorization",
-        "Bearer eck_nobody-issued-this-credential-0000000000",
-    )
-    .body(())
-    .expect("request");
+    let request = http::Request::post(format!("http://{addr}{path}"))
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .header("authorization", authorization)
+        .body(())
+        .expect("request");
     let (response, mut body) = client.send_request(request, false).expect("send");
     let mut prefix = vec![0u8];
-    prefix.extend_from_slice(&u32::try_from(DECLARED).expect("fits").to_be_bytes());
+    prefix.extend_from_slice(&u32::try_from(declared).expect("fits").to_be_bytes());
     let zeros = Bytes::from_static(&[0u8; 64 * 1024]);
     let mut sent = 0;
     let pushing = async {
         if body.send_data(Bytes::from(prefix), false).is_err() {
             return;
         }
-        while sent < DECLARED {
+        while sent < declared {
             body.reserve_capacity(zeros.len());
             match std::future::poll_fn(|cx| body.poll_capacity(cx)).await {
                 Some(Ok(capacity)) if capacity > 0 => {
@@ -164,5 +176,45 @@ async fn strangers_declaring_huge_messages_cost_the_node_nothing() {
         slowest < Duration::from_secs(1),
         "the producer waited {slowest:?} (over {:?})",
         started.elapsed()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_nobody_issued_are_refused_by_the_control_plane() {
+    let platform = Platform::start(&[]).await;
+    let addr = platform.control_plane.addr;
+    // Well-formed keys (`eck_` and 43 characters) that are in no store:
+    // only a lookup can tell, and it happens before the message is read.
+    let strangers: Vec<_> = (0..16)
+        .map(|n| {
+            let key = format!("Bearer eck_{n:0>43}");
+            tokio::spawn(async move {
+                stranger_at(
+                    addr,
+                    "/eventconnectors.v1.ConnectorService/CreateConnector",
+                    &key,
+                    1024 * 1024 - 5,
+                )
+                .await
+            })
+        })
+        .collect();
+    let mut pushed = 0;
+    for stranger in strangers {
+        let (sent, status) = stranger.await.expect("stranger");
+        assert_eq!(
+            status.as_deref(),
+            Some("16"),
+            "UNAUTHENTICATED from the headers"
+        );
+        pushed += sent;
+    }
+    // The key is looked up in the store before the message is decoded;
+    // while the lookup runs, a stranger may fill its HTTP/2 windows (1 MiB
+    // a stream), and no more.
+    assert!(
+        pushed <= 16 * 1024 * 1024,
+        "strangers pushed {} KiB",
+        pushed >> 10
     );
 }

@@ -5,9 +5,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use server_kit::access::{
-    Bootstrap, Caller, Scope, looks_like_key, presented_digest, unknown_credential,
-};
+use server_kit::access::{Bootstrap, Caller, Scope, presented_digest, unknown_credential};
 use tonic::Status;
 use tonic::metadata::MetadataMap;
 
@@ -98,24 +96,34 @@ impl Access {
         });
     }
 
-    /// Before the request is decoded: UNAUTHENTICATED unless the credential
-    /// is the bootstrap token or has the shape of an API key (whether it is
-    /// one is looked up once the request is decoded).
-    pub fn plausible(&self, metadata: &MetadataMap) -> Result<(), Status> {
-        let presented = presented_digest(metadata)?;
-        let shaped = server_kit::access::presented(metadata).is_some_and(looks_like_key);
-        if shaped || self.bootstrap.scope_of(&presented).is_some() {
-            Ok(())
-        } else {
-            Err(unknown_credential())
+    /// The caller of `request`: the one the gate let through, or (for a
+    /// service without the gate) authenticated now.
+    pub async fn caller_of<T>(&self, request: &tonic::Request<T>) -> Result<Caller, Status> {
+        match server_kit::gate::caller(request) {
+            Some(caller) => Ok(caller.clone()),
+            None => self.authenticate(request.metadata()).await,
         }
     }
 
     /// The caller, who must be an operator (for `what`, named in the
     /// refusal).
-    pub async fn operator(&self, metadata: &MetadataMap, what: &str) -> Result<Caller, Status> {
-        let caller = self.authenticate(metadata).await?;
+    pub async fn operator<T>(
+        &self,
+        request: &tonic::Request<T>,
+        what: &str,
+    ) -> Result<Caller, Status> {
+        let caller = self.caller_of(request).await?;
         caller.scope.require_operator(what)?;
         Ok(caller)
+    }
+}
+
+impl server_kit::gate::Gate for Access {
+    fn check(
+        &self,
+        metadata: MetadataMap,
+    ) -> server_kit::gate::BoxFuture<Result<Option<Caller>, Status>> {
+        let access = self.clone();
+        Box::pin(async move { access.authenticate(&metadata).await.map(Some) })
     }
 }

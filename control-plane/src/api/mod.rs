@@ -64,8 +64,8 @@ impl ConnectorApi {
     }
 
     /// The caller's scope.
-    async fn scope(&self, metadata: &tonic::metadata::MetadataMap) -> Result<Scope, Status> {
-        Ok(self.access.authenticate(metadata).await?.scope)
+    async fn scope<T>(&self, request: &Request<T>) -> Result<Scope, Status> {
+        Ok(self.access.caller_of(request).await?.scope)
     }
 
     /// The connector `id`, if `scope` administers its workspace.
@@ -364,7 +364,7 @@ impl ConnectorService for ConnectorApi {
         request: Request<ListPartnersRequest>,
     ) -> Result<Response<ListPartnersResponse>, Status> {
         // The catalog is the same for everyone; any valid credential reads it.
-        self.scope(request.metadata()).await?;
+        self.scope(&request).await?;
         Ok(Response::new(ListPartnersResponse {
             partners: partners::PARTNERS.iter().map(|p| p.to_proto()).collect(),
         }))
@@ -374,7 +374,7 @@ impl ConnectorService for ConnectorApi {
         &self,
         request: Request<CreateConnectorRequest>,
     ) -> Result<Response<Connector>, Status> {
-        let scope = self.scope(request.metadata()).await?;
+        let scope = self.scope(&request).await?;
         Ok(Response::new(
             self.create(&scope, request.into_inner()).await?,
         ))
@@ -384,7 +384,7 @@ impl ConnectorService for ConnectorApi {
         &self,
         request: Request<GetConnectorRequest>,
     ) -> Result<Response<Connector>, Status> {
-        let scope = self.scope(request.metadata()).await?;
+        let scope = self.scope(&request).await?;
         let record = self.owned(&scope, &request.into_inner().id).await?;
         Ok(Response::new(convert::to_proto(&record)))
     }
@@ -393,7 +393,7 @@ impl ConnectorService for ConnectorApi {
         &self,
         request: Request<ListConnectorsRequest>,
     ) -> Result<Response<ListConnectorsResponse>, Status> {
-        let scope = self.scope(request.metadata()).await?;
+        let scope = self.scope(&request).await?;
         Ok(Response::new(
             self.list(&scope, request.into_inner()).await?,
         ))
@@ -403,7 +403,7 @@ impl ConnectorService for ConnectorApi {
         &self,
         request: Request<UpdateConnectorRequest>,
     ) -> Result<Response<Connector>, Status> {
-        let scope = self.scope(request.metadata()).await?;
+        let scope = self.scope(&request).await?;
         Ok(Response::new(
             self.update(&scope, request.into_inner()).await?,
         ))
@@ -413,7 +413,7 @@ impl ConnectorService for ConnectorApi {
         &self,
         request: Request<ActivateConnectorRequest>,
     ) -> Result<Response<Connector>, Status> {
-        let scope = self.scope(request.metadata()).await?;
+        let scope = self.scope(&request).await?;
         Ok(Response::new(
             self.set_status(&scope, &request.into_inner().id, ConnectorStatus::Active)
                 .await?,
@@ -424,7 +424,7 @@ impl ConnectorService for ConnectorApi {
         &self,
         request: Request<DeactivateConnectorRequest>,
     ) -> Result<Response<Connector>, Status> {
-        let scope = self.scope(request.metadata()).await?;
+        let scope = self.scope(&request).await?;
         Ok(Response::new(
             self.set_status(&scope, &request.into_inner().id, ConnectorStatus::Inactive)
                 .await?,
@@ -435,7 +435,7 @@ impl ConnectorService for ConnectorApi {
         &self,
         request: Request<DeleteConnectorRequest>,
     ) -> Result<Response<DeleteConnectorResponse>, Status> {
-        let scope = self.scope(request.metadata()).await?;
+        let scope = self.scope(&request).await?;
         Ok(Response::new(
             self.delete(&scope, &request.into_inner().id).await?,
         ))

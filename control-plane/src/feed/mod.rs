@@ -15,7 +15,7 @@ use eventconnectors_proto::v1::ConfigUpdate;
 use tokio::sync::broadcast;
 
 pub use registry::NodeRegistry;
-pub use service::{ConfigApi, FeedAuth};
+pub use service::{ConfigApi, FeedAuth, FeedGate};
 pub use update::View;
 use update::Views;
 

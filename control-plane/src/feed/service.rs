@@ -52,6 +52,31 @@ impl FeedAuth {
     }
 }
 
+/// The gate of ConfigService: a node or directory token (its stream
+/// checks which), or a caller the control plane knows (ListNodes).
+#[derive(Debug, Clone)]
+pub struct FeedGate {
+    /// The feed's tokens.
+    pub feed: FeedAuth,
+    /// Everyone else.
+    pub access: Access,
+}
+
+impl server_kit::gate::Gate for FeedGate {
+    fn check(
+        &self,
+        metadata: tonic::metadata::MetadataMap,
+    ) -> server_kit::gate::BoxFuture<Result<Option<server_kit::access::Caller>, Status>> {
+        let gate = self.clone();
+        Box::pin(async move {
+            if gate.feed.view(&metadata).is_ok() {
+                return Ok(None);
+            }
+            gate.access.authenticate(&metadata).await.map(Some)
+        })
+    }
+}
+
 /// The ConfigService implementation.
 #[derive(Debug, Clone)]
 pub struct ConfigApi {
@@ -139,9 +164,7 @@ impl ConfigService for ConfigApi {
         &self,
         request: Request<ListNodesRequest>,
     ) -> Result<Response<ListNodesResponse>, Status> {
-        self.access
-            .operator(request.metadata(), "the list of nodes")
-            .await?;
+        self.access.operator(&request, "the list of nodes").await?;
         let nodes = self.store.list_nodes().await.map_err(|error| {
             tracing::error!(%error, "cannot list nodes");
             Status::unavailable("cannot read nodes; retry")

@@ -7,6 +7,7 @@
 pub mod access;
 pub mod auth;
 pub mod backoff;
+pub mod gate;
 pub mod logs;
 pub mod metrics;
 pub mod serving;
