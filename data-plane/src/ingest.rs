@@ -61,7 +61,16 @@ impl IngestApi {
         let snapshot = self.config.current();
         let empty = KeyRing::default();
         let keys = snapshot.as_ref().map_or(&empty, |s| s.keys());
-        let caller = self.bootstrap.caller(presented, keys)?;
+        let caller = match self.bootstrap.caller(presented, keys) {
+            // Before the first configuration no key is known yet: a key
+            // may be valid, so "retry", not "unknown".
+            Err(_) if snapshot.is_none() => {
+                return Err(Status::unavailable(
+                    "the node has no configuration yet; retry shortly",
+                ));
+            }
+            result => result?,
+        };
         Ok(caller.scope.ingest_workspace()?.map(Arc::from))
     }
 

@@ -30,6 +30,10 @@ use crate::routing::{AdmitLimits, Dispatcher, Intake};
 /// process runs); the default service ("") reports readiness.
 pub const LIVENESS_SERVICE: &str = "liveness";
 
+/// Longest node id: outcome batch ids (the node id, `-` and 32 hex
+/// digits) must fit the stats service's 128 bytes.
+const MAX_NODE_ID_BYTES: usize = 95;
+
 /// Why a node could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -52,6 +56,11 @@ pub enum StartError {
         /// Why.
         reason: String,
     },
+    /// NODE_ID too long for outcome batch ids.
+    #[error(
+        "NODE_ID is {0} bytes: it must be 1 to 95 (outcome batch ids are the node id and 33 more)"
+    )]
+    NodeId(usize),
     /// A TLS file is unusable.
     #[error(transparent)]
     Tls(#[from] server_kit::tls::TlsFileError),
@@ -122,6 +131,9 @@ impl DataPlane {
     pub fn new(args: &Args) -> Result<Self, StartError> {
         let flags = &args.delivery;
         let node_id = args.node_id();
+        if node_id.is_empty() || node_id.len() > MAX_NODE_ID_BYTES {
+            return Err(StartError::NodeId(node_id.len()));
+        }
         let outcomes = Outcomes::new(&node_id, flags.outcome_buffer_batches);
         let destinations =
             partners::destination::DestinationPolicy::with_allowlist(&args.destination_allowlist)?;

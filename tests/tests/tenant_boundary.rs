@@ -225,6 +225,18 @@ async fn a_workspace_admin_key_reaches_its_workspace_and_nothing_else(db: Db) {
             .await,
         );
     }
+    let (_, own_ingest) = new_key(&channel, ADMIN_TOKEN, "workspace:ws-a:ingest").await;
+    denied(
+        "an ingest key lists no keys",
+        keys.list_api_keys(with_token(ListApiKeysRequest::default(), &own_ingest))
+            .await,
+    );
+    denied(
+        "an ingest key lists no connectors",
+        connectors
+            .list_connectors(with_token(ListConnectorsRequest::default(), &own_ingest))
+            .await,
+    );
     denied(
         "list keys",
         keys.list_api_keys(with_token(

@@ -47,6 +47,14 @@ impl Access {
                 key_id: None,
             });
         }
+        // Only what could be a key costs a store lookup.
+        let shaped = metadata
+            .get("authorization")
+            .and_then(|value| value.as_bytes().strip_prefix(b"Bearer "))
+            .is_some_and(server_kit::access::looks_like_key);
+        if !shaped {
+            return Err(unknown_credential());
+        }
         let key = self
             .store
             .key_by_digest(&hex::encode(presented))

@@ -97,7 +97,10 @@ impl KeyApi {
         request: ListApiKeysRequest,
     ) -> Result<ListApiKeysResponse, Status> {
         let workspace = match (caller.workspace(), request.workspace_id.as_str()) {
-            (Some(own), "") => Some(own.to_owned()),
+            (Some(own), "") => {
+                caller.require_admin_of(own)?;
+                Some(own.to_owned())
+            }
             (_, "") => {
                 caller.require_operator("every workspace's keys")?;
                 None
@@ -206,5 +209,7 @@ mod tests {
         assert_eq!(a.len(), KEY_PREFIX.len() + 43);
         assert!(a.bytes().all(|c| c.is_ascii_graphic()));
         assert!(server_kit::auth::bearer((), &a).is_ok());
+        assert!(server_kit::access::looks_like_key(a.as_bytes()));
+        assert!(!server_kit::access::looks_like_key(b"eck_short"));
     }
 }

@@ -203,7 +203,7 @@ mod tests {
             ("http://[::ffff:127.0.0.1]:8080/", "loopback"),
             (
                 "http://localhost:9/hook",
-                "resolves only to refused addresses",
+                "resolves only to addresses the destination policy refuses",
             ),
         ] {
             let failure = client.send(&request(url)).await.expect_err(url);
@@ -229,7 +229,7 @@ mod tests {
         assert_eq!(failure.category, ErrorCategory::ResourceAccess);
         assert!(matches!(failure.retry, Retry::Later(_)), "{failure:?}");
         assert!(
-            !failure.message.contains("refused addresses"),
+            !failure.message.contains("destination policy"),
             "{}",
             failure.message
         );

@@ -12,12 +12,15 @@ use std::sync::Arc;
 use partners::destination::{DestinationPolicy, Refusal};
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 
-/// A name that resolves only to refused addresses.
+/// A name that resolves only to refused addresses. What it resolved to is
+/// logged on the node, never put in the message (which the connector's
+/// admins read): internal DNS answers are not theirs to map.
 #[derive(Debug, thiserror::Error)]
-#[error("`{host}` resolves only to refused addresses: {}", refusals.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+#[error(
+    "`{host}` resolves only to addresses the destination policy refuses (DESTINATION_ALLOWLIST opens them)"
+)]
 pub struct RefusedName {
     host: String,
-    refusals: Vec<Refusal>,
 }
 
 /// The resolver of the partner client.
@@ -52,7 +55,9 @@ impl Resolve for CheckedResolver {
                 })
                 .collect();
             if allowed.is_empty() && !refusals.is_empty() {
-                return Err(Box::new(RefusedName { host, refusals }) as _);
+                let refused: Vec<String> = refusals.iter().map(Refusal::to_string).collect();
+                tracing::warn!(%host, ?refused, "destination refused");
+                return Err(Box::new(RefusedName { host }) as _);
             }
             Ok(Box::new(allowed.into_iter()) as Addrs)
         })

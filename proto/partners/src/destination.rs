@@ -193,6 +193,7 @@ fn refused_v4(ip: Ipv4Addr) -> Option<&'static str> {
         (169, 254, _) => Some("link-local (cloud metadata)"),
         (100, 64..=127, _) => Some("shared (CGNAT, 100.64.0.0/10)"),
         (192, 0, 0) | (198, 18..=19, _) => Some("reserved"),
+        (168, 63, 129) if ip.octets()[3] == 16 => Some("cloud host service (Azure wire server)"),
         (224..=239, ..) => Some("multicast"),
         (240..=255, ..) => Some("reserved"),
         _ => None,
@@ -213,6 +214,10 @@ fn refused_v6(ip: Ipv6Addr) -> Option<&'static str> {
         Some("unique-local")
     } else if first & 0xff00 == 0xff00 {
         Some("multicast")
+    } else if first == 0x2001 && ip.segments()[1] == 0 {
+        Some("Teredo tunnel")
+    } else if first == 0x64 && ip.segments()[1] == 0xff9b && ip.segments()[2] == 1 {
+        Some("local NAT64 (64:ff9b:1::/48)")
     } else {
         None
     }
@@ -254,6 +259,9 @@ mod tests {
             "[::10.0.0.5]:80",
             "[64:ff9b::a00:5]:80",
             "[2002:a9fe:a9fe::1]:80",
+            "168.63.129.16:80",
+            "[2001:0:4136:e378::1]:80",
+            "[64:ff9b:1::a00:5]:80",
         ] {
             let refusal = policy.check(at(refused)).expect_err(refused);
             assert!(refusal.to_string().contains("DESTINATION_ALLOWLIST"));

@@ -27,6 +27,19 @@ const MAX_WORKSPACE_CHARS: usize = 128;
 
 /// What every API key starts with (secret scanners can match on it).
 pub const KEY_PREFIX: &str = "eck_";
+/// Characters after the prefix: 32 bytes in unpadded URL-safe base64.
+const KEY_BODY_CHARS: usize = 43;
+
+/// Whether `credential` has the shape of an API key (not whether it is
+/// one): what is not is refused without a store lookup.
+pub fn looks_like_key(credential: &[u8]) -> bool {
+    credential.len() == KEY_PREFIX.len() + KEY_BODY_CHARS
+        && credential.starts_with(KEY_PREFIX.as_bytes())
+        && credential[KEY_PREFIX.len()..]
+            .iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_'))
+}
+
 /// SHA-256 of a credential.
 pub type KeyDigest = [u8; 32];
 
