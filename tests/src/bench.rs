@@ -1,4 +1,5 @@
-//! What the benchmarks share: positional arguments and percentiles.
+//! What the benchmarks and resource tests share: positional arguments,
+//! percentiles, and the process's resident memory.
 
 use std::time::Duration;
 
@@ -15,4 +16,15 @@ pub fn arg(position: usize, default: usize) -> usize {
 pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let rank = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[rank.min(sorted.len() - 1)]
+}
+
+/// The process's resident memory, in bytes (Linux: `/proc/self/status`).
+pub fn resident_bytes() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    let kib: u64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS");
+    kib * 1024
 }

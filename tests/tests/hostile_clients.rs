@@ -11,6 +11,7 @@
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use e2e_tests::bench::resident_bytes;
 use e2e_tests::node::INGEST_TOKEN;
 use e2e_tests::platform::{Platform, event};
 use e2e_tests::with_token;
@@ -21,16 +22,6 @@ const DECLARED: usize = 16 * 1024 * 1024;
 /// How much the process may grow while they push: far below the 1 GiB
 /// their messages add up to.
 const GROWTH_BOUND: u64 = 96 * 1024 * 1024;
-
-fn resident_bytes() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
-    let kib: u64 = status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS");
-    kib * 1024
-}
 
 /// One stranger: a raw HTTP/2 connection declaring a `DECLARED`-byte gRPC
 /// message and pushing zeros until the node stops it. Returns the bytes

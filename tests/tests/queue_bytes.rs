@@ -8,22 +8,13 @@
 
 use std::time::Duration;
 
+use e2e_tests::bench::resident_bytes;
 use e2e_tests::fixtures::webhook_connector;
 use e2e_tests::partners::{FakePartner, Reply, Webhook};
 use e2e_tests::platform::Platform;
 use eventconnectors_proto::v1::RejectReason;
 
 const MIB: u64 = 1024 * 1024;
-
-fn resident_bytes() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
-    let kib: u64 = status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS");
-    kib * 1024
-}
 
 /// An event of about `size` bytes in `workspace`.
 fn large_event(id: usize, workspace: &str, size: usize) -> String {
