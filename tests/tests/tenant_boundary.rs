@@ -644,3 +644,39 @@ async fn the_stats_service_sees_owners_and_key_hashes_never_credentials(db: Db) 
         "a directory stream is not a node"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_before_the_first_configuration_is_told_to_retry() {
+    // No control plane answers there: the node has no configuration, so it
+    // cannot know the key yet.
+    let unreachable = "http://127.0.0.1:9".to_owned();
+    let node = e2e_tests::node::NodeHandle::start("no-config-yet", &[unreachable]).await;
+    let status = node
+        .ingest_client()
+        .await
+        .ingest(with_token(
+            IngestRequest::default(),
+            "eck_0000000000000000000000000000000000000000000",
+        ))
+        .await
+        .expect_err("no configuration yet");
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+}
+
+#[test]
+fn a_node_id_too_long_for_outcome_batch_ids_stops_the_start() {
+    use clap::Parser;
+    let long = "n".repeat(96);
+    let args = data_plane::args::Args::try_parse_from([
+        "data-plane",
+        "--node-token",
+        "n",
+        "--ingest-token",
+        "i",
+        "--node-id",
+        &long,
+    ])
+    .expect("flags parse");
+    let error = data_plane::node::DataPlane::new(&args).expect_err("refused");
+    assert!(error.to_string().contains("NODE_ID"), "{error}");
+}
