@@ -67,16 +67,17 @@ impl Access {
             tracing::error!(key_id = %key.id, "stored key scope is corrupt; key refused");
             return Err(unknown_credential());
         };
-        self.record_use(&key.id);
+        self.record_use(&key.id).await;
         Ok(Caller {
             scope,
             key_id: Some(key.id.into()),
         })
     }
 
-    /// Records (in the background, at most once a minute per key and
-    /// replica) that key `id` was used now.
-    fn record_use(&self, id: &str) {
+    /// Records, at most once a minute per key and replica, that key `id`
+    /// was used now: the first call of the minute waits for the write (so
+    /// a listing right after shows it), the others cost nothing.
+    async fn record_use(&self, id: &str) {
         let now = now_ms();
         {
             let mut touched = self
@@ -95,13 +96,9 @@ impl Access {
             }
             touched.insert(id.to_owned(), now);
         }
-        let store = self.store.clone();
-        let id = id.to_owned();
-        tokio::spawn(async move {
-            if let Err(error) = store.touch_key(&id, now, LAST_USED_RESOLUTION_MS).await {
-                tracing::debug!(%error, key_id = %id, "cannot record the key's last use");
-            }
-        });
+        if let Err(error) = self.store.touch_key(id, now, LAST_USED_RESOLUTION_MS).await {
+            tracing::debug!(%error, key_id = %id, "cannot record the key's last use");
+        }
     }
 
     /// The caller of `request`: the one the gate let through, or (for a
