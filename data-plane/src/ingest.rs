@@ -18,6 +18,14 @@ use tonic::{Request, Response, Status, Streaming};
 use crate::config_feed::ConfigState;
 use crate::routing::{Admission, Dispatcher, Intake};
 
+/// A credential the gate let in: its digest (streams check it again for
+/// every batch) and where it may ingest (`None`: every workspace).
+#[derive(Debug, Clone)]
+struct Admitted {
+    presented: KeyDigest,
+    scope: Option<Arc<str>>,
+}
+
 /// Batches larger than this are admitted on a blocking thread, so one big
 /// batch does not hold up the timers and sockets of the async workers.
 const INLINE_EVENTS: usize = 256;
@@ -50,9 +58,26 @@ impl IngestApi {
 
     /// Before a request is decoded: UNAUTHENTICATED or PERMISSION_DENIED
     /// unless the credential may ingest somewhere (so a stranger cannot
-    /// make the node read a large message).
-    pub fn gate(&self, metadata: &tonic::metadata::MetadataMap) -> Result<(), Status> {
-        self.scope(&presented_digest(metadata)?).map(|_| ())
+    /// make the node read a large message). What it found goes with the
+    /// request, so the handler does not check again.
+    pub fn gate(&self, mut request: Request<()>) -> Result<Request<()>, Status> {
+        let presented = presented_digest(request.metadata())?;
+        let scope = self.scope(&presented)?;
+        request
+            .extensions_mut()
+            .insert(Admitted { presented, scope });
+        Ok(request)
+    }
+
+    /// The credential's digest and scope: as the gate found them, or (for
+    /// a server without the gate) checked now.
+    fn admitted<T>(&self, request: &Request<T>) -> Result<Admitted, Status> {
+        if let Some(admitted) = request.extensions().get::<Admitted>() {
+            return Ok(admitted.clone());
+        }
+        let presented = presented_digest(request.metadata())?;
+        let scope = self.scope(&presented)?;
+        Ok(Admitted { presented, scope })
     }
 
     /// The workspace the credential with digest `presented` may ingest
@@ -126,7 +151,7 @@ impl IngestService for IngestApi {
         &self,
         request: Request<IngestRequest>,
     ) -> Result<Response<IngestResponse>, Status> {
-        let scope = self.scope(&presented_digest(request.metadata())?)?;
+        let Admitted { scope, .. } = self.admitted(&request)?;
         self.take(scope, request.into_inner())
             .await
             .map(Response::new)
@@ -140,8 +165,7 @@ impl IngestService for IngestApi {
     ) -> Result<Response<Self::IngestStreamStream>, Status> {
         // The credential is checked when the stream opens and again for
         // every batch: a key revoked meanwhile ends the stream.
-        let presented = presented_digest(request.metadata())?;
-        self.scope(&presented)?;
+        let Admitted { presented, .. } = self.admitted(&request)?;
         let api = self.clone();
         let mut requests = request.into_inner();
         let responses = async_stream_of(move |sender| async move {

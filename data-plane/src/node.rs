@@ -236,10 +236,7 @@ impl DataPlane {
             .set_service_status(LIVENESS_SERVICE, ServingStatus::Serving)
             .await;
         let ingest = self.ingest.clone();
-        let gate = move |request: tonic::Request<()>| {
-            ingest.gate(request.metadata())?;
-            Ok(request)
-        };
+        let gate = move |request: tonic::Request<()>| ingest.gate(request);
         let routes = routes.add_service(tonic::service::interceptor::InterceptedService::new(
             IngestServiceServer::new(self.ingest.clone())
                 .max_decoding_message_size(self.max_message_bytes),

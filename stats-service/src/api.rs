@@ -114,20 +114,12 @@ impl StatsApi {
         if scope == Scope::Operator {
             return Ok(());
         }
-        let Some(workspace) = scope
-            .workspace()
-            .filter(|_| matches!(scope, Scope::Admin(_)))
-        else {
-            return Err(scope.denied("statistics"));
-        };
         match self.directory.owner(connector_id) {
-            Owner::Workspace(owner) if owner == workspace => Ok(()),
-            Owner::NotYetKnown => Err(Status::unavailable(
+            Owner::Workspace(owner) if scope.administers(&owner) => Ok(()),
+            Owner::NotYetKnown if matches!(scope, Scope::Admin(_)) => Err(Status::unavailable(
                 "the stats service has not received the connector directory yet; retry",
             )),
-            Owner::Workspace(_) | Owner::Unknown => {
-                Err(scope.denied(&format!("connector {connector_id}")))
-            }
+            _ => Err(scope.denied(&format!("connector {connector_id}"))),
         }
     }
 

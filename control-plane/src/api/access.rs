@@ -5,7 +5,9 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use server_kit::access::{Bootstrap, Caller, Scope, presented_digest, unknown_credential};
+use server_kit::access::{
+    Bootstrap, Caller, Scope, digest, looks_like_key, presented, unknown_credential,
+};
 use tonic::Status;
 use tonic::metadata::MetadataMap;
 
@@ -40,7 +42,8 @@ impl Access {
     /// The caller presenting `metadata`'s credential: UNAUTHENTICATED for
     /// none, an unknown one or a revoked one.
     pub async fn authenticate(&self, metadata: &MetadataMap) -> Result<Caller, Status> {
-        let presented = presented_digest(metadata)?;
+        let credential = presented(metadata)?;
+        let presented = digest(credential);
         if let Some(scope) = self.bootstrap.scope_of(&presented) {
             return Ok(Caller {
                 scope,
@@ -48,11 +51,7 @@ impl Access {
             });
         }
         // Only what could be a key costs a store lookup.
-        let shaped = metadata
-            .get("authorization")
-            .and_then(|value| value.as_bytes().strip_prefix(b"Bearer "))
-            .is_some_and(server_kit::access::looks_like_key);
-        if !shaped {
+        if !looks_like_key(credential) {
             return Err(unknown_credential());
         }
         let key = self

@@ -110,7 +110,10 @@ pub async fn changes(
             .cloned()
             .collect()
     };
-    let upserted: HashSet<&str> = upserts.iter().map(|u| u.id.as_str()).collect();
+    let node_removals = {
+        let upserted: HashSet<&str> = upserts.iter().map(|u| u.id.as_str()).collect();
+        removed(&upserted)
+    };
     let existing: HashSet<&str> = records.iter().map(|r| r.id.as_str()).collect();
     let update = |upserts, removed_connector_ids| ConfigUpdate {
         version: upto,
@@ -121,7 +124,7 @@ pub async fn changes(
         revoked_key_ids: revoked_key_ids.clone(),
     };
     Ok(Some(Views {
-        node: update(upserts.clone(), removed(&upserted)),
+        node: update(upserts, node_removals),
         directory: update(
             records.iter().map(directory_entry).collect(),
             removed(&existing),

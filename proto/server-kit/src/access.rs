@@ -17,7 +17,6 @@ use std::fmt;
 use std::sync::Arc;
 
 use eventconnectors_proto::v1::KeyGrant;
-use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use tonic::Status;
 use tonic::metadata::MetadataMap;
@@ -43,10 +42,7 @@ pub fn looks_like_key(credential: &[u8]) -> bool {
 /// SHA-256 of a credential.
 pub type KeyDigest = [u8; 32];
 
-/// The digest of `credential`.
-pub fn digest(credential: &[u8]) -> KeyDigest {
-    Sha256::digest(credential).into()
-}
+pub use crate::auth::digest;
 
 /// What a credential may do.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -329,18 +325,23 @@ pub fn unknown_credential() -> Status {
     Status::unauthenticated("unknown or revoked credential")
 }
 
-/// The digest of the `authorization: Bearer <credential>` a caller sent.
-pub fn presented_digest(metadata: &MetadataMap) -> Result<KeyDigest, Status> {
+/// The credential of `authorization: Bearer <credential>`: UNAUTHENTICATED
+/// when there is none.
+pub fn presented(metadata: &MetadataMap) -> Result<&[u8], Status> {
     let Some(value) = metadata.get("authorization") else {
         return Err(Status::unauthenticated(
             "missing `authorization: Bearer <API key or token>` metadata",
         ));
     };
-    let presented = value
+    value
         .as_bytes()
         .strip_prefix(b"Bearer ")
-        .ok_or_else(|| Status::unauthenticated("authorization metadata must be `Bearer <key>`"))?;
-    Ok(digest(presented))
+        .ok_or_else(|| Status::unauthenticated("authorization metadata must be `Bearer <key>`"))
+}
+
+/// The digest of the credential a caller sent.
+pub fn presented_digest(metadata: &MetadataMap) -> Result<KeyDigest, Status> {
+    presented(metadata).map(digest)
 }
 
 #[cfg(test)]

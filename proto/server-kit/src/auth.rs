@@ -23,8 +23,10 @@ pub struct BearerAuth {
     role: &'static str,
 }
 
-fn digest(token: &[u8]) -> [u8; 32] {
-    Sha256::digest(token).into()
+/// SHA-256 of a credential: what is compared and looked up, never the
+/// credential itself.
+pub fn digest(credential: &[u8]) -> [u8; 32] {
+    Sha256::digest(credential).into()
 }
 
 /// A configuration value that must not reach logs: tokens, keys, URLs with
