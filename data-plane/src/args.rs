@@ -95,6 +95,10 @@ pub struct Args {
     #[command(flatten)]
     pub upstream: UpstreamTlsFlags,
 
+    /// The durable event log (off by default: accepted events are kept in
+    /// the node's memory).
+    #[command(flatten)]
+    pub event_log: EventLogFlags,
     /// Shutdown and logging.
     #[command(flatten)]
     pub serve: ServeFlags,
@@ -201,6 +205,83 @@ pub struct DeliveryFlags {
     /// Unacknowledged outcome batches kept while the stats service is away.
     #[arg(long, env = "OUTCOME_BUFFER_BATCHES", default_value_t = 3_600)]
     pub outcome_buffer_batches: usize,
+}
+
+/// The durable mode: accepted events are stored in a NATS JetStream stream
+/// before ingest answers, and every node delivers from it. The stream and
+/// its consumer are created at start, or brought to these settings; every
+/// node must be given the same ones.
+#[derive(Debug, Clone, clap::Args)]
+pub struct EventLogFlags {
+    /// `nats://host:4222` (or `tls://`; `user:password@` in the URL when
+    /// the server wants it) turns the durable mode on.
+    #[arg(long = "event-log", env = "EVENT_LOG")]
+    pub url: Option<String>,
+    /// The stream's name; its subject is `eventconnectors.<name>`.
+    #[arg(long = "event-log-stream", env = "EVENT_LOG_STREAM", default_value = "EVENTCONNECTORS_EVENTS", value_parser = parse_stream_name)]
+    pub stream: String,
+    /// The durable consumer every node shares.
+    #[arg(long = "event-log-consumer", env = "EVENT_LOG_CONSUMER", default_value = "delivery", value_parser = parse_stream_name)]
+    pub consumer: String,
+    /// Copies JetStream keeps of each event (3 on a three-server cluster;
+    /// 1 on a single server).
+    #[arg(
+        long = "event-log-replicas",
+        env = "EVENT_LOG_REPLICAS",
+        default_value_t = 1
+    )]
+    pub replicas: usize,
+    /// Longest an event may wait in the log for delivery. Past it JetStream
+    /// removes it; see the README on what that means.
+    #[arg(long = "event-log-max-age", env = "EVENT_LOG_MAX_AGE", default_value = "7days", value_parser = humantime::parse_duration)]
+    pub max_age: Duration,
+    /// Most bytes the log holds; past it ingest refuses new events
+    /// (NOT_STORED), nothing stored is dropped.
+    #[arg(long = "event-log-max-bytes", env = "EVENT_LOG_MAX_BYTES", default_value = "10GiB", value_parser = parse_bytes)]
+    pub max_bytes: usize,
+    /// An event re-sent with the same workspace and `id` within this
+    /// window is stored once. JetStream keeps every id of the window in
+    /// memory (about 100 bytes each).
+    #[arg(long = "event-log-dedup-window", env = "EVENT_LOG_DEDUP_WINDOW", default_value = "2m", value_parser = humantime::parse_duration)]
+    pub dedup_window: Duration,
+    /// How long a node may hold an event without a sign of life before
+    /// JetStream gives it to another node. Nodes signal progress every
+    /// third of it while they work on an event, so this bounds how long the
+    /// events of a killed node wait, not how long delivery may take.
+    #[arg(long = "event-log-ack-wait", env = "EVENT_LOG_ACK_WAIT", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub ack_wait: Duration,
+    /// Deliveries of one event (to nodes) after which it is not tried
+    /// again: its connectors count it FAILED (OTHER) and it leaves the log.
+    /// Guards against an event that makes every node holding it stop.
+    #[arg(
+        long = "event-log-max-deliveries",
+        env = "EVENT_LOG_MAX_DELIVERIES",
+        default_value_t = 10
+    )]
+    pub max_deliveries: u64,
+    /// Events handed to nodes and not yet acknowledged, over all nodes,
+    /// before JetStream waits (each node also holds at most
+    /// NODE_QUEUE_CAPACITY).
+    #[arg(
+        long = "event-log-max-ack-pending",
+        env = "EVENT_LOG_MAX_ACK_PENDING",
+        default_value_t = 1_000_000
+    )]
+    pub max_ack_pending: i64,
+}
+
+/// A stream or consumer name: letters, digits, `-` and `_`.
+fn parse_stream_name(text: &str) -> Result<String, String> {
+    let valid = !text.is_empty()
+        && text.len() <= 64
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if valid {
+        Ok(text.to_owned())
+    } else {
+        Err(format!("`{text}`: use 1 to 64 letters, digits, `-` or `_`"))
+    }
 }
 
 /// Where partner requests go (webhooks carry their own URL): the catalog's

@@ -16,6 +16,7 @@ use tokio_stream::StreamExt;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::config_feed::ConfigState;
+use crate::event_log::{self, AppendError, EventLog};
 use crate::routing::{Admission, Dispatcher, Intake};
 
 /// A credential the gate let in: its digest (streams check it again for
@@ -37,6 +38,8 @@ pub struct IngestApi {
     bootstrap: Bootstrap,
     config: ConfigState,
     max_batch_events: usize,
+    /// Durable mode: where accepted events are stored.
+    event_log: Option<(Arc<EventLog>, usize)>,
 }
 
 impl IngestApi {
@@ -53,7 +56,15 @@ impl IngestApi {
             bootstrap,
             config,
             max_batch_events,
+            event_log: None,
         }
+    }
+
+    /// The same API in the durable mode: events are stored in `log`
+    /// (checked against `max_event_bytes`) instead of queued here.
+    pub fn with_event_log(mut self, log: Option<Arc<EventLog>>, max_event_bytes: usize) -> Self {
+        self.event_log = log.map(|log| (log, max_event_bytes));
+        self
     }
 
     /// Before a request is decoded: UNAUTHENTICATED or PERMISSION_DENIED
@@ -121,6 +132,32 @@ impl IngestApi {
             )));
         }
         let sequence = request.sequence;
+        if let Some((log, max_event_bytes)) = &self.event_log {
+            let max = *max_event_bytes;
+            let (checked, admission) = if count <= INLINE_EVENTS {
+                event_log::check(request.events, scope.as_deref(), max)
+            } else {
+                tokio::task::spawn_blocking(move || {
+                    event_log::check(request.events, scope.as_deref(), max)
+                })
+                .await
+                .map_err(|error| Status::internal(format!("admission failed: {error}")))?
+            };
+            let Admission { accepted, rejected } =
+                log.append(checked, admission)
+                    .await
+                    .map_err(|error| match error {
+                        AppendError::Full(_) => Status::resource_exhausted(error.to_string()),
+                        AppendError::NotReady | AppendError::Unavailable(_) => {
+                            Status::unavailable(error.to_string())
+                        }
+                    })?;
+            return Ok(IngestResponse {
+                sequence,
+                accepted,
+                rejected,
+            });
+        }
         let admission = if count <= INLINE_EVENTS {
             self.dispatcher.admit(request.events, scope.as_deref())
         } else {

@@ -88,3 +88,48 @@ pub fn outcomes_lost(count: u64) {
 pub fn config_connected(connected: bool) {
     metrics::gauge!(CONFIG_CONNECTED).set(if connected { 1.0 } else { 0.0 });
 }
+
+const LOG_APPENDED: &str = "eventconnectors_event_log_appended_total";
+const LOG_DUPLICATES: &str = "eventconnectors_event_log_duplicates_total";
+const LOG_REDELIVERED: &str = "eventconnectors_event_log_redelivered_total";
+const LOG_HANDED_BACK: &str = "eventconnectors_event_log_handed_back_total";
+const LOG_GAVE_UP: &str = "eventconnectors_event_log_gave_up_total";
+const LOG_HELD: &str = "eventconnectors_event_log_held";
+const LOG_CONNECTED: &str = "eventconnectors_event_log_connected";
+
+/// Durable mode: events stored in the log by this node's ingest.
+pub fn appended(count: usize) {
+    metrics::counter!(LOG_APPENDED).increment(count as u64);
+}
+
+/// Durable mode: events the log already had (re-sent within the
+/// deduplication window), accepted without a second copy.
+pub fn duplicates(count: usize) {
+    metrics::counter!(LOG_DUPLICATES).increment(count as u64);
+}
+
+/// Durable mode: events this node took that another node (or this one)
+/// had held before.
+pub fn redelivered(count: usize) {
+    metrics::counter!(LOG_REDELIVERED).increment(count as u64);
+}
+
+/// Durable mode: events given back to the log for another node.
+pub fn handed_back(count: usize) {
+    metrics::counter!(LOG_HANDED_BACK).increment(count as u64);
+}
+
+/// Durable mode: events delivered to nodes too many times, counted FAILED.
+pub fn gave_up(count: usize) {
+    metrics::counter!(LOG_GAVE_UP).increment(count as u64);
+}
+
+/// Durable mode: events the node holds (taken, not yet acknowledged).
+pub fn held(count: usize) {
+    metrics::gauge!(LOG_HELD).set(count as f64);
+}
+
+/// Durable mode: whether the node is connected to the event log.
+pub fn log_connected(connected: bool) {
+    metrics::gauge!(LOG_CONNECTED).set(if connected { 1.0 } else { 0.0 });
+}

@@ -1,7 +1,10 @@
 //! A node's lifecycle: follow the configuration, take events once the first
 //! snapshot is applied (readiness follows), deliver, report outcomes; on
 //! SIGTERM stop taking events, drain the queues within the grace period,
-//! flush outcomes, exit.
+//! flush outcomes, exit. In the durable mode the drain hands back instead:
+//! stop pulling from the log, let requests in flight finish, give every
+//! other event back to the log for the other nodes, flush outcomes (their
+//! events are then acknowledged), exit.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -21,6 +24,7 @@ use crate::args::Args;
 use crate::config_feed::{ConfigState, WatchSettings, watch_config};
 use crate::delivery::retry::MAX_BACKOFF;
 use crate::delivery::{BreakerSettings, Delivery, PartnerClient, RetryPolicy};
+use crate::event_log::EventLog;
 use crate::ingest::IngestApi;
 use crate::metrics;
 use crate::outcomes::{Outcomes, ReporterSettings, report};
@@ -120,6 +124,7 @@ pub struct DataPlane {
     dispatcher: Arc<Dispatcher>,
     outcomes: Outcomes,
     ingest: IngestApi,
+    event_log: Option<Arc<EventLog>>,
     max_message_bytes: usize,
     tls: server_kit::tls::ServerTls,
     max_connection_age: Duration,
@@ -174,12 +179,14 @@ impl DataPlane {
         ));
         let config = ConfigState::new();
         let upstream = server_kit::tls::UpstreamTls::from_flags(&args.upstream)?;
+        let event_log = EventLog::new(&args.event_log, &node_id, args.limits.node_queue_capacity);
         let ingest = IngestApi::new(
             Arc::clone(&dispatcher),
             Bootstrap::default().with(args.ingest_token.expose(), Scope::IngestAny)?,
             config.clone(),
             args.limits.max_batch_events,
-        );
+        )
+        .with_event_log(event_log.clone(), args.limits.max_event_bytes);
         Ok(Self {
             config,
             watch: WatchSettings {
@@ -200,6 +207,7 @@ impl DataPlane {
             dispatcher,
             outcomes,
             ingest,
+            event_log,
             max_message_bytes: args.limits.max_message_bytes,
             tls: server_kit::tls::ServerTls::from_flags(&args.tls)?,
             max_connection_age: args.limits.max_connection_age,
@@ -220,6 +228,11 @@ impl DataPlane {
     /// The node's outcomes, pending and sealed.
     pub fn outcomes(&self) -> &Outcomes {
         &self.outcomes
+    }
+
+    /// The durable log, in the durable mode.
+    pub fn event_log(&self) -> Option<&Arc<EventLog>> {
+        self.event_log.as_ref()
     }
 
     /// Serves until `shutdown` resolves, then drains and flushes.
@@ -258,9 +271,30 @@ impl DataPlane {
         let follower = tokio::spawn(follow_config(
             self.config.clone(),
             Arc::clone(&self.dispatcher),
+        ));
+        let becoming_ready = tokio::spawn(become_ready(
+            Arc::clone(&self.dispatcher),
+            self.event_log.clone(),
             health.clone(),
         ));
-        let gauges = tokio::spawn(publish_gauges(Arc::clone(&self.dispatcher)));
+        let gauges = tokio::spawn(publish_gauges(
+            Arc::clone(&self.dispatcher),
+            self.event_log.clone(),
+        ));
+        let log_stop = tokio_util::sync::CancellationToken::new();
+        let (log_drained, drained) = tokio::sync::oneshot::channel::<()>();
+        let (log_consumed, consumed) = tokio::sync::oneshot::channel::<()>();
+        let log = self.event_log.clone().map(|log| {
+            let dispatcher = Arc::clone(&self.dispatcher);
+            let stop = log_stop.clone();
+            tokio::spawn(async move {
+                log.run(dispatcher, stop, async move {
+                    let _ = log_consumed.send(());
+                    let _ = drained.await;
+                })
+                .await;
+            })
+        });
 
         let dispatcher = Arc::clone(&self.dispatcher);
         let readiness = health.clone();
@@ -282,38 +316,62 @@ impl DataPlane {
             routes, listener, &self.tls, &limits, health, shutdown, self.grace,
         )
         .await;
+        becoming_ready.abort();
         // No configuration change may create a lane the drain would not stop.
         follower.abort();
         let _ = follower.await;
-        self.dispatcher.drain(self.grace).await;
+        match &log {
+            Some(_) => {
+                // Stop taking events from the log, then hand back what the
+                // lanes have not sent.
+                log_stop.cancel();
+                let _ = consumed.await;
+                self.dispatcher.hand_back(self.grace).await;
+            }
+            None => self.dispatcher.drain(self.grace).await,
+        }
         let _ = stop_config.send(true);
         let _ = stop_reporter.send(true);
         gauges.abort();
         let _ = watcher.await;
         let _ = reporter.await;
+        // Outcomes reported: their events are acknowledged; the rest go back.
+        let _ = log_drained.send(());
+        if let Some(log) = log {
+            let _ = log.await;
+        }
         result
     }
 }
 
-/// Applies every configuration version to the lanes; the first one opens
-/// intake and readiness.
-async fn follow_config(
-    config: ConfigState,
+/// Readiness: SERVING once the first configuration is applied and, in the
+/// durable mode, the event log is set up.
+async fn become_ready(
     dispatcher: Arc<Dispatcher>,
+    log: Option<Arc<EventLog>>,
     health: tonic_health::server::HealthReporter,
 ) {
+    loop {
+        let log_ready = log.as_ref().is_none_or(|log| log.is_ready());
+        if dispatcher.intake() == Intake::Open && log_ready {
+            tracing::info!("ready");
+            health.set_service_status("", ServingStatus::Serving).await;
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Applies every configuration version to the lanes; the first one opens
+/// intake.
+async fn follow_config(config: ConfigState, dispatcher: Arc<Dispatcher>) {
     let mut applied = config.applied();
-    let mut ready = false;
+    let mut first = true;
     loop {
         if let Some(snapshot) = config.current() {
             dispatcher.sync(&snapshot);
-            if !ready && dispatcher.intake() == Intake::Open {
-                ready = true;
-                tracing::info!(
-                    version = snapshot.version(),
-                    "first configuration applied; ready"
-                );
-                health.set_service_status("", ServingStatus::Serving).await;
+            if std::mem::take(&mut first) {
+                tracing::info!(version = snapshot.version(), "first configuration applied");
             }
         }
         if applied.changed().await.is_err() {
@@ -322,14 +380,18 @@ async fn follow_config(
     }
 }
 
-/// Queue depths and breaker states, every second.
-async fn publish_gauges(dispatcher: Arc<Dispatcher>) {
+/// Queue depths, breaker states and events held from the log, every
+/// second.
+async fn publish_gauges(dispatcher: Arc<Dispatcher>, log: Option<Arc<EventLog>>) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
         tick.tick().await;
         for lane in dispatcher.lanes() {
             metrics::queue_depth(&lane.id, lane.depth());
             metrics::breaker_state(&lane.id, lane.breaker().gauge());
+        }
+        if let Some(log) = &log {
+            metrics::held(log.held());
         }
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod bench;
 pub mod control_plane;
+pub mod event_log;
 pub mod fixtures;
 pub mod metrics;
 pub mod node;

@@ -253,6 +253,20 @@ impl NodeHandle {
         ServingStatus::try_from(reply.status).expect("known status")
     }
 
+    /// Waits until the node reports ready (its configuration applied and,
+    /// in the durable mode, its event log set up); panics after `timeout`.
+    pub async fn wait_ready(&self, timeout: Duration) {
+        let started = Instant::now();
+        while self.health("").await != ServingStatus::Serving {
+            assert!(
+                started.elapsed() < timeout,
+                "node {} not ready after {timeout:?}",
+                self.addr
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Stops the node and waits for it.
     pub async fn stop(self) {
         self.server.stop().await.expect("node serves");

@@ -28,7 +28,10 @@ fn unix_now() -> i64 {
 pub async fn deliver(connector: &Lane, delivery: &Delivery, batch: Vec<Queued>) {
     let count = batch.len();
     let bytes: usize = batch.iter().map(|queued| weight(&queued.event)).sum();
-    let events: Vec<_> = batch.into_iter().map(|queued| queued.event).collect();
+    let (events, receipts): (Vec<_>, Vec<_>) = batch
+        .into_iter()
+        .map(|queued| (queued.event, queued.receipt))
+        .unzip();
     let requests = {
         let current = connector.current();
         connector.adapter.requests(
@@ -40,16 +43,16 @@ pub async fn deliver(connector: &Lane, delivery: &Delivery, batch: Vec<Queued>) 
     };
     drop(events);
     let sent: usize = requests.iter().map(|request| request.events.len()).sum();
-    if requests.len() == 1 {
-        send(connector, delivery, &requests[0]).await;
+    let ended = if requests.len() == 1 {
+        vec![send(connector, delivery, &requests[0]).await]
     } else {
         futures::future::join_all(
             requests
                 .iter()
                 .map(|request| send(connector, delivery, request)),
         )
-        .await;
-    }
+        .await
+    };
     if sent < count {
         // An adapter that leaves events out is a bug; they still get an
         // outcome rather than vanishing.
@@ -63,18 +66,50 @@ pub async fn deliver(connector: &Lane, delivery: &Delivery, batch: Vec<Queued>) 
             .outcomes
             .failed(&connector.id, connector.partner, &failure, count - sent);
     }
+    let logged = receipts.iter().any(Option::is_some);
+    if logged {
+        let mut carried = vec![false; count];
+        for (request, ended) in requests.iter().zip(ended) {
+            for &index in &request.events {
+                let Some(receipt) = receipts.get(index) else {
+                    continue;
+                };
+                if std::mem::replace(&mut carried[index], true) {
+                    continue;
+                }
+                match ended {
+                    Ended::Outcome => delivery.outcomes.settle(receipt.as_ref()),
+                    Ended::HandedBack => delivery.outcomes.hand_back(receipt.as_ref()),
+                }
+            }
+        }
+        // Events no request carried have their outcome (above).
+        for (receipt, carried) in receipts.iter().zip(&carried) {
+            if !carried {
+                delivery.outcomes.settle(receipt.as_ref());
+            }
+        }
+    }
     connector.release(count, bytes);
 }
 
+/// How a request's events ended on this node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ended {
+    /// With an outcome, recorded.
+    Outcome,
+    /// Handed back to the log, no outcome here.
+    HandedBack,
+}
+
 /// Sends one request until it has its outcome.
-async fn send(connector: &Lane, delivery: &Delivery, request: &PartnerRequest) {
+async fn send(connector: &Lane, delivery: &Delivery, request: &PartnerRequest) -> Ended {
     let count = request.events.len();
     let outcomes = &delivery.outcomes;
     let mut attempts = 0;
     loop {
         if connector.stopped_by().is_some() {
-            record_stopped(connector, delivery, count);
-            return;
+            return record_stopped(connector, delivery, count);
         }
         if !connector.breaker().allow(Instant::now()) {
             let failure = Failure {
@@ -84,7 +119,7 @@ async fn send(connector: &Lane, delivery: &Delivery, request: &PartnerRequest) {
                 retry: Retry::Never,
             };
             outcomes.failed(&connector.id, connector.partner, &failure, count);
-            return;
+            return Ended::Outcome;
         }
         attempts += 1;
         let started = Instant::now();
@@ -105,20 +140,20 @@ async fn send(connector: &Lane, delivery: &Delivery, request: &PartnerRequest) {
         let failure = match verdict {
             Verdict::Delivered => {
                 outcomes.delivered(&connector.id, connector.partner, count);
-                return;
+                return Ended::Outcome;
             }
             Verdict::Partial { accepted, failure } => {
                 let accepted = accepted.min(count);
                 outcomes.delivered(&connector.id, connector.partner, accepted);
                 outcomes.failed(&connector.id, connector.partner, &failure, count - accepted);
-                return;
+                return Ended::Outcome;
             }
             Verdict::Failed(failure) => failure,
         };
         let Some(delay) = delivery.retry.next_delay(attempts, failure.retry) else {
             tracing::debug!(connector = %connector.id, attempts, category = ?failure.category, code = %failure.partner_code, "delivery failed");
             outcomes.failed(&connector.id, connector.partner, &failure, count);
-            return;
+            return Ended::Outcome;
         };
         tokio::select! {
             () = tokio::time::sleep(delay) => {}
@@ -144,12 +179,14 @@ fn scrubbed(connector: &Lane, verdict: Verdict) -> Verdict {
 
 /// Counts `count` events that will not be sent because the connector
 /// stopped: DROPPED when it was deactivated or deleted, FAILED (OTHER)
-/// when the node is shutting down.
-fn record_stopped(connector: &Lane, delivery: &Delivery, count: usize) {
+/// when the node is shutting down; nothing when the node hands them back
+/// to the log.
+fn record_stopped(connector: &Lane, delivery: &Delivery, count: usize) -> Ended {
     if count == 0 {
-        return;
+        return Ended::Outcome;
     }
     match connector.stopped_by() {
+        Some(StopReason::HandBack) => return Ended::HandedBack,
         Some(StopReason::Shutdown) => {
             let failure = Failure {
                 category: ErrorCategory::Other,
@@ -167,11 +204,24 @@ fn record_stopped(connector: &Lane, delivery: &Delivery, count: usize) {
                 .dropped(&connector.id, connector.partner, count);
         }
     }
+    Ended::Outcome
 }
 
-/// Ends `count` queued events (of `bytes` in all) of a stopped connector
-/// and gives back their room.
-pub fn end_stopped(connector: &Lane, delivery: &Delivery, count: usize, bytes: usize) {
-    record_stopped(connector, delivery, count);
+/// Ends the queued events of a stopped connector (`receipts`, one per
+/// event, of `bytes` in all) and gives back their room.
+pub fn end_stopped(
+    connector: &Lane,
+    delivery: &Delivery,
+    receipts: &[Option<crate::receipt::Receipt>],
+    bytes: usize,
+) {
+    let count = receipts.len();
+    let ended = record_stopped(connector, delivery, count);
+    for receipt in receipts {
+        match ended {
+            Ended::Outcome => delivery.outcomes.settle(receipt.as_ref()),
+            Ended::HandedBack => delivery.outcomes.hand_back(receipt.as_ref()),
+        }
+    }
     connector.release(count, bytes);
 }

@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::Breaker;
 use crate::event::RawEvent;
+use crate::receipt::Receipt;
 use crate::transform::{self, TransformError, Transformer};
 
 /// An accepted event waiting for its connector.
@@ -24,6 +25,8 @@ pub struct Queued {
     pub event: Prepared,
     /// When it was accepted (for latency).
     pub accepted_at: Instant,
+    /// Durable mode: this connector's share of the event's receipt.
+    pub receipt: Option<Receipt>,
 }
 
 /// The configuration a connector delivers by, compiled.
@@ -49,6 +52,9 @@ pub enum StopReason {
     Removed,
     /// The node shuts down: what is left is FAILED (OTHER).
     Shutdown,
+    /// The node shuts down in the durable mode: what is left goes back to
+    /// the log for another node, with no outcome here.
+    HandBack,
 }
 
 /// What one queued event is counted as, besides its text: the queue
@@ -112,6 +118,7 @@ pub struct NodeDepth {
     used: AtomicUsize,
     capacity: usize,
     bytes: ByteBudget,
+    freed: tokio::sync::Notify,
 }
 
 impl NodeDepth {
@@ -121,7 +128,14 @@ impl NodeDepth {
             used: AtomicUsize::new(0),
             capacity,
             bytes: ByteBudget::new(bytes),
+            freed: tokio::sync::Notify::new(),
         }
+    }
+
+    /// Resolves after some room is given back (the durable mode waits for
+    /// room instead of refusing).
+    pub fn freed(&self) -> tokio::sync::futures::Notified<'_> {
+        self.freed.notified()
     }
 
     /// Bytes of the events waiting or in flight.
@@ -272,6 +286,7 @@ impl Lane {
         self.node.give(count);
         self.node.bytes.give(bytes);
         self.workspace.give(bytes);
+        self.node.freed.notify_waiters();
     }
 
     /// Events waiting or in flight.
@@ -297,6 +312,7 @@ impl Lane {
         let code = match reason {
             StopReason::Removed => 1,
             StopReason::Shutdown => 2,
+            StopReason::HandBack => 3,
         };
         let _ = self
             .reason
@@ -309,6 +325,7 @@ impl Lane {
         match self.reason.load(Ordering::Acquire) {
             1 => Some(StopReason::Removed),
             2 => Some(StopReason::Shutdown),
+            3 => Some(StopReason::HandBack),
             _ => None,
         }
     }

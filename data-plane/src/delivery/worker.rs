@@ -4,7 +4,7 @@
 //! limit (its bulkhead: a slow partner holds its own permits, nobody
 //! else's). When the connector stops, what is still queued ends at once:
 //! DROPPED when it was deactivated or deleted, FAILED when the node shuts
-//! down.
+//! down, or (durable mode) back to the log for another node.
 
 use std::sync::Arc;
 
@@ -64,7 +64,8 @@ pub async fn run(
         };
         let Some(permit) = permit else {
             let bytes = batch.iter().map(|queued| weight(&queued.event)).sum();
-            end_stopped(&connector, &delivery, batch.len(), bytes);
+            let receipts: Vec<_> = batch.into_iter().map(|queued| queued.receipt).collect();
+            end_stopped(&connector, &delivery, &receipts, bytes);
             break;
         };
         // Events that arrived while waiting for a permit join the batch.
@@ -82,10 +83,10 @@ pub async fn run(
     // After `close`, `recv` still yields what senders already committed to
     // (a `try_recv` loop could miss a send in progress), then `None`.
     queue.close();
-    let (mut left, mut bytes) = (0, 0);
+    let (mut left, mut bytes) = (Vec::new(), 0);
     while let Some(queued) = queue.recv().await {
-        left += 1;
         bytes += weight(&queued.event);
+        left.push(queued.receipt);
     }
-    end_stopped(&connector, &delivery, left, bytes);
+    end_stopped(&connector, &delivery, &left, bytes);
 }

@@ -4,12 +4,18 @@
 //! counted once there and nothing is lost while it is away. What is kept is
 //! bounded: past the bound the oldest batch is dropped and its counts are
 //! added to an overflow counter, so a loss is never silent.
+//!
+//! In the durable mode the aggregate also holds the receipts of events
+//! whose outcomes are all recorded: an event leaves the log only once every
+//! batch that may count it is acknowledged (see [`Aggregator::settled`]).
 
 use std::collections::{HashMap, VecDeque};
 
 use eventconnectors_proto::limits::{MAX_OUTCOME_BATCH_BYTES, MAX_SAMPLE_CHARS};
 use eventconnectors_proto::v1::{ErrorCategory, Outcome, OutcomeBatch, OutcomeCount};
 use prost::Message;
+
+use crate::receipt::Receipt;
 
 /// Room kept in a batch for its id and node id.
 const BATCH_HEADROOM_BYTES: usize = 1024;
@@ -38,7 +44,14 @@ pub struct OutcomeKey {
 pub struct Aggregator {
     node_id: String,
     open: HashMap<OutcomeKey, (u64, String)>,
-    sealed: VecDeque<OutcomeBatch>,
+    /// Seals so far: the generation of what is open now.
+    generation: u64,
+    /// Receipts of events ended since the last seal.
+    ended: Vec<Receipt>,
+    /// Receipts waiting for the batches of their generation and before.
+    awaiting: VecDeque<(u64, Vec<Receipt>)>,
+    /// Batches not yet acknowledged, with their generation.
+    sealed: VecDeque<(u64, OutcomeBatch)>,
     max_sealed: usize,
     overflow: u64,
     rejected: u64,
@@ -52,6 +65,9 @@ impl Aggregator {
         Self {
             node_id: node_id.to_owned(),
             open: HashMap::new(),
+            generation: 0,
+            ended: Vec::new(),
+            awaiting: VecDeque::new(),
             sealed: VecDeque::new(),
             max_sealed: max_sealed.max(1),
             overflow: 0,
@@ -78,10 +94,41 @@ impl Aggregator {
         entry.0 += count;
     }
 
+    /// An event whose outcomes are all recorded (in this generation or
+    /// an earlier one): it may leave the log once they are reported.
+    pub fn ended(&mut self, receipt: Receipt) {
+        self.ended.push(receipt);
+    }
+
+    /// Receipts whose outcomes are reported: every batch of their
+    /// generation and before is acknowledged (or dropped by the bound,
+    /// and counted as lost). With `reported` false (no stats service) all
+    /// sealed ones are.
+    pub fn settled(&mut self, reported: bool) -> Vec<Receipt> {
+        let oldest_unacknowledged = match reported {
+            true => self.sealed.iter().map(|(generation, _)| *generation).min(),
+            false => None,
+        };
+        let mut settled = Vec::new();
+        while let Some((generation, _)) = self.awaiting.front()
+            && oldest_unacknowledged.is_none_or(|oldest| *generation < oldest)
+        {
+            let (_, receipts) = self.awaiting.pop_front().expect("front exists");
+            settled.extend(receipts);
+        }
+        settled
+    }
+
     /// Seals what was recorded into new batches, each under the stats
     /// service's size limit (none if nothing was recorded), and returns
     /// how many.
     pub fn seal(&mut self) -> usize {
+        let generation = self.generation;
+        self.generation += 1;
+        if !self.ended.is_empty() {
+            self.awaiting
+                .push_back((generation, std::mem::take(&mut self.ended)));
+        }
         if self.open.is_empty() {
             return 0;
         }
@@ -112,48 +159,48 @@ impl Aggregator {
             // length prefix.
             let bytes = count.encoded_len() + 8;
             if !part.is_empty() && part_bytes + bytes > budget {
-                self.push(std::mem::take(&mut part));
+                self.push(generation, std::mem::take(&mut part));
                 batches += 1;
                 part_bytes = 0;
             }
             part_bytes += bytes;
             part.push(count);
         }
-        self.push(part);
+        self.push(generation, part);
         batches + 1
     }
 
-    fn push(&mut self, counts: Vec<OutcomeCount>) {
+    fn push(&mut self, generation: u64, counts: Vec<OutcomeCount>) {
         if self.sealed.len() == self.max_sealed
-            && let Some(dropped) = self.sealed.pop_front()
+            && let Some((_, dropped)) = self.sealed.pop_front()
         {
             let lost: u64 = dropped.counts.iter().map(|c| c.count).sum();
             self.overflow += lost;
             tracing::error!(batch_id = %dropped.batch_id, lost, "outcome buffer full: oldest unacknowledged batch dropped");
         }
-        self.sealed.push_back(OutcomeBatch {
+        let batch = OutcomeBatch {
             batch_id: format!("{}-{}", self.node_id, uuid::Uuid::now_v7().simple()),
             node_id: self.node_id.clone(),
             counts,
-        });
+        };
+        self.sealed.push_back((generation, batch));
     }
 
     /// Batches not yet acknowledged, oldest first (to send or re-send).
     pub fn unacknowledged(&self) -> impl Iterator<Item = &OutcomeBatch> {
-        self.sealed.iter()
+        self.sealed.iter().map(|(_, batch)| batch)
     }
 
     /// Forgets an acknowledged batch.
     pub fn acknowledge(&mut self, batch_id: &str) {
-        self.sealed.retain(|batch| batch.batch_id != batch_id);
+        self.sealed.retain(|(_, batch)| batch.batch_id != batch_id);
     }
 
     /// Forgets a batch the stats service refused as invalid; returns the
     /// outcomes it held (lost, and counted as such).
     pub fn reject(&mut self, batch_id: &str) -> u64 {
         let lost: u64 = self
-            .sealed
-            .iter()
+            .unacknowledged()
             .filter(|batch| batch.batch_id == batch_id)
             .flat_map(|batch| &batch.counts)
             .map(|count| count.count)

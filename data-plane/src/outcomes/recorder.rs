@@ -11,6 +11,7 @@ use super::aggregate::{Aggregator, OutcomeKey};
 use partners::adapter::Failure;
 
 use crate::metrics;
+use crate::receipt::Receipt;
 use crate::transform::TransformError;
 
 /// Shared handle on the node's pending outcomes.
@@ -108,6 +109,39 @@ impl Outcomes {
             ..key(connector_id, Outcome::TransformationError)
         };
         self.record(key, 1, &format!("event {event_id}: {error}"));
+    }
+
+    /// One connector's share of a logged event ends, its outcome recorded:
+    /// at the last share the event waits for its outcomes to be reported,
+    /// or goes back to the log if a connector handed it back.
+    pub fn settle(&self, receipt: Option<&Receipt>) {
+        let Some(receipt) = receipt else { return };
+        if !receipt.end_share() {
+            return;
+        }
+        if receipt.handed_back() {
+            receipt.give_back();
+        } else {
+            self.pending().ended(receipt.clone());
+        }
+    }
+
+    /// One connector's share of a logged event ends without an outcome:
+    /// the node stops, and the event goes back to the log for another.
+    pub fn hand_back(&self, receipt: Option<&Receipt>) {
+        if let Some(receipt) = receipt {
+            receipt.mark_handed_back();
+            self.settle(Some(receipt));
+        }
+    }
+
+    /// Acknowledges to the log the events whose outcomes are reported
+    /// (`reported` false: there is no stats service, sealed is enough).
+    pub fn release_settled(&self, reported: bool) {
+        let settled = self.pending().settled(reported);
+        for receipt in &settled {
+            receipt.acknowledge();
+        }
     }
 
     /// `count` accepted events were dropped because the connector was

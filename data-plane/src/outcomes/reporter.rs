@@ -51,10 +51,16 @@ enum SessionError {
     TimedOut,
 }
 
-fn seal(outcomes: &Outcomes) {
-    let mut pending = outcomes.pending();
-    pending.seal();
-    metrics::outcomes_lost(pending.overflow());
+/// Seals what was recorded; `reported` says whether a stats service will
+/// acknowledge it (durable mode: events whose outcomes need no more wait
+/// leave the log).
+fn seal(outcomes: &Outcomes, reported: bool) {
+    {
+        let mut pending = outcomes.pending();
+        pending.seal();
+        metrics::outcomes_lost(pending.overflow());
+    }
+    outcomes.release_settled(reported);
 }
 
 /// Reports `outcomes` until `stop` turns true, then seals and flushes what
@@ -72,10 +78,10 @@ pub async fn report(
         loop {
             tokio::select! {
                 () = stopped(&mut stop) => break,
-                _ = tick.tick() => seal(&outcomes),
+                _ = tick.tick() => seal(&outcomes, false),
             }
         }
-        seal(&outcomes);
+        seal(&outcomes, false);
         let kept = outcomes.pending().unacknowledged().count();
         tracing::warn!(
             batches = kept,
@@ -116,13 +122,13 @@ pub async fn report(
             loop {
                 tokio::select! {
                     () = stopped(&mut stop) => break,
-                    _ = tick.tick() => seal(&outcomes),
+                    _ = tick.tick() => seal(&outcomes, true),
                     () = tokio::time::sleep_until(retry_at) => break,
                 }
             }
         }
     }
-    seal(&outcomes);
+    seal(&outcomes, true);
     let kept = outcomes.pending().unacknowledged().count();
     if kept > 0 {
         tracing::error!(
@@ -185,7 +191,7 @@ async fn session(
             return Ok(());
         }
         tokio::select! {
-            _ = tick.tick(), if stopping.is_none() => seal(outcomes),
+            _ = tick.tick(), if stopping.is_none() => seal(outcomes, true),
             ack = acks.message() => match ack? {
                 Some(ack) => {
                     backoff.reset();
@@ -197,12 +203,13 @@ async fn session(
                         metrics::outcomes_rejected(pending.rejected());
                         tracing::error!(batch_id = %ack.batch_id, lost, reason = %ack.rejected, "the stats service refused an outcome batch as invalid: dropped, not re-sent");
                     }
+                    outcomes.release_settled(true);
                     sent.remove(&ack.batch_id);
                 }
                 None => return Err(SessionError::Closed),
             },
             () = stopped(stop), if stopping.is_none() => {
-                seal(outcomes);
+                seal(outcomes, true);
                 stopping = Some(Instant::now() + FINAL_FLUSH);
             }
             () = tokio::time::sleep_until(stopping.unwrap_or_else(Instant::now)), if stopping.is_some() => {}

@@ -4,9 +4,13 @@
 //! room in every lane it goes to, so the node never accepts and then drops;
 //! without room it is refused with QUEUE_FULL. A transformation error is
 //! that connector's outcome for the event, counted at once.
+//!
+//! In the durable mode events come from the log, already accepted: an event
+//! waits for room instead of being refused, and each connector it is queued
+//! on holds a share of its receipt.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use eventconnectors_proto::v1::{EventRejection, RejectReason};
 
@@ -16,6 +20,7 @@ use super::Dispatcher;
 use crate::delivery::{self, Full, Lane, Queued, weight};
 use crate::event::{self, RawEvent};
 use crate::metrics;
+use crate::receipt::Receipt;
 use crate::transform::TransformError;
 
 /// What became of a batch of events.
@@ -38,7 +43,7 @@ impl Admission {
                 .any(|r| r.reason == RejectReason::QueueFull as i32)
     }
 
-    fn reject(&mut self, index: usize, reason: RejectReason, detail: String) {
+    pub(crate) fn reject(&mut self, index: usize, reason: RejectReason, detail: String) {
         self.rejected.push(EventRejection {
             index: index as u32,
             reason: reason as i32,
@@ -83,33 +88,7 @@ impl Dispatcher {
             text = event.body.to_string();
         }
         let routes = self.routes.load();
-        // Each lane's configuration is read once, so a concurrent update
-        // cannot change its mind between the checks below.
-        let mut lanes: Vec<(&Arc<Lane>, _)> = routes
-            .get(event.workspace_id())
-            .map(|lanes| {
-                lanes
-                    .iter()
-                    .map(|lane| (lane, lane.current()))
-                    .filter(|(_, current)| current.matches(&event))
-                    .collect()
-            })
-            .unwrap_or_default();
-        // Lanes forwarding the raw text go last: the last one takes it.
-        lanes.sort_by_key(|(_, current)| current.transformer.forwards_raw());
-        let last = lanes.len().saturating_sub(1);
-        let targets: Vec<Target<'_>> = lanes
-            .into_iter()
-            .enumerate()
-            .map(|(n, (lane, current))| {
-                let prepared = if n == last || !current.transformer.forwards_raw() {
-                    lane.prepare(&current, &event, &mut text)
-                } else {
-                    lane.prepare(&current, &event, &mut text.clone())
-                };
-                (lane, prepared)
-            })
-            .collect();
+        let targets = route(&routes, &event, text);
         if let Err(full) = self.reserve(&targets) {
             metrics::rejected(RejectReason::QueueFull, 1);
             let detail = match full {
@@ -125,8 +104,64 @@ impl Dispatcher {
             admission.reject(index, RejectReason::QueueFull, detail);
             return;
         }
-        self.enqueue(&event, targets.into_iter());
+        self.enqueue(&event, targets.into_iter(), None);
         admission.accepted += 1;
+    }
+
+    /// Durable mode: queues an event taken from the log on its connectors,
+    /// waiting for room, each connector with a share of `receipt`. Gives
+    /// the event back if `stop` fires while it waits. After
+    /// `give_up_after` deliveries to nodes, it is not sent but counted
+    /// FAILED on each of its connectors.
+    pub async fn admit_logged(
+        &self,
+        text: String,
+        receipt: Receipt,
+        give_up_after: u64,
+        stop: &tokio_util::sync::CancellationToken,
+    ) {
+        let outcomes = &self.delivery.outcomes;
+        // Checked at ingest (the size by then): anything else here was not
+        // put in by a node.
+        let event = match event::parse(&text, usize::MAX, None) {
+            Ok(event) => event,
+            Err(rejected) => {
+                tracing::error!(sequence = receipt.sequence(), reason = %rejected.detail, "the event log holds something that is not an event: removed");
+                receipt.terminate();
+                return;
+            }
+        };
+        if receipt.delivered() > 1 {
+            metrics::redelivered(1);
+        }
+        // Owned, as the wait for room below may be long.
+        let routes = self.routes.load_full();
+        if receipt.delivered() > give_up_after {
+            give_up(&routes, &event, &receipt, self);
+            return;
+        }
+        let targets = route(&routes, &event, text);
+        loop {
+            let freed = self.node.freed();
+            tokio::pin!(freed);
+            freed.as_mut().enable();
+            if self.reserve(&targets).is_ok() {
+                break;
+            }
+            tokio::select! {
+                () = freed => {}
+                // Room given back by a stopped lane does not notify.
+                () = tokio::time::sleep(Duration::from_millis(50)) => {}
+                () = stop.cancelled() => {
+                    outcomes.hand_back(Some(&receipt));
+                    return;
+                }
+            }
+        }
+        receipt.add_shares(targets.len());
+        self.enqueue(&event, targets.into_iter(), Some(&receipt));
+        // The router's own share.
+        outcomes.settle(Some(&receipt));
     }
 
     /// Takes room for the event in every lane it will be queued on, or
@@ -146,7 +181,12 @@ impl Dispatcher {
         Ok(())
     }
 
-    fn enqueue<'a>(&self, event: &RawEvent, targets: impl Iterator<Item = Target<'a>>) {
+    fn enqueue<'a>(
+        &self,
+        event: &RawEvent,
+        targets: impl Iterator<Item = Target<'a>>,
+        receipt: Option<&Receipt>,
+    ) {
         let outcomes = &self.delivery.outcomes;
         let accepted_at = Instant::now();
         for (lane, prepared) in targets {
@@ -156,18 +196,84 @@ impl Dispatcher {
                     let queued = Queued {
                         event: prepared,
                         accepted_at,
+                        receipt: receipt.cloned(),
                     };
-                    if lane.enqueue(queued).is_err() {
+                    if let Err(queued) = lane.enqueue(queued) {
                         // The lane stopped between routing and now: the
-                        // event ends as its stop says (DROPPED, or FAILED
-                        // for a shutdown).
-                        delivery::end_stopped(lane, &self.delivery, 1, bytes);
+                        // event ends as its stop says (DROPPED, FAILED
+                        // for a shutdown, or back to the log).
+                        delivery::end_stopped(lane, &self.delivery, &[queued.receipt], bytes);
                     }
                 }
                 Err(error) => {
                     outcomes.transformation_error(&lane.id, lane.partner, &error, event.id());
+                    outcomes.settle(receipt);
                 }
             }
         }
     }
+}
+
+/// The lanes of `event`'s workspace whose filter matches, each with the
+/// event as its partner gets it (or why it cannot). `text` is the event
+/// as it came; the last lane forwarding it raw takes it.
+fn route<'a>(routes: &'a super::Routes, event: &RawEvent, mut text: String) -> Vec<Target<'a>> {
+    // Each lane's configuration is read once, so a concurrent update
+    // cannot change its mind between the checks below.
+    let mut lanes: Vec<(&Arc<Lane>, _)> = routes
+        .get(event.workspace_id())
+        .map(|lanes| {
+            lanes
+                .iter()
+                .map(|lane| (lane, lane.current()))
+                .filter(|(_, current)| current.matches(event))
+                .collect()
+        })
+        .unwrap_or_default();
+    // Lanes forwarding the raw text go last: the last one takes it.
+    lanes.sort_by_key(|(_, current)| current.transformer.forwards_raw());
+    let last = lanes.len().saturating_sub(1);
+    lanes
+        .into_iter()
+        .enumerate()
+        .map(|(n, (lane, current))| {
+            let prepared = if n == last || !current.transformer.forwards_raw() {
+                lane.prepare(&current, event, &mut text)
+            } else {
+                lane.prepare(&current, event, &mut text.clone())
+            };
+            (lane, prepared)
+        })
+        .collect()
+}
+
+/// Counts `event` FAILED on each of its connectors without sending it: it
+/// was delivered to nodes too many times without an outcome.
+fn give_up(routes: &super::Routes, event: &RawEvent, receipt: &Receipt, dispatcher: &Dispatcher) {
+    let failure = partners::adapter::Failure {
+        category: eventconnectors_proto::v1::ErrorCategory::Other,
+        partner_code: String::new(),
+        message: format!(
+            "gave up: the event was handed to nodes {} times without an outcome (each stopped or crashed while holding it)",
+            receipt.delivered() - 1
+        ),
+        retry: partners::adapter::Retry::Never,
+    };
+    let outcomes = &dispatcher.delivery.outcomes;
+    for lane in routes
+        .get(event.workspace_id())
+        .into_iter()
+        .flat_map(|lanes| lanes.iter())
+    {
+        if lane.current().matches(event) {
+            outcomes.failed(&lane.id, lane.partner, &failure, 1);
+        }
+    }
+    tracing::error!(
+        sequence = receipt.sequence(),
+        event = event.id(),
+        "event log: gave up on an event delivered too many times"
+    );
+    metrics::gave_up(1);
+    outcomes.settle(Some(receipt));
 }

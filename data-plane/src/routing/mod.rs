@@ -149,4 +149,23 @@ impl Dispatcher {
         self.delivery.tasks.close();
         self.delivery.tasks.wait().await;
     }
+
+    /// Shutdown in the durable mode: every lane stops at once and hands
+    /// what it has not sent back to the log; requests in flight finish
+    /// (no retry starts), for up to `grace`.
+    pub async fn hand_back(&self, grace: Duration) {
+        self.close_intake();
+        for lane in self.lanes() {
+            lane.stop(StopReason::HandBack);
+        }
+        self.delivery.tasks.close();
+        if tokio::time::timeout(grace, self.delivery.tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "grace period over with requests in flight: their events go back to the log"
+            );
+        }
+    }
 }

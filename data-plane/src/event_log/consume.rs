@@ -1,0 +1,133 @@
+//! Delivery from the log. Two loops: the puller asks the shared consumer
+//! for as many events as the node has room for and takes each one into
+//! the ledger as it arrives (from then on the node signals progress for
+//! it); the admitter queues them on their connectors, waiting for room. On
+//! stop the puller ends its last pull and both give back what they hold
+//! and have not queued.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use server_kit::backoff::{Attempts, Backoff};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::{Connected, EventLog};
+use crate::receipt::Receipt;
+use crate::routing::{Dispatcher, Intake};
+
+/// Most events asked for in one pull.
+const MAX_PULL: usize = 2048;
+
+/// How long one pull waits for events (and so the longest a stop waits
+/// for the pull in progress).
+const PULL_WAIT: Duration = Duration::from_millis(500);
+
+/// Pulls and queues events until `stop`.
+pub(super) async fn consume(
+    log: &EventLog,
+    connected: &Connected,
+    dispatcher: &Dispatcher,
+    stop: &CancellationToken,
+) {
+    // Routing needs the connectors: nothing is taken before the first
+    // configuration.
+    while dispatcher.intake() == Intake::Starting {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(Duration::from_millis(20)) => {}
+        }
+    }
+    let (taken, mut to_admit) = mpsc::unbounded_channel::<(String, Receipt)>();
+    let admitter = async {
+        while let Some((text, receipt)) = to_admit.recv().await {
+            if stop.is_cancelled() {
+                receipt.give_back();
+                continue;
+            }
+            dispatcher
+                .admit_logged(text, receipt, log.flags.max_deliveries, stop)
+                .await;
+        }
+    };
+    tokio::join!(pull(log, connected, taken, stop), admitter);
+}
+
+/// The puller: ends (dropping `taken`) once `stop` fires and its last pull
+/// is over.
+async fn pull(
+    log: &EventLog,
+    connected: &Connected,
+    taken: mpsc::UnboundedSender<(String, Receipt)>,
+    stop: &CancellationToken,
+) {
+    let mut backoff = Attempts::new(Backoff::new(
+        Duration::from_millis(50),
+        Duration::from_secs(2),
+    ));
+    while !stop.is_cancelled() {
+        let room = log.ledger.room();
+        if room == 0 {
+            tokio::select! {
+                () = stop.cancelled() => break,
+                () = log.ledger.wait_for_room() => continue,
+            }
+        }
+        let pulled = connected
+            .consumer
+            .batch()
+            .max_messages(room.min(MAX_PULL))
+            .expires(PULL_WAIT)
+            .messages()
+            .await;
+        let mut messages = match pulled {
+            Ok(messages) => messages,
+            Err(error) => {
+                tracing::warn!(%error, "cannot pull from the event log; retrying");
+                tokio::select! {
+                    () = stop.cancelled() => break,
+                    () = tokio::time::sleep(backoff.next_delay()) => {}
+                }
+                continue;
+            }
+        };
+        // The pull ends when it has its events or after PULL_WAIT, so a
+        // stop waits at most that long; what comes meanwhile is given back.
+        while let Some(message) = messages.next().await {
+            let message = match message {
+                Ok(message) => message,
+                Err(error) => {
+                    tracing::debug!(%error, "event log pull ended early");
+                    break;
+                }
+            };
+            backoff.reset();
+            let (sequence, delivered) = match message.info() {
+                Ok(info) => (info.stream_sequence, info.delivered.max(1) as u64),
+                Err(error) => {
+                    tracing::warn!(%error, "a message without JetStream metadata on the event log consumer");
+                    continue;
+                }
+            };
+            let async_nats::Message { reply, payload, .. } = message.message;
+            let Some(reply) = reply else { continue };
+            let receipt = log.ledger.take(sequence, reply, delivered).await;
+            if stop.is_cancelled() {
+                receipt.give_back();
+                continue;
+            }
+            match String::from_utf8(Vec::from(payload)) {
+                Ok(text) => {
+                    let _ = taken.send((text, receipt));
+                }
+                Err(_) => {
+                    tracing::error!(
+                        sequence,
+                        "the event log holds something that is not text: removed"
+                    );
+                    receipt.terminate();
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,301 @@
+//! Receipts for events taken from the durable log (see [`crate::event_log`]).
+//!
+//! A node holds a JetStream message until the event it carries has its
+//! final outcome on every matching connector. Each of those connectors
+//! holds a share of the event's [`Receipt`]; the router holds one more
+//! while it hands the shares out, so no connector can end the event before
+//! all have it. When the last share ends, the event is either
+//! - acknowledged (`+ACK`, the message leaves the log), once the stats
+//!   service has acknowledged the outcomes counted for it (so a node killed
+//!   before that leaves the event to be delivered and counted again, never
+//!   counted nowhere), or
+//! - given back (`-NAK`, JetStream hands it to another node at once) when a
+//!   connector could not finish it here: the node is shutting down.
+//!
+//! The [`Ledger`] lists the messages the node holds. Its signaller sends
+//! the acknowledgements and, every third of the ack wait, a progress signal
+//! (`+WPI`) for every message still held, so long retries and a queue
+//! behind a slow partner do not make JetStream redeliver; a node that dies
+//! stops signalling, and its messages go to the other nodes after the ack
+//! wait. The ledger also bounds how many messages the node holds.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use async_nats::Subject;
+use bytes::Bytes;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio_util::sync::CancellationToken;
+
+use crate::metrics;
+
+/// JetStream's answers to a delivered message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signal {
+    /// Done: the message leaves the log.
+    Ack,
+    /// Give it to another node now.
+    Nak,
+    /// Still working on it: restart the ack wait.
+    Progress,
+    /// Never deliver it again (it cannot be an event).
+    Term,
+}
+
+impl Signal {
+    fn payload(self) -> Bytes {
+        Bytes::from_static(match self {
+            Self::Ack => b"+ACK",
+            Self::Nak => b"-NAK",
+            Self::Progress => b"+WPI",
+            Self::Term => b"+TERM",
+        })
+    }
+}
+
+/// The messages a node holds, by stream sequence.
+#[derive(Debug)]
+pub struct Ledger {
+    held: Mutex<HashMap<u64, Subject>>,
+    permits: Arc<Semaphore>,
+    signals: mpsc::UnboundedSender<(Subject, Signal)>,
+}
+
+/// The receiving end of a ledger's signals, for [`send_signals`].
+pub type Signals = mpsc::UnboundedReceiver<(Subject, Signal)>;
+
+impl Ledger {
+    /// A ledger holding at most `capacity` messages at once.
+    pub fn new(capacity: usize) -> (Arc<Self>, Signals) {
+        let (signals, receiver) = mpsc::unbounded_channel();
+        let ledger = Self {
+            held: Mutex::new(HashMap::new()),
+            permits: Arc::new(Semaphore::new(capacity.max(1))),
+            signals,
+        };
+        (Arc::new(ledger), receiver)
+    }
+
+    fn held(&self) -> MutexGuard<'_, HashMap<u64, Subject>> {
+        self.held
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Messages held now.
+    pub fn len(&self) -> usize {
+        self.held().len()
+    }
+
+    /// Whether no message is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// How many more messages may be taken now.
+    pub fn room(&self) -> usize {
+        self.permits.available_permits()
+    }
+
+    /// Waits until there is room for one more message.
+    pub async fn wait_for_room(&self) {
+        if let Ok(permit) = self.permits.acquire().await {
+            drop(permit);
+        }
+    }
+
+    /// Takes the message at `sequence`, answered on `reply`, delivered
+    /// `delivered` times so far (this one included); waits for room.
+    pub async fn take(self: &Arc<Self>, sequence: u64, reply: Subject, delivered: u64) -> Receipt {
+        let permit = Arc::clone(&self.permits)
+            .acquire_owned()
+            .await
+            .expect("the ledger's semaphore is never closed");
+        self.held().insert(sequence, reply);
+        Receipt(Arc::new(Inner {
+            sequence,
+            delivered,
+            shares: AtomicUsize::new(1),
+            handed_back: AtomicBool::new(false),
+            ledger: Arc::clone(self),
+            _permit: permit,
+        }))
+    }
+
+    /// Ends message `sequence` with `signal`, once (later calls do
+    /// nothing and return `false`).
+    fn end(&self, sequence: u64, signal: Signal) -> bool {
+        let Some(reply) = self.held().remove(&sequence) else {
+            return false;
+        };
+        let _ = self.signals.send((reply, signal));
+        true
+    }
+
+    /// Gives every message still held back to the log (the last step of
+    /// a shutdown); returns how many.
+    pub fn give_back_all(&self) -> usize {
+        let held: Vec<_> = self.held().drain().collect();
+        for (_, reply) in &held {
+            let _ = self.signals.send((reply.clone(), Signal::Nak));
+        }
+        metrics::handed_back(held.len());
+        held.len()
+    }
+}
+
+/// Sends `signals` to JetStream through `client`, and a progress signal
+/// for every message `ledger` holds every `heartbeat`, until `stop` is
+/// cancelled; then sends what is left and flushes.
+pub async fn send_signals(
+    client: async_nats::Client,
+    ledger: Arc<Ledger>,
+    mut signals: Signals,
+    heartbeat: Duration,
+    stop: CancellationToken,
+) {
+    let mut tick = tokio::time::interval(heartbeat);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tokio::select! {
+            biased;
+            next = signals.recv() => match next {
+                Some((reply, signal)) => publish(&client, reply, signal).await,
+                None => break,
+            },
+            _ = tick.tick() => {
+                let held: Vec<Subject> = ledger.held().values().cloned().collect();
+                for reply in held {
+                    publish(&client, reply, Signal::Progress).await;
+                }
+            }
+            () = stop.cancelled() => break,
+        }
+    }
+    while let Ok((reply, signal)) = signals.try_recv() {
+        publish(&client, reply, signal).await;
+    }
+    if let Err(error) = client.flush().await {
+        tracing::warn!(%error, "could not flush the last acknowledgements to the event log");
+    }
+}
+
+async fn publish(client: &async_nats::Client, reply: Subject, signal: Signal) {
+    // A signal lost with the connection is answered by JetStream itself:
+    // the message is redelivered after the ack wait.
+    if let Err(error) = client.publish(reply, signal.payload()).await {
+        tracing::debug!(%error, ?signal, "event log signal not sent");
+    }
+}
+
+/// A node's hold on one message of the durable log, shared by the
+/// connectors the event goes to.
+#[derive(Debug, Clone)]
+pub struct Receipt(Arc<Inner>);
+
+#[derive(Debug)]
+struct Inner {
+    sequence: u64,
+    delivered: u64,
+    shares: AtomicUsize,
+    handed_back: AtomicBool,
+    ledger: Arc<Ledger>,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Receipt {
+    /// The message's sequence in the stream.
+    pub fn sequence(&self) -> u64 {
+        self.0.sequence
+    }
+
+    /// How many times JetStream has delivered the message (this time
+    /// included).
+    pub fn delivered(&self) -> u64 {
+        self.0.delivered
+    }
+
+    /// Adds `count` shares (one per connector the event goes to).
+    pub fn add_shares(&self, count: usize) {
+        self.0.shares.fetch_add(count, Ordering::AcqRel);
+    }
+
+    /// Ends one share; `true` when it was the last.
+    pub fn end_share(&self) -> bool {
+        self.0.shares.fetch_sub(1, Ordering::AcqRel) == 1
+    }
+
+    /// The event goes back to the log at its last share instead of being
+    /// acknowledged.
+    pub fn mark_handed_back(&self) {
+        self.0.handed_back.store(true, Ordering::Release);
+    }
+
+    /// Whether a connector handed the event back.
+    pub fn handed_back(&self) -> bool {
+        self.0.handed_back.load(Ordering::Acquire)
+    }
+
+    /// Done: the message leaves the log.
+    pub fn acknowledge(&self) {
+        self.0.ledger.end(self.0.sequence, Signal::Ack);
+    }
+
+    /// Back to the log, for another node now.
+    pub fn give_back(&self) {
+        if self.0.ledger.end(self.0.sequence, Signal::Nak) {
+            metrics::handed_back(1);
+        }
+    }
+
+    /// Never to be delivered again (not an event).
+    pub fn terminate(&self) {
+        self.0.ledger.end(self.0.sequence, Signal::Term);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn subject(sequence: u64) -> Subject {
+        Subject::from(format!("$JS.ACK.S.C.1.{sequence}.{sequence}.0.0"))
+    }
+
+    #[tokio::test]
+    async fn a_message_ends_once_with_the_first_signal() {
+        let (ledger, mut signals) = Ledger::new(2);
+        let receipt = ledger.take(7, subject(7), 1).await;
+        assert_eq!((ledger.len(), ledger.room()), (1, 1));
+        receipt.add_shares(2);
+        assert!(!receipt.end_share(), "the router's share");
+        assert!(!receipt.end_share());
+        assert!(receipt.end_share(), "the last connector's share");
+        receipt.acknowledge();
+        receipt.give_back();
+        assert_eq!(
+            signals.try_recv().expect("one signal"),
+            (subject(7), Signal::Ack)
+        );
+        assert!(signals.try_recv().is_err(), "a message ends once");
+        assert_eq!(ledger.len(), 0);
+        drop(receipt);
+        assert_eq!(ledger.room(), 2, "room comes back with the last share");
+    }
+
+    #[tokio::test]
+    async fn the_ledger_bounds_what_a_node_holds_and_gives_back_the_rest() {
+        let (ledger, mut signals) = Ledger::new(1);
+        let first = ledger.take(1, subject(1), 1).await;
+        let waiting =
+            tokio::time::timeout(Duration::from_millis(50), ledger.take(2, subject(2), 1));
+        assert!(waiting.await.is_err(), "no room for a second message");
+        assert_eq!(ledger.give_back_all(), 1);
+        assert_eq!(signals.try_recv().expect("nak"), (subject(1), Signal::Nak));
+        first.acknowledge();
+        assert!(signals.try_recv().is_err(), "given back already");
+    }
+}
