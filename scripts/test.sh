@@ -41,8 +41,22 @@ ensure_redis() {
   log "Redis did not start"; exit 1
 }
 
+# --- NATS with JetStream (the durable mode's tests) ------------------------------
+ensure_nats() {
+  if [ -n "${TEST_NATS_URL:-}" ]; then log "NATS: using TEST_NATS_URL"; return; fi
+  if (exec 3<>/dev/tcp/127.0.0.1/4222) 2>/dev/null; then log "NATS: reusing 127.0.0.1:4222"; return; fi
+  local bin; bin=$(command -v nats-server || ls /usr/sbin/nats-server 2>/dev/null || true)
+  if [ -z "$bin" ]; then log "NATS: not installed (apt-get install nats-server)"; exit 1; fi
+  local dir; dir=$(mktemp -d /tmp/ec-nats.XXXXXX)
+  log "NATS: starting with JetStream on 127.0.0.1:4222 (store in $dir)"
+  setsid "$bin" -js -a 127.0.0.1 -p 4222 -sd "$dir" >"$dir/log" 2>&1 < /dev/null &
+  for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/4222) 2>/dev/null && return; sleep 0.1; done
+  log "NATS did not start: $(cat "$dir/log")"; exit 1
+}
+
 ensure_postgres
 ensure_redis
+ensure_nats
 
 # --- Build once ---------------------------------------------------------------
 log "building (target dir: $target_dir)"

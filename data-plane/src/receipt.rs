@@ -59,6 +59,7 @@ impl Signal {
 #[derive(Debug)]
 pub struct Ledger {
     held: Mutex<HashMap<u64, Subject>>,
+    given_back: std::sync::atomic::AtomicU64,
     permits: Arc<Semaphore>,
     signals: mpsc::UnboundedSender<(Subject, Signal)>,
 }
@@ -72,6 +73,7 @@ impl Ledger {
         let (signals, receiver) = mpsc::unbounded_channel();
         let ledger = Self {
             held: Mutex::new(HashMap::new()),
+            given_back: std::sync::atomic::AtomicU64::new(0),
             permits: Arc::new(Semaphore::new(capacity.max(1))),
             signals,
         };
@@ -92,6 +94,11 @@ impl Ledger {
     /// Whether no message is held.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Messages given back to the log since start.
+    pub fn given_back(&self) -> u64 {
+        self.given_back.load(Ordering::Acquire)
     }
 
     /// How many more messages may be taken now.
@@ -130,6 +137,9 @@ impl Ledger {
         let Some(reply) = self.held().remove(&sequence) else {
             return false;
         };
+        if signal == Signal::Nak {
+            self.given_back.fetch_add(1, Ordering::AcqRel);
+        }
         let _ = self.signals.send((reply, signal));
         true
     }
@@ -138,6 +148,8 @@ impl Ledger {
     /// a shutdown); returns how many.
     pub fn give_back_all(&self) -> usize {
         let held: Vec<_> = self.held().drain().collect();
+        self.given_back
+            .fetch_add(held.len() as u64, Ordering::AcqRel);
         for (_, reply) in &held {
             let _ = self.signals.send((reply.clone(), Signal::Nak));
         }

@@ -11,6 +11,7 @@ pub mod partners;
 pub mod pki;
 pub mod platform;
 pub mod postgres;
+pub mod processes;
 pub mod server_task;
 pub mod stats;
 

@@ -190,10 +190,12 @@ impl EventLog {
         // Lanes that ended handed their events back; what is left is held
         // for outcomes the stats service has not confirmed: back too (they
         // are counted by the node that delivers them next).
-        let left = self.ledger.give_back_all();
-        if left > 0 {
-            tracing::info!(events = left, "given back to the event log");
-        }
+        let unreported = self.ledger.give_back_all();
+        tracing::info!(
+            events = self.ledger.given_back(),
+            unreported,
+            "stopped taking events; given back to the event log for the other nodes"
+        );
         signals_stop.cancel();
         let _ = signaller.await;
     }

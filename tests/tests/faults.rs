@@ -1,0 +1,340 @@
+//! Faults on the real stack, every service its own process: the control
+//! plane on Postgres, the stats service on Redis, nodes in the durable mode
+//! on a stream of their own on the machine's NATS server. Each test is
+//! named for what an operator sees.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use e2e_tests::event_log::TestLog;
+use e2e_tests::fixtures::webhook_connector;
+use e2e_tests::partners::{FakePartner, Reply, Webhook};
+use e2e_tests::platform::event;
+use e2e_tests::processes::Stack;
+use serde_json::json;
+
+const SECOND: Duration = Duration::from_secs(1);
+
+fn events(prefix: &str, count: usize) -> Vec<String> {
+    (0..count)
+        .map(|n| {
+            event(
+                &format!("{prefix}-{n}"),
+                "acme",
+                "order_completed",
+                json!({"n": n}),
+            )
+        })
+        .collect()
+}
+
+/// How many requests the partner got for each event id.
+fn arrivals(partner: &FakePartner) -> HashMap<String, usize> {
+    let mut arrivals = HashMap::new();
+    for request in partner.requests() {
+        let id = request
+            .headers
+            .get("webhook-id")
+            .cloned()
+            .unwrap_or_default();
+        *arrivals.entry(id).or_insert(0) += 1;
+    }
+    arrivals
+}
+
+/// The number after `field` on the last log line containing `message`
+/// (colour codes removed).
+fn logged_number(output: &str, message: &str, field: &str) -> Option<u64> {
+    let line = output.lines().rev().find(|line| line.contains(message))?;
+    let mut plain = String::new();
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c == 'm' {
+                    break;
+                }
+            }
+        } else {
+            plain.push(c);
+        }
+    }
+    let rest = &plain[plain.find(field)? + field.len()..];
+    rest.split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// Sends `events` to node `index` in batches of `size`, every one accepted.
+async fn ingest_all(stack: &Stack, index: usize, events: &[String], size: usize) {
+    for batch in events.chunks(size) {
+        let response = stack.ingest(index, batch).await.expect("ingest");
+        assert_eq!(
+            (response.accepted as usize, response.rejected.len()),
+            (batch.len(), 0)
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_node_killed_with_events_in_flight_loses_none_of_them() {
+    const EVENTS: usize = 10_000;
+    const HELD: usize = 2_000;
+    let partner = FakePartner::start(&Webhook).await;
+    partner.set_default(Reply::Delay(
+        Duration::from_millis(10),
+        Box::new(Reply::Accept),
+    ));
+    let held = HELD.to_string();
+    let stack = Stack::start(
+        TestLog::new(),
+        2,
+        &[
+            "--node-queue-capacity",
+            &held,
+            "--connector-concurrency",
+            "32",
+        ],
+    )
+    .await;
+    let mut stack = stack;
+    let hook = stack
+        .create(webhook_connector("acme", "hook", &partner.url()))
+        .await;
+    tokio::time::sleep(SECOND / 2).await;
+    let all = events("kill", EVENTS);
+    // Through the node that survives.
+    ingest_all(&stack, 1, &all, 1000).await;
+    partner.wait_for_requests(2_000, 60 * SECOND).await;
+    stack.nodes[0].kill();
+    let killed_at = partner.request_count();
+
+    let totals = stack
+        .wait_for_totals(&hook.id, 120 * SECOND, |t| t.delivered >= EVENTS as u64)
+        .await;
+    stack.log.wait_until_empty(30 * SECOND).await;
+    tokio::time::sleep(SECOND).await;
+    let totals = stack.totals(&hook.id).await.unwrap_or(totals);
+    let arrivals = arrivals(&partner);
+    let sent_again: usize = arrivals.values().map(|n| n - 1).sum();
+    let counted_again = totals.delivered - EVENTS as u64;
+    eprintln!(
+        "killed after {killed_at} requests: every one of {EVENTS} events reached the partner, \
+         {sent_again} sent twice, {counted_again} counted twice (bound: {HELD}, the killed node's capacity)"
+    );
+    assert_eq!(arrivals.len(), EVENTS, "every event reached the partner");
+    assert_eq!(totals.failed, 0, "{totals:?}");
+    assert!(sent_again <= HELD, "{sent_again} sent again");
+    assert!(
+        counted_again as usize <= sent_again,
+        "{counted_again} counted again"
+    );
+}
+
+#[tokio::test]
+async fn scaling_down_a_node_hands_its_queue_to_the_others_with_nothing_failed() {
+    const EVENTS: usize = 600;
+    let partner = FakePartner::start(&Webhook).await;
+    partner.set_default(Reply::Delay(
+        Duration::from_millis(50),
+        Box::new(Reply::Accept),
+    ));
+    let mut stack = Stack::start(
+        TestLog::new(),
+        2,
+        &["--connector-concurrency", "4", "--shutdown-grace", "5s"],
+    )
+    .await;
+    let hook = stack
+        .create(webhook_connector("acme", "hook", &partner.url()))
+        .await;
+    tokio::time::sleep(SECOND / 2).await;
+    ingest_all(&stack, 1, &events("scale", EVENTS), 200).await;
+    partner.wait_for_requests(60, 30 * SECOND).await;
+    let status = stack.nodes[0].terminate(15 * SECOND).await;
+    assert!(status.is_some_and(|s| s.success()), "{status:?}");
+    let output = stack.nodes[0].output();
+    let given_back = logged_number(&output, "given back to the event log", "events=")
+        .unwrap_or_else(|| panic!("no hand-back logged:\n{output}"));
+    eprintln!("the stopped node gave {given_back} events back");
+    assert!(
+        given_back > 0,
+        "the node stopped with nothing queued: no test"
+    );
+
+    let totals = stack
+        .wait_for_totals(&hook.id, 60 * SECOND, |t| t.delivered >= EVENTS as u64)
+        .await;
+    stack.log.wait_until_empty(10 * SECOND).await;
+    tokio::time::sleep(SECOND / 2).await;
+    let totals = stack.totals(&hook.id).await.unwrap_or(totals);
+    assert_eq!(
+        (totals.delivered, totals.failed),
+        (EVENTS as u64, 0),
+        "{totals:?}"
+    );
+    let arrivals = arrivals(&partner);
+    assert_eq!(arrivals.len(), EVENTS);
+    assert!(
+        arrivals.values().all(|&n| n == 1),
+        "nothing handed back had been sent"
+    );
+}
+
+#[tokio::test]
+async fn restarting_the_stats_service_mid_stream_loses_and_doubles_no_count() {
+    const EVENTS: usize = 3_000;
+    let partner = FakePartner::start(&Webhook).await;
+    let mut stack = Stack::start(TestLog::new(), 1, &[]).await;
+    let hook = stack
+        .create(webhook_connector("acme", "hook", &partner.url()))
+        .await;
+    tokio::time::sleep(SECOND / 2).await;
+    let all = events("stats", EVENTS);
+    ingest_all(&stack, 0, &all[..1000], 250).await;
+    stack.stats.kill();
+    ingest_all(&stack, 0, &all[1000..2000], 250).await;
+    partner.wait_for_requests(2000, 30 * SECOND).await;
+    stack.stats.restart();
+    stack.stats.wait_ready(30 * SECOND).await;
+    ingest_all(&stack, 0, &all[2000..], 250).await;
+
+    stack
+        .wait_for_totals(&hook.id, 60 * SECOND, |t| t.delivered >= EVENTS as u64)
+        .await;
+    stack.log.wait_until_empty(10 * SECOND).await;
+    tokio::time::sleep(SECOND / 2).await;
+    let totals = stack.totals(&hook.id).await.expect("totals");
+    assert_eq!(totals.delivered, EVENTS as u64, "{totals:?}");
+    assert_eq!(partner.request_count(), EVENTS as u64);
+}
+
+#[tokio::test]
+async fn restarting_the_control_plane_mid_stream_keeps_delivery_going() {
+    let partner = FakePartner::start(&Webhook).await;
+    let other = FakePartner::start(&Webhook).await;
+    let mut stack = Stack::start(TestLog::new(), 1, &[]).await;
+    let hook = stack
+        .create(webhook_connector("acme", "hook", &partner.url()))
+        .await;
+    tokio::time::sleep(SECOND / 2).await;
+    stack.control_plane.kill();
+    ingest_all(&stack, 0, &events("cp-down", 500), 250).await;
+    partner.wait_for_requests(500, 30 * SECOND).await;
+    stack.control_plane.restart();
+    stack.control_plane.wait_ready(30 * SECOND).await;
+    let second = stack
+        .create(webhook_connector("acme", "second", &other.url()))
+        .await;
+    // The node follows the restarted control plane: the new connector gets
+    // what comes next.
+    let started = std::time::Instant::now();
+    let mut n = 0;
+    while other.request_count() == 0 {
+        assert!(
+            started.elapsed() < 30 * SECOND,
+            "the node never got the new connector"
+        );
+        ingest_all(&stack, 0, &events(&format!("cp-back-{n}"), 1), 1).await;
+        n += 1;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    stack
+        .wait_for_totals(&hook.id, 30 * SECOND, |t| t.delivered >= 500)
+        .await;
+    stack
+        .wait_for_totals(&second.id, 30 * SECOND, |t| t.delivered >= 1)
+        .await;
+}
+
+#[tokio::test]
+async fn an_event_whose_nodes_keep_dying_is_counted_failed_not_lost() {
+    let partner = Arc::new(FakePartner::start(&Webhook).await);
+    // The partner never answers in time: the node holds the events.
+    partner.set_default(Reply::Delay(60 * SECOND, Box::new(Reply::Accept)));
+    let mut stack = Stack::start(
+        TestLog::new(),
+        1,
+        &[
+            "--event-log-max-deliveries",
+            "1",
+            "--delivery-timeout",
+            "30s",
+        ],
+    )
+    .await;
+    let hook = stack
+        .create(webhook_connector("acme", "hook", &partner.url()))
+        .await;
+    tokio::time::sleep(SECOND / 2).await;
+    ingest_all(&stack, 0, &events("doomed", 5), 5).await;
+    partner.wait_for_requests(5, 10 * SECOND).await;
+    stack.nodes[0].kill();
+    stack.add_node().await;
+
+    let totals = stack
+        .wait_for_totals(&hook.id, 30 * SECOND, |t| t.failed >= 5)
+        .await;
+    assert_eq!((totals.failed, totals.delivered), (5, 0), "{totals:?}");
+    stack.log.wait_until_empty(10 * SECOND).await;
+    let output = stack.nodes[1].output();
+    assert!(output.contains("gave up"), "{output}");
+}
+
+#[tokio::test]
+async fn restarting_nats_mid_stream_loses_no_accepted_event() {
+    const EVENTS: usize = 2_000;
+    let mut nats = e2e_tests::processes::nats_server().await;
+    let url = nats.url().replace("http://", "nats://");
+    let partner = FakePartner::start(&Webhook).await;
+    let stack = Stack::start(TestLog::on(&url), 1, &[]).await;
+    let hook = stack
+        .create(webhook_connector("acme", "hook", &partner.url()))
+        .await;
+    tokio::time::sleep(SECOND / 2).await;
+    let all = events("nats", EVENTS);
+    let (mut refused, mut restarted) = (0, false);
+    for (n, batch) in all.chunks(100).enumerate() {
+        if n == 5 {
+            nats.kill();
+            let away = stack.ingest(0, batch).await;
+            assert!(
+                away.as_ref().map_or(true, |r| r.accepted == 0),
+                "stored with NATS away: {away:?}"
+            );
+            refused += 1;
+            nats.restart();
+            restarted = true;
+        }
+        // A producer re-sends a batch until all of it is stored: what was
+        // stored before is stored once.
+        let started = std::time::Instant::now();
+        loop {
+            match stack.ingest(0, batch).await {
+                Ok(response) if response.rejected.is_empty() => break,
+                Ok(_) | Err(_) => refused += 1,
+            }
+            assert!(started.elapsed() < 30 * SECOND, "NATS never came back");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    assert!(restarted);
+    let totals = stack
+        .wait_for_totals(&hook.id, 60 * SECOND, |t| t.delivered >= EVENTS as u64)
+        .await;
+    stack.log.wait_until_empty(30 * SECOND).await;
+    let arrivals = arrivals(&partner);
+    let sent_again: usize = arrivals.values().map(|n| n - 1).sum();
+    eprintln!(
+        "{refused} calls refused while NATS was away; {} delivered, {sent_again} sent twice",
+        totals.delivered
+    );
+    assert_eq!(
+        arrivals.len(),
+        EVENTS,
+        "every accepted event reached the partner"
+    );
+    assert_eq!(totals.failed, 0, "{totals:?}");
+}
