@@ -73,6 +73,37 @@ impl TestLog {
         stream.info().await.expect("stream info").state.messages
     }
 
+    /// Events the nodes' consumer has yet to deliver or to have
+    /// acknowledged.
+    pub async fn undelivered(&self) -> u64 {
+        let context = self.context().await;
+        let stream = context.get_stream(&self.stream).await.expect("the stream");
+        let mut consumer: jetstream::consumer::PullConsumer = stream
+            .get_consumer("delivery")
+            .await
+            .expect("the nodes' consumer");
+        let info = consumer.info().await.expect("consumer info");
+        info.num_pending + info.num_ack_pending as u64
+    }
+
+    /// Waits until the consumer has nothing left to deliver or to have
+    /// acknowledged; panics after `timeout`.
+    pub async fn wait_until_delivered(&self, timeout: Duration) {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let left = self.undelivered().await;
+            if left == 0 {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{left} events undelivered in {} after {timeout:?}",
+                self.stream
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Waits until the stream holds no message; panics after `timeout`.
     pub async fn wait_until_empty(&self, timeout: Duration) {
         let deadline = tokio::time::Instant::now() + timeout;

@@ -324,12 +324,15 @@ async fn restarting_nats_mid_stream_loses_no_accepted_event() {
     let totals = stack
         .wait_for_totals(&hook.id, 60 * SECOND, |t| t.delivered >= EVENTS as u64)
         .await;
-    stack.log.wait_until_empty(30 * SECOND).await;
+    // A server killed with -9 may keep acknowledged messages in its
+    // store: what matters is that nothing is left to deliver.
+    stack.log.wait_until_delivered(30 * SECOND).await;
     let arrivals = arrivals(&partner);
     let sent_again: usize = arrivals.values().map(|n| n - 1).sum();
     eprintln!(
-        "{refused} calls refused while NATS was away; {} delivered, {sent_again} sent twice",
-        totals.delivered
+        "{refused} calls refused while NATS was away; {} delivered, {sent_again} sent twice, {} acknowledged messages left in the store",
+        totals.delivered,
+        stack.log.messages().await
     );
     assert_eq!(
         arrivals.len(),

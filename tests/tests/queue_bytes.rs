@@ -73,6 +73,10 @@ async fn large_events_to_a_stalled_partner_fill_the_byte_budget_not_the_memory()
     const SIZE: usize = 60 * 1024;
     let partner = stalled().await;
     let mut platform = Platform::start(&[
+        // Stalled for the whole test: no timeout, retry or breaker frees
+        // room while the flood runs, however slow the machine.
+        "--delivery-timeout",
+        "120s",
         "--node-queue-bytes",
         "64MiB",
         "--workspace-queue-share",
@@ -117,6 +121,10 @@ async fn a_noisy_workspace_takes_its_share_and_no_more() {
     let stuck = stalled().await;
     let healthy = FakePartner::start(&Webhook).await;
     let mut platform = Platform::start(&[
+        // Stalled for the whole test: no timeout, retry or breaker frees
+        // room while the flood runs, however slow the machine.
+        "--delivery-timeout",
+        "120s",
         "--node-queue-bytes",
         "32MiB",
         "--workspace-queue-share",
