@@ -7,11 +7,11 @@
 //! each, [`delivery`] sends it through each connector's lane, [`outcomes`]
 //! counts what became of it. [`config_feed`] keeps the connectors current;
 //! [`node`] runs it all. Each depends only on those after it (and on the
-//! leaves: `event`, `metrics`, `args`, `receipt`), never back.
+//! leaves: `event`, `metrics`, `args`), never back.
 //!
 //! In the durable mode [`event_log`] sits between ingest and routing:
 //! ingest stores events in a JetStream stream, and every node takes them
-//! from there into its lanes, each holding a [`receipt`] until the event's
+//! from there into its lanes, each holding a receipt until the event's
 //! outcomes are final and reported.
 
 pub mod args;
@@ -23,6 +23,5 @@ pub mod ingest;
 pub mod metrics;
 pub mod node;
 pub mod outcomes;
-pub mod receipt;
 pub mod routing;
 pub mod transform;

@@ -10,26 +10,25 @@
 
 #![allow(clippy::print_stdout)] // the report on stdout is what a benchmark is for
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use e2e_tests::bench::{arg, percentile};
+use e2e_tests::bench::{
+    BATCH, arg, cpu_of, ingest_fully, meta, percentile, raw_event, send_all, wait_events,
+};
 use e2e_tests::control_plane::{ControlPlaneHandle, Db};
 use e2e_tests::fixtures::create;
 use e2e_tests::fixtures::webhook_connector;
 use e2e_tests::node::{INGEST_TOKEN, IngestClient, NodeHandle};
 use e2e_tests::partners::{FakePartner, MetaCapi, Reply, Webhook};
 use e2e_tests::with_token;
-use eventconnectors_proto::v1::{Connector, DataType, FieldMapping, IngestRequest};
+use eventconnectors_proto::v1::{Connector, IngestRequest};
 use http_body_util::Full;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use tokio::runtime::Runtime;
 
-const BATCH: usize = 500;
-const SENDERS: usize = 4;
 const CONCURRENCY: usize = 16;
 const LINGER_MS: u64 = 5;
 
@@ -40,27 +39,6 @@ fn runtime(name: &str, threads: usize) -> Runtime {
         .enable_all()
         .build()
         .expect("runtime")
-}
-
-/// CPU seconds used so far by this process's threads named `name`.
-fn cpu_of(name: &str) -> f64 {
-    let ticks_per_second = 100.0; // USER_HZ on Linux
-    let mut ticks = 0u64;
-    for task in std::fs::read_dir("/proc/self/task").expect("/proc") {
-        let Ok(stat) = std::fs::read_to_string(task.expect("task").path().join("stat")) else {
-            continue;
-        };
-        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
-            continue;
-        };
-        if &stat[open + 1..close] != name {
-            continue;
-        }
-        let fields: Vec<&str> = stat[close + 2..].split(' ').collect();
-        // utime and stime are fields 14 and 15; fields[0] is field 3.
-        ticks += fields[11].parse::<u64>().unwrap_or(0) + fields[12].parse::<u64>().unwrap_or(0);
-    }
-    ticks as f64 / ticks_per_second
 }
 
 /// Resident memory of the process, in bytes.
@@ -74,103 +52,8 @@ fn rss() -> u64 {
     pages * 4096
 }
 
-fn raw_event(id: &str, workspace: &str) -> String {
-    format!(
-        r#"{{"id":"{id}","workspace_id":"{workspace}","type":"Purchase","timestamp":"{}","user":{{"id":"U-{id}","email":"Shopper.{id}@Example.com","phone":"+33 6 12 34 56 78","anonymous_id":"555.{id}"}},"context":{{"ip":"203.0.113.7","user_agent":"Mozilla/5.0 (X11; Linux x86_64)","page_url":"https://shop.example/checkout"}},"properties":{{"total":"129.90","currency":"EUR","order_id":"O-{id}","items":3}}}}"#,
-        jiff::Timestamp::now()
-    )
-}
-
-fn meta(workspace: &str) -> Connector {
-    Connector {
-        workspace_id: workspace.to_owned(),
-        name: format!("meta {workspace}"),
-        partner: "meta_capi".to_owned(),
-        settings: BTreeMap::from([("pixel_id".to_owned(), "123456789012345".to_owned())]),
-        secrets: BTreeMap::from([("access_token".to_owned(), "EAAB-token".to_owned())]),
-        mappings: vec![
-            FieldMapping {
-                source: "properties.total".to_owned(),
-                target: "custom_data.value".to_owned(),
-                r#type: DataType::Number as i32,
-                ..Default::default()
-            },
-            FieldMapping {
-                source: "properties.currency".to_owned(),
-                target: "custom_data.currency".to_owned(),
-                r#type: DataType::String as i32,
-                ..Default::default()
-            },
-        ],
-        ..Default::default()
-    }
-}
-
 fn webhook(workspace: &str, url: &str) -> Connector {
     webhook_connector(workspace, &format!("hook {url}"), url)
-}
-
-/// Sends `events` in batches over `SENDERS` concurrent callers, retrying
-/// what the node refuses as full; returns each batch's send instant.
-async fn send_all(client: &IngestClient, events: Vec<String>) {
-    let batches: Vec<Vec<String>> = events.chunks(BATCH).map(<[String]>::to_vec).collect();
-    let per_sender = batches.len().div_ceil(SENDERS);
-    let mut tasks = Vec::new();
-    for share in batches.chunks(per_sender.max(1)) {
-        let share = share.to_vec();
-        let mut client = client.clone();
-        tasks.push(tokio::spawn(async move {
-            for events in share {
-                ingest_fully(&mut client, events).await;
-            }
-        }));
-    }
-    for task in tasks {
-        task.await.expect("sender");
-    }
-}
-
-async fn ingest_fully(client: &mut IngestClient, mut events: Vec<String>) {
-    loop {
-        let reply = client
-            .ingest(with_token(
-                IngestRequest {
-                    events: events.clone(),
-                    sequence: 0,
-                },
-                INGEST_TOKEN,
-            ))
-            .await;
-        let refused: Vec<usize> = match reply {
-            Ok(reply) => reply
-                .into_inner()
-                .rejected
-                .iter()
-                .map(|r| r.index as usize)
-                .collect(),
-            Err(status) if status.code() == tonic::Code::ResourceExhausted => {
-                (0..events.len()).collect()
-            }
-            Err(status) => panic!("ingest failed: {status}"),
-        };
-        if refused.is_empty() {
-            return;
-        }
-        events = refused.into_iter().map(|i| events[i].clone()).collect();
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
-}
-
-async fn wait_events(partner: &FakePartner, count: u64, timeout: Duration) {
-    let started = Instant::now();
-    while partner.event_count() < count {
-        assert!(
-            started.elapsed() < timeout,
-            "{} of {count} events at the partner",
-            partner.event_count()
-        );
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
 }
 
 /// The ceiling: `bodies` POSTed to `url` by a bare hyper client, `CONCURRENCY`
@@ -400,7 +283,7 @@ fn main() {
     let cpu_before = cpu_of("node");
     let started = Instant::now();
     loadgen.block_on(async {
-        send_all(&client, events).await;
+        send_all(std::slice::from_ref(&client), events).await;
         wait_events(&meta_partner, batched as u64, Duration::from_secs(300)).await;
     });
     let elapsed = started.elapsed();
@@ -421,7 +304,7 @@ fn main() {
     let cpu_before = cpu_of("node");
     let started = Instant::now();
     loadgen.block_on(async {
-        send_all(&client, events).await;
+        send_all(std::slice::from_ref(&client), events).await;
         wait_events(&hook_partner, unbatched as u64, Duration::from_secs(300)).await;
     });
     let elapsed = started.elapsed();

@@ -136,6 +136,7 @@ async fn a_node_killed_with_events_in_flight_loses_none_of_them() {
 #[tokio::test]
 async fn scaling_down_a_node_hands_its_queue_to_the_others_with_nothing_failed() {
     const EVENTS: usize = 600;
+    const BATCH: usize = 50;
     let partner = FakePartner::start(&Webhook).await;
     partner.set_default(Reply::Delay(
         Duration::from_millis(50),
@@ -151,14 +152,13 @@ async fn scaling_down_a_node_hands_its_queue_to_the_others_with_nothing_failed()
         .create(webhook_connector("acme", "hook", &partner.url()))
         .await;
     tokio::time::sleep(SECOND / 2).await;
-    ingest_all(&stack, 1, &events("scale", EVENTS), 200).await;
+    ingest_all(&stack, 1, &events("scale", EVENTS), BATCH).await;
     partner.wait_for_requests(60, 30 * SECOND).await;
     let status = stack.nodes[0].terminate(15 * SECOND).await;
     assert!(status.is_some_and(|s| s.success()), "{status:?}");
     let output = stack.nodes[0].output();
-    let given_back = logged_number(&output, "given back to the event log", "events=")
+    let given_back = logged_number(&output, "given back to the event log", "messages=")
         .unwrap_or_else(|| panic!("no hand-back logged:\n{output}"));
-    eprintln!("the stopped node gave {given_back} events back");
     assert!(
         given_back > 0,
         "the node stopped with nothing queued: no test"
@@ -176,10 +176,16 @@ async fn scaling_down_a_node_hands_its_queue_to_the_others_with_nothing_failed()
         "{totals:?}"
     );
     let arrivals = arrivals(&partner);
+    let sent_again: usize = arrivals.values().map(|n| n - 1).sum();
+    eprintln!(
+        "the stopped node gave {given_back} messages of {BATCH} events back; {sent_again} events sent twice, none counted twice"
+    );
     assert_eq!(arrivals.len(), EVENTS);
+    // What a node had sent of a message it gave back is sent again by the
+    // next one (with the same id), and counted once.
     assert!(
-        arrivals.values().all(|&n| n == 1),
-        "nothing handed back had been sent"
+        sent_again as u64 <= given_back * BATCH as u64,
+        "{sent_again} sent again"
     );
 }
 

@@ -8,6 +8,10 @@
 //! codes). A rejected payload or bad credentials are answers from a healthy
 //! partner; they fail their events with their own category instead of
 //! hiding the cause behind CIRCUIT_BREAKER.
+//!
+//! Sending and counting are apart: [`send`] says how a request's events
+//! ended, [`record`] counts them, at once for events kept in memory, on
+//! each event's receipt for events from the durable log.
 
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -17,6 +21,7 @@ use partners::adapter::{Failure, PartnerRequest, Retry, Verdict};
 
 use super::{Delivery, Lane, Queued, StopReason, weight};
 use crate::metrics;
+use crate::outcomes::Receipt;
 
 fn unix_now() -> i64 {
     SystemTime::now()
@@ -42,8 +47,7 @@ pub async fn deliver(connector: &Lane, delivery: &Delivery, batch: Vec<Queued>) 
         )
     };
     drop(events);
-    let sent: usize = requests.iter().map(|request| request.events.len()).sum();
-    let ended = if requests.len() == 1 {
+    let ends = if requests.len() == 1 {
         vec![send(connector, delivery, &requests[0]).await]
     } else {
         futures::future::join_all(
@@ -53,7 +57,28 @@ pub async fn deliver(connector: &Lane, delivery: &Delivery, batch: Vec<Queued>) 
         )
         .await
     };
-    if sent < count {
+    let mut carried = vec![false; count];
+    for (request, ended) in requests.iter().zip(&ends) {
+        // Each event once, even from an adapter that repeats one.
+        let indexes: Vec<usize> = request
+            .events
+            .iter()
+            .copied()
+            .filter(|&index| index < count && !std::mem::replace(&mut carried[index], true))
+            .collect();
+        let receipts: Vec<Option<&Receipt>> = indexes
+            .iter()
+            .map(|&index| receipts[index].as_ref())
+            .collect();
+        record(connector, delivery, ended, &receipts);
+    }
+    let left: Vec<Option<&Receipt>> = carried
+        .iter()
+        .zip(&receipts)
+        .filter(|(carried, _)| !**carried)
+        .map(|(_, receipt)| receipt.as_ref())
+        .collect();
+    if !left.is_empty() {
         // An adapter that leaves events out is a bug; they still get an
         // outcome rather than vanishing.
         let failure = Failure {
@@ -62,69 +87,92 @@ pub async fn deliver(connector: &Lane, delivery: &Delivery, batch: Vec<Queued>) 
             message: "the partner adapter built no request for the event".into(),
             retry: Retry::Never,
         };
-        delivery
-            .outcomes
-            .failed(&connector.id, connector.partner, &failure, count - sent);
-    }
-    let logged = receipts.iter().any(Option::is_some);
-    if logged {
-        let mut carried = vec![false; count];
-        for (request, ended) in requests.iter().zip(ended) {
-            for &index in &request.events {
-                let Some(receipt) = receipts.get(index) else {
-                    continue;
-                };
-                if std::mem::replace(&mut carried[index], true) {
-                    continue;
-                }
-                match ended {
-                    Ended::Outcome => delivery.outcomes.settle(receipt.as_ref()),
-                    Ended::HandedBack => delivery.outcomes.hand_back(receipt.as_ref()),
-                }
-            }
-        }
-        // Events no request carried have their outcome (above).
-        for (receipt, carried) in receipts.iter().zip(&carried) {
-            if !carried {
-                delivery.outcomes.settle(receipt.as_ref());
-            }
-        }
+        record(connector, delivery, &Ended::Failed(failure), &left);
     }
     connector.release(count, bytes);
 }
 
 /// How a request's events ended on this node.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug)]
 enum Ended {
-    /// With an outcome, recorded.
-    Outcome,
-    /// Handed back to the log, no outcome here.
+    /// The partner took them.
+    Delivered,
+    /// The partner took the first `accepted`; the rest failed.
+    Partial {
+        /// Events taken.
+        accepted: usize,
+        /// Why the rest were not.
+        failure: Failure,
+    },
+    /// Failed for good.
+    Failed(Failure),
+    /// Not sent: the connector was deactivated or deleted.
+    Dropped,
+    /// Not sent: back to the log for another node.
     HandedBack,
+}
+
+/// Counts how the events whose receipts are `receipts` (one per event,
+/// `None` for events kept in memory) ended.
+fn record(connector: &Lane, delivery: &Delivery, ended: &Ended, receipts: &[Option<&Receipt>]) {
+    let outcomes = &delivery.outcomes;
+    let (id, partner) = (connector.id.as_str(), connector.partner);
+    if receipts.iter().all(Option::is_none) {
+        let count = receipts.len();
+        match ended {
+            Ended::Delivered => outcomes.delivered(id, partner, count, None),
+            Ended::Partial { accepted, failure } => {
+                let accepted = (*accepted).min(count);
+                outcomes.delivered(id, partner, accepted, None);
+                outcomes.failed(id, partner, failure, count - accepted, None);
+            }
+            Ended::Failed(failure) => outcomes.failed(id, partner, failure, count, None),
+            Ended::Dropped => outcomes.dropped(id, partner, count, None),
+            Ended::HandedBack => {}
+        }
+        return;
+    }
+    // From the log: each event's outcome waits on its receipt (which of
+    // a partial answer's events were taken is not said: the counts are
+    // what matter).
+    for (n, receipt) in receipts.iter().enumerate() {
+        match ended {
+            Ended::Delivered => outcomes.delivered(id, partner, 1, *receipt),
+            Ended::Partial { accepted, .. } if n < *accepted => {
+                outcomes.delivered(id, partner, 1, *receipt);
+            }
+            Ended::Partial { failure, .. } | Ended::Failed(failure) => {
+                outcomes.failed(id, partner, failure, 1, *receipt);
+            }
+            Ended::Dropped => outcomes.dropped(id, partner, 1, *receipt),
+            Ended::HandedBack => {
+                outcomes.hand_back(*receipt);
+                continue;
+            }
+        }
+        outcomes.settle(*receipt);
+    }
 }
 
 /// Sends one request until it has its outcome.
 async fn send(connector: &Lane, delivery: &Delivery, request: &PartnerRequest) -> Ended {
-    let count = request.events.len();
-    let outcomes = &delivery.outcomes;
     let mut attempts = 0;
     loop {
-        if connector.stopped_by().is_some() {
-            return record_stopped(connector, delivery, count);
+        if let Some(stopped) = stopped(connector) {
+            return stopped;
         }
         if !connector.breaker().allow(Instant::now()) {
-            let failure = Failure {
+            return Ended::Failed(Failure {
                 category: ErrorCategory::CircuitBreaker,
                 partner_code: String::new(),
                 message: "not sent: the connector's circuit breaker is open".into(),
                 retry: Retry::Never,
-            };
-            outcomes.failed(&connector.id, connector.partner, &failure, count);
-            return Ended::Outcome;
+            });
         }
         attempts += 1;
         let started = Instant::now();
         let verdict = match delivery.client.send(request).await {
-            Ok(response) => connector.adapter.classify(&response, count),
+            Ok(response) => connector.adapter.classify(&response, request.events.len()),
             Err(failure) => Verdict::Failed(failure),
         };
         let verdict = scrubbed(connector, verdict);
@@ -138,22 +186,15 @@ async fn send(connector: &Lane, delivery: &Delivery, request: &PartnerRequest) -
         );
         connector.breaker().record(Instant::now(), healthy);
         let failure = match verdict {
-            Verdict::Delivered => {
-                outcomes.delivered(&connector.id, connector.partner, count);
-                return Ended::Outcome;
-            }
+            Verdict::Delivered => return Ended::Delivered,
             Verdict::Partial { accepted, failure } => {
-                let accepted = accepted.min(count);
-                outcomes.delivered(&connector.id, connector.partner, accepted);
-                outcomes.failed(&connector.id, connector.partner, &failure, count - accepted);
-                return Ended::Outcome;
+                return Ended::Partial { accepted, failure };
             }
             Verdict::Failed(failure) => failure,
         };
         let Some(delay) = delivery.retry.next_delay(attempts, failure.retry) else {
             tracing::debug!(connector = %connector.id, attempts, category = ?failure.category, code = %failure.partner_code, "delivery failed");
-            outcomes.failed(&connector.id, connector.partner, &failure, count);
-            return Ended::Outcome;
+            return Ended::Failed(failure);
         };
         tokio::select! {
             () = tokio::time::sleep(delay) => {}
@@ -177,34 +218,21 @@ fn scrubbed(connector: &Lane, verdict: Verdict) -> Verdict {
     }
 }
 
-/// Counts `count` events that will not be sent because the connector
-/// stopped: DROPPED when it was deactivated or deleted, FAILED (OTHER)
-/// when the node is shutting down; nothing when the node hands them back
-/// to the log.
-fn record_stopped(connector: &Lane, delivery: &Delivery, count: usize) -> Ended {
-    if count == 0 {
-        return Ended::Outcome;
-    }
-    match connector.stopped_by() {
-        Some(StopReason::HandBack) => return Ended::HandedBack,
-        Some(StopReason::Shutdown) => {
-            let failure = Failure {
-                category: ErrorCategory::Other,
-                partner_code: String::new(),
-                message: "shutdown: the node stopped before the event was delivered".into(),
-                retry: Retry::Never,
-            };
-            delivery
-                .outcomes
-                .failed(&connector.id, connector.partner, &failure, count);
-        }
-        Some(StopReason::Removed) | None => {
-            delivery
-                .outcomes
-                .dropped(&connector.id, connector.partner, count);
-        }
-    }
-    Ended::Outcome
+/// How events end that will not be sent because the connector stopped:
+/// DROPPED when it was deactivated or deleted, FAILED (OTHER) when the node
+/// is shutting down, back to the log in the durable mode; `None` while it
+/// runs.
+fn stopped(connector: &Lane) -> Option<Ended> {
+    Some(match connector.stopped_by()? {
+        StopReason::Removed => Ended::Dropped,
+        StopReason::HandBack => Ended::HandedBack,
+        StopReason::Shutdown => Ended::Failed(Failure {
+            category: ErrorCategory::Other,
+            partner_code: String::new(),
+            message: "shutdown: the node stopped before the event was delivered".into(),
+            retry: Retry::Never,
+        }),
+    })
 }
 
 /// Ends the queued events of a stopped connector (`receipts`, one per
@@ -212,16 +240,11 @@ fn record_stopped(connector: &Lane, delivery: &Delivery, count: usize) -> Ended 
 pub fn end_stopped(
     connector: &Lane,
     delivery: &Delivery,
-    receipts: &[Option<crate::receipt::Receipt>],
+    receipts: &[Option<Receipt>],
     bytes: usize,
 ) {
-    let count = receipts.len();
-    let ended = record_stopped(connector, delivery, count);
-    for receipt in receipts {
-        match ended {
-            Ended::Outcome => delivery.outcomes.settle(receipt.as_ref()),
-            Ended::HandedBack => delivery.outcomes.hand_back(receipt.as_ref()),
-        }
-    }
-    connector.release(count, bytes);
+    let ended = stopped(connector).unwrap_or(Ended::Dropped);
+    let receipts: Vec<Option<&Receipt>> = receipts.iter().map(Option::as_ref).collect();
+    record(connector, delivery, &ended, &receipts);
+    connector.release(receipts.len(), bytes);
 }

@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::Breaker;
 use crate::event::RawEvent;
-use crate::receipt::Receipt;
+use crate::outcomes::Receipt;
 use crate::transform::{self, TransformError, Transformer};
 
 /// An accepted event waiting for its connector.

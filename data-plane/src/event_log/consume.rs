@@ -7,17 +7,19 @@
 
 use std::time::Duration;
 
+use eventconnectors_proto::v1::LoggedEvents;
 use futures::StreamExt;
+use prost::Message as _;
 use server_kit::backoff::{Attempts, Backoff};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::{Connected, EventLog};
-use crate::receipt::Receipt;
+use crate::outcomes::Receipt;
 use crate::routing::{Dispatcher, Intake};
 
-/// Most events asked for in one pull.
-const MAX_PULL: usize = 2048;
+/// Most messages asked for in one pull.
+const MAX_PULL: usize = 256;
 
 /// How long one pull waits for events (and so the longest a stop waits
 /// for the pull in progress).
@@ -38,15 +40,15 @@ pub(super) async fn consume(
             () = tokio::time::sleep(Duration::from_millis(20)) => {}
         }
     }
-    let (taken, mut to_admit) = mpsc::unbounded_channel::<(String, Receipt)>();
+    let (taken, mut to_admit) = mpsc::unbounded_channel::<(Vec<String>, Receipt)>();
     let admitter = async {
-        while let Some((text, receipt)) = to_admit.recv().await {
+        while let Some((events, receipt)) = to_admit.recv().await {
             if stop.is_cancelled() {
                 receipt.give_back();
                 continue;
             }
             dispatcher
-                .admit_logged(text, receipt, log.flags.max_deliveries, stop)
+                .admit_logged(events, receipt, log.flags.max_deliveries, stop)
                 .await;
         }
     };
@@ -58,7 +60,7 @@ pub(super) async fn consume(
 async fn pull(
     log: &EventLog,
     connected: &Connected,
-    taken: mpsc::UnboundedSender<(String, Receipt)>,
+    taken: mpsc::UnboundedSender<(Vec<String>, Receipt)>,
     stop: &CancellationToken,
 ) {
     let mut backoff = Attempts::new(Backoff::new(
@@ -76,7 +78,9 @@ async fn pull(
         let pulled = connected
             .consumer
             .batch()
-            .max_messages(room.min(MAX_PULL))
+            // A message holds up to a thousand events: ask for what the
+            // room may take (at least one, which then waits for room).
+            .max_messages((room / super::append::MAX_CHUNK_EVENTS).clamp(1, MAX_PULL))
             .expires(PULL_WAIT)
             .messages()
             .await;
@@ -111,19 +115,22 @@ async fn pull(
             };
             let async_nats::Message { reply, payload, .. } = message.message;
             let Some(reply) = reply else { continue };
-            let receipt = log.ledger.take(sequence, reply, delivered).await;
+            let events = LoggedEvents::decode(payload).map(|logged| logged.events);
+            let count = events.as_ref().map_or(1, Vec::len);
+            let receipt = log.ledger.take(sequence, reply, delivered, count).await;
             if stop.is_cancelled() {
                 receipt.give_back();
                 continue;
             }
-            match String::from_utf8(Vec::from(payload)) {
-                Ok(text) => {
-                    let _ = taken.send((text, receipt));
+            match events {
+                Ok(events) => {
+                    let _ = taken.send((events, receipt));
                 }
-                Err(_) => {
+                Err(error) => {
                     tracing::error!(
                         sequence,
-                        "the event log holds something that is not text: removed"
+                        %error,
+                        "the event log holds a message no node wrote: removed"
                     );
                     receipt.terminate();
                 }

@@ -3,17 +3,18 @@
 //! to has its final outcome.
 //!
 //! - **Ingest** ([`append`]) checks each event as in the memory mode, then
-//!   stores it in the stream with the message id `<workspace>\n<id>`, and
-//!   answers the producer only once JetStream has confirmed every stored
-//!   event. What JetStream did not confirm is refused NOT_STORED; with the
-//!   log unreachable the whole call is UNAVAILABLE. An event re-sent with the
-//!   same workspace and id within the deduplication window is stored once
-//!   (and reported accepted).
-//! - **Delivery** ([`consume`]): every node pulls from one durable consumer
-//!   (explicit acks), so each event goes to one node at a time. The node
-//!   queues it on its connectors and holds the message until all of them
-//!   have its final outcome and the stats service has those outcomes (see
-//!   [`crate::receipt`]); meanwhile it signals progress, so retries of any
+//!   stores the call's good events in the stream, a thousand to a message,
+//!   and answers the producer only once JetStream has confirmed every
+//!   message. What JetStream did not confirm is refused NOT_STORED; with the
+//!   log unreachable the whole call is UNAVAILABLE. A message's id is a
+//!   digest of its events' workspaces and ids, so a batch re-sent as it was
+//!   within the deduplication window is stored once (and reported
+//!   accepted).
+//! - **Delivery** (`consume`): every node pulls from one durable consumer
+//!   (explicit acks), so each message goes to one node at a time. The node
+//!   queues its events on their connectors and holds the message until all
+//!   of them have their final outcome and the stats service has those outcomes (see
+//!   [`crate::outcomes::receipt`]); meanwhile it signals progress, so retries of any
 //!   length keep it. A node that dies stops signalling: JetStream hands its
 //!   events to the others after the ack wait.
 //! - **Shutdown**: the node stops pulling, lets requests in flight finish
@@ -34,7 +35,7 @@
 //! `EVENT_LOG_ACK_WAIT`, unlimited deliveries, `EVENT_LOG_MAX_ACK_PENDING`.
 //! Both are created at start or brought to these settings.
 
-mod append;
+pub mod append;
 mod consume;
 
 use std::sync::Arc;
@@ -47,7 +48,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::args::EventLogFlags;
 use crate::metrics;
-use crate::receipt::{self, Ledger};
+use crate::outcomes::receipt::{self, Ledger};
 use crate::routing::Dispatcher;
 
 pub use append::{AppendError, Checked, check};
@@ -95,6 +96,8 @@ struct Connected {
     jetstream: jetstream::Context,
     subject: async_nats::Subject,
     consumer: consumer::PullConsumer,
+    /// The server's largest message.
+    max_payload: usize,
 }
 
 /// The node's side of the durable log.
@@ -192,7 +195,7 @@ impl EventLog {
         // are counted by the node that delivers them next).
         let unreported = self.ledger.give_back_all();
         tracing::info!(
-            events = self.ledger.given_back(),
+            messages = self.ledger.given_back(),
             unreported,
             "stopped taking events; given back to the event log for the other nodes"
         );
@@ -271,6 +274,7 @@ impl EventLog {
                 source,
             })?;
         Ok(Connected {
+            max_payload: client.server_info().max_payload,
             client,
             jetstream,
             subject: subject.into(),

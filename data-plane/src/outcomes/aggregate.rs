@@ -15,7 +15,7 @@ use eventconnectors_proto::limits::{MAX_OUTCOME_BATCH_BYTES, MAX_SAMPLE_CHARS};
 use eventconnectors_proto::v1::{ErrorCategory, Outcome, OutcomeBatch, OutcomeCount};
 use prost::Message;
 
-use crate::receipt::Receipt;
+use super::receipt::Receipt;
 
 /// Room kept in a batch for its id and node id.
 const BATCH_HEADROOM_BYTES: usize = 1024;

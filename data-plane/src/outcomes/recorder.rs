@@ -10,8 +10,8 @@ use eventconnectors_proto::v1::{ErrorCategory, Outcome};
 use super::aggregate::{Aggregator, OutcomeKey};
 use partners::adapter::Failure;
 
+use super::receipt::Receipt;
 use crate::metrics;
-use crate::receipt::Receipt;
 use crate::transform::TransformError;
 
 /// Shared handle on the node's pending outcomes.
@@ -55,21 +55,33 @@ impl Outcomes {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn record(&self, key: OutcomeKey, count: usize, sample: &str) {
-        if count > 0 {
-            self.pending().record(key, count as u64, sample);
+    /// Counts `count` events with outcome `key`: at once, or for events
+    /// from the log on their `receipt` (counted when it ends).
+    fn record(&self, key: OutcomeKey, count: usize, sample: &str, receipt: Option<&Receipt>) {
+        if count == 0 {
+            return;
+        }
+        match receipt {
+            Some(receipt) => receipt.hold(key, count as u64, sample),
+            None => self.pending().record(key, count as u64, sample),
         }
     }
 
     /// `count` events reached the partner.
-    pub fn delivered(&self, connector_id: &str, partner: &'static str, count: usize) {
+    pub fn delivered(
+        &self,
+        connector_id: &str,
+        partner: &'static str,
+        count: usize,
+        receipt: Option<&Receipt>,
+    ) {
         metrics::outcome(
             partner,
             Outcome::Delivered,
             ErrorCategory::Unspecified,
             count,
         );
-        self.record(key(connector_id, Outcome::Delivered), count, "");
+        self.record(key(connector_id, Outcome::Delivered), count, "", receipt);
     }
 
     /// `count` events failed for good.
@@ -79,6 +91,7 @@ impl Outcomes {
         partner: &'static str,
         failure: &Failure,
         count: usize,
+        receipt: Option<&Receipt>,
     ) {
         metrics::outcome(partner, Outcome::Failed, failure.category, count);
         let key = OutcomeKey {
@@ -86,7 +99,7 @@ impl Outcomes {
             partner_code: failure.partner_code.clone(),
             ..key(connector_id, Outcome::Failed)
         };
-        self.record(key, count, &failure.message);
+        self.record(key, count, &failure.message, receipt);
     }
 
     /// One event could not be transformed for the connector.
@@ -96,6 +109,7 @@ impl Outcomes {
         partner: &'static str,
         error: &TransformError,
         event_id: &str,
+        receipt: Option<&Receipt>,
     ) {
         metrics::outcome(
             partner,
@@ -108,22 +122,29 @@ impl Outcomes {
             reason: error.reason.clone(),
             ..key(connector_id, Outcome::TransformationError)
         };
-        self.record(key, 1, &format!("event {event_id}: {error}"));
+        self.record(key, 1, &format!("event {event_id}: {error}"), receipt);
     }
 
-    /// One connector's share of a logged event ends, its outcome recorded:
-    /// at the last share the event waits for its outcomes to be reported,
-    /// or goes back to the log if a connector handed it back.
+    /// One share of a logged message ends, its outcome held on the
+    /// receipt: at the last share the outcomes held are counted and the
+    /// message waits for them to be reported, or it goes back to the log
+    /// (its outcomes forgotten: the next node counts them) if a connector
+    /// handed an event back.
     pub fn settle(&self, receipt: Option<&Receipt>) {
         let Some(receipt) = receipt else { return };
         if !receipt.end_share() {
             return;
         }
+        let held = receipt.take_outcomes();
         if receipt.handed_back() {
             receipt.give_back();
-        } else {
-            self.pending().ended(receipt.clone());
+            return;
         }
+        let mut pending = self.pending();
+        for (key, count, sample) in held {
+            pending.record(key, count, &sample);
+        }
+        pending.ended(receipt.clone());
     }
 
     /// One connector's share of a logged event ends without an outcome:
@@ -146,8 +167,14 @@ impl Outcomes {
 
     /// `count` accepted events were dropped because the connector was
     /// deactivated or deleted.
-    pub fn dropped(&self, connector_id: &str, partner: &'static str, count: usize) {
+    pub fn dropped(
+        &self,
+        connector_id: &str,
+        partner: &'static str,
+        count: usize,
+        receipt: Option<&Receipt>,
+    ) {
         metrics::outcome(partner, Outcome::Dropped, ErrorCategory::Unspecified, count);
-        self.record(key(connector_id, Outcome::Dropped), count, "");
+        self.record(key(connector_id, Outcome::Dropped), count, "", receipt);
     }
 }

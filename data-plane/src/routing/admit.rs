@@ -20,7 +20,7 @@ use super::Dispatcher;
 use crate::delivery::{self, Full, Lane, Queued, weight};
 use crate::event::{self, RawEvent};
 use crate::metrics;
-use crate::receipt::Receipt;
+use crate::outcomes::Receipt;
 use crate::transform::TransformError;
 
 /// What became of a batch of events.
@@ -108,60 +108,98 @@ impl Dispatcher {
         admission.accepted += 1;
     }
 
-    /// Durable mode: queues an event taken from the log on its connectors,
-    /// waiting for room, each connector with a share of `receipt`. Gives
-    /// the event back if `stop` fires while it waits. After
-    /// `give_up_after` deliveries to nodes, it is not sent but counted
-    /// FAILED on each of its connectors.
+    /// Durable mode: queues the events of one message taken from the log
+    /// on their connectors, waiting for room, each connector with a share
+    /// of the message's `receipt`. Gives the message back if `stop` fires
+    /// while an event waits. After `give_up_after` deliveries to nodes, its
+    /// events are not sent but counted FAILED on their connectors.
     pub async fn admit_logged(
         &self,
-        text: String,
+        events: Vec<String>,
         receipt: Receipt,
         give_up_after: u64,
         stop: &tokio_util::sync::CancellationToken,
     ) {
         let outcomes = &self.delivery.outcomes;
-        // Checked at ingest (the size by then): anything else here was not
-        // put in by a node.
-        let event = match event::parse(&text, usize::MAX, None) {
-            Ok(event) => event,
-            Err(rejected) => {
-                tracing::error!(sequence = receipt.sequence(), reason = %rejected.detail, "the event log holds something that is not an event: removed");
-                receipt.terminate();
+        if receipt.delivered() > 1 {
+            metrics::redelivered(events.len());
+        }
+        let giving_up = receipt.delivered() > give_up_after;
+        for text in events {
+            // Checked at ingest: anything else was not put in by a node.
+            let event = match event::parse(&text, usize::MAX, None) {
+                Ok(event) => event,
+                Err(rejected) => {
+                    tracing::error!(sequence = receipt.sequence(), reason = %rejected.detail, "the event log holds something that is not an event: skipped");
+                    continue;
+                }
+            };
+            // Owned, as the wait for room below may be long.
+            let routes = self.routes.load_full();
+            if giving_up {
+                self.give_up(&routes, &event, &receipt);
+                continue;
+            }
+            let targets = route(&routes, &event, text);
+            if !self.wait_for_room(&targets, stop).await {
+                outcomes.hand_back(Some(&receipt));
                 return;
             }
-        };
-        if receipt.delivered() > 1 {
-            metrics::redelivered(1);
+            receipt.add_shares(targets.len());
+            self.enqueue(&event, targets.into_iter(), Some(&receipt));
         }
-        // Owned, as the wait for room below may be long.
-        let routes = self.routes.load_full();
-        if receipt.delivered() > give_up_after {
-            give_up(&routes, &event, &receipt, self);
-            return;
-        }
-        let targets = route(&routes, &event, text);
+        // The router's own share.
+        outcomes.settle(Some(&receipt));
+    }
+
+    /// Takes room for an event in all its lanes, waiting for it; `false`
+    /// when `stop` fired first.
+    async fn wait_for_room(
+        &self,
+        targets: &[Target<'_>],
+        stop: &tokio_util::sync::CancellationToken,
+    ) -> bool {
         loop {
             let freed = self.node.freed();
             tokio::pin!(freed);
             freed.as_mut().enable();
-            if self.reserve(&targets).is_ok() {
-                break;
+            if self.reserve(targets).is_ok() {
+                return true;
             }
             tokio::select! {
                 () = freed => {}
                 // Room given back by a stopped lane does not notify.
                 () = tokio::time::sleep(Duration::from_millis(50)) => {}
-                () = stop.cancelled() => {
-                    outcomes.hand_back(Some(&receipt));
-                    return;
-                }
+                () = stop.cancelled() => return false,
             }
         }
-        receipt.add_shares(targets.len());
-        self.enqueue(&event, targets.into_iter(), Some(&receipt));
-        // The router's own share.
-        outcomes.settle(Some(&receipt));
+    }
+
+    /// Counts `event` FAILED on each of its connectors without sending it:
+    /// its message was delivered to nodes too many times.
+    fn give_up(&self, routes: &super::Routes, event: &RawEvent, receipt: &Receipt) {
+        let failure = partners::adapter::Failure {
+            category: eventconnectors_proto::v1::ErrorCategory::Other,
+            partner_code: String::new(),
+            message: format!(
+                "gave up: the event was handed to nodes {} times without an outcome (each stopped or crashed while holding it)",
+                receipt.delivered() - 1
+            ),
+            retry: partners::adapter::Retry::Never,
+        };
+        let outcomes = &self.delivery.outcomes;
+        let lanes = routes.get(event.workspace_id());
+        for lane in lanes.into_iter().flat_map(|lanes| lanes.iter()) {
+            if lane.current().matches(event) {
+                outcomes.failed(&lane.id, lane.partner, &failure, 1, Some(receipt));
+            }
+        }
+        tracing::error!(
+            sequence = receipt.sequence(),
+            event = event.id(),
+            "event log: gave up on an event delivered too many times"
+        );
+        metrics::gave_up(1);
     }
 
     /// Takes room for the event in every lane it will be queued on, or
@@ -206,7 +244,13 @@ impl Dispatcher {
                     }
                 }
                 Err(error) => {
-                    outcomes.transformation_error(&lane.id, lane.partner, &error, event.id());
+                    outcomes.transformation_error(
+                        &lane.id,
+                        lane.partner,
+                        &error,
+                        event.id(),
+                        receipt,
+                    );
                     outcomes.settle(receipt);
                 }
             }
@@ -245,35 +289,4 @@ fn route<'a>(routes: &'a super::Routes, event: &RawEvent, mut text: String) -> V
             (lane, prepared)
         })
         .collect()
-}
-
-/// Counts `event` FAILED on each of its connectors without sending it: it
-/// was delivered to nodes too many times without an outcome.
-fn give_up(routes: &super::Routes, event: &RawEvent, receipt: &Receipt, dispatcher: &Dispatcher) {
-    let failure = partners::adapter::Failure {
-        category: eventconnectors_proto::v1::ErrorCategory::Other,
-        partner_code: String::new(),
-        message: format!(
-            "gave up: the event was handed to nodes {} times without an outcome (each stopped or crashed while holding it)",
-            receipt.delivered() - 1
-        ),
-        retry: partners::adapter::Retry::Never,
-    };
-    let outcomes = &dispatcher.delivery.outcomes;
-    for lane in routes
-        .get(event.workspace_id())
-        .into_iter()
-        .flat_map(|lanes| lanes.iter())
-    {
-        if lane.current().matches(event) {
-            outcomes.failed(&lane.id, lane.partner, &failure, 1);
-        }
-    }
-    tracing::error!(
-        sequence = receipt.sequence(),
-        event = event.id(),
-        "event log: gave up on an event delivered too many times"
-    );
-    metrics::gave_up(1);
-    outcomes.settle(Some(receipt));
 }

@@ -6,9 +6,10 @@
 //! while it hands the shares out, so no connector can end the event before
 //! all have it. When the last share ends, the event is either
 //! - acknowledged (`+ACK`, the message leaves the log), once the stats
-//!   service has acknowledged the outcomes counted for it (so a node killed
-//!   before that leaves the event to be delivered and counted again, never
-//!   counted nowhere), or
+//!   service has acknowledged the outcomes counted for it. Its events'
+//!   outcomes are held on the receipt until then and counted all at once
+//!   when it ends, so a node killed before has counted none of them (the
+//!   next node counts them once), never some twice; or
 //! - given back (`-NAK`, JetStream hands it to another node at once) when a
 //!   connector could not finish it here: the node is shutting down.
 //!
@@ -29,6 +30,7 @@ use bytes::Bytes;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 
+use super::OutcomeKey;
 use crate::metrics;
 
 /// JetStream's answers to a delivered message.
@@ -55,11 +57,13 @@ impl Signal {
     }
 }
 
-/// The messages a node holds, by stream sequence.
+/// The messages a node holds, by stream sequence, bounded by the events
+/// they carry.
 #[derive(Debug)]
 pub struct Ledger {
     held: Mutex<HashMap<u64, Subject>>,
     given_back: std::sync::atomic::AtomicU64,
+    capacity: usize,
     permits: Arc<Semaphore>,
     signals: mpsc::UnboundedSender<(Subject, Signal)>,
 }
@@ -68,13 +72,14 @@ pub struct Ledger {
 pub type Signals = mpsc::UnboundedReceiver<(Subject, Signal)>;
 
 impl Ledger {
-    /// A ledger holding at most `capacity` messages at once.
+    /// A ledger holding messages of at most `capacity` events in all.
     pub fn new(capacity: usize) -> (Arc<Self>, Signals) {
         let (signals, receiver) = mpsc::unbounded_channel();
         let ledger = Self {
             held: Mutex::new(HashMap::new()),
             given_back: std::sync::atomic::AtomicU64::new(0),
-            permits: Arc::new(Semaphore::new(capacity.max(1))),
+            capacity: capacity.clamp(1, Semaphore::MAX_PERMITS),
+            permits: Arc::new(Semaphore::new(capacity.clamp(1, Semaphore::MAX_PERMITS))),
             signals,
         };
         (Arc::new(ledger), receiver)
@@ -101,23 +106,31 @@ impl Ledger {
         self.given_back.load(Ordering::Acquire)
     }
 
-    /// How many more messages may be taken now.
+    /// How many more events may be taken now.
     pub fn room(&self) -> usize {
         self.permits.available_permits()
     }
 
-    /// Waits until there is room for one more message.
+    /// Waits until there is room for one more event.
     pub async fn wait_for_room(&self) {
         if let Ok(permit) = self.permits.acquire().await {
             drop(permit);
         }
     }
 
-    /// Takes the message at `sequence`, answered on `reply`, delivered
-    /// `delivered` times so far (this one included); waits for room.
-    pub async fn take(self: &Arc<Self>, sequence: u64, reply: Subject, delivered: u64) -> Receipt {
+    /// Takes the message at `sequence` holding `events` events, answered
+    /// on `reply`, delivered `delivered` times so far (this one included);
+    /// waits for room.
+    pub async fn take(
+        self: &Arc<Self>,
+        sequence: u64,
+        reply: Subject,
+        delivered: u64,
+        events: usize,
+    ) -> Receipt {
+        let weight = events.clamp(1, self.capacity) as u32;
         let permit = Arc::clone(&self.permits)
-            .acquire_owned()
+            .acquire_many_owned(weight)
             .await
             .expect("the ledger's semaphore is never closed");
         self.held().insert(sequence, reply);
@@ -126,6 +139,7 @@ impl Ledger {
             delivered,
             shares: AtomicUsize::new(1),
             handed_back: AtomicBool::new(false),
+            outcomes: Mutex::new(Vec::new()),
             ledger: Arc::clone(self),
             _permit: permit,
         }))
@@ -214,6 +228,8 @@ struct Inner {
     delivered: u64,
     shares: AtomicUsize,
     handed_back: AtomicBool,
+    /// Outcomes of its events, counted when the message ends.
+    outcomes: Mutex<Vec<(OutcomeKey, u64, String)>>,
     ledger: Arc<Ledger>,
     _permit: OwnedSemaphorePermit,
 }
@@ -251,6 +267,27 @@ impl Receipt {
         self.0.handed_back.load(Ordering::Acquire)
     }
 
+    /// Keeps `count` outcomes `key` (with `sample`) of the message's events
+    /// until it ends.
+    pub fn hold(&self, key: OutcomeKey, count: u64, sample: &str) {
+        self.0
+            .outcomes
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .push((key, count, sample.to_owned()));
+    }
+
+    /// The outcomes held, taken.
+    pub fn take_outcomes(&self) -> Vec<(OutcomeKey, u64, String)> {
+        std::mem::take(
+            &mut *self
+                .0
+                .outcomes
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+        )
+    }
+
     /// Done: the message leaves the log.
     pub fn acknowledge(&self) {
         self.0.ledger.end(self.0.sequence, Signal::Ack);
@@ -280,7 +317,7 @@ mod tests {
     #[tokio::test]
     async fn a_message_ends_once_with_the_first_signal() {
         let (ledger, mut signals) = Ledger::new(2);
-        let receipt = ledger.take(7, subject(7), 1).await;
+        let receipt = ledger.take(7, subject(7), 1, 1).await;
         assert_eq!((ledger.len(), ledger.room()), (1, 1));
         receipt.add_shares(2);
         assert!(!receipt.end_share(), "the router's share");
@@ -300,10 +337,10 @@ mod tests {
 
     #[tokio::test]
     async fn the_ledger_bounds_what_a_node_holds_and_gives_back_the_rest() {
-        let (ledger, mut signals) = Ledger::new(1);
-        let first = ledger.take(1, subject(1), 1).await;
+        let (ledger, mut signals) = Ledger::new(5);
+        let first = ledger.take(1, subject(1), 1, 5).await;
         let waiting =
-            tokio::time::timeout(Duration::from_millis(50), ledger.take(2, subject(2), 1));
+            tokio::time::timeout(Duration::from_millis(50), ledger.take(2, subject(2), 1, 1));
         assert!(waiting.await.is_err(), "no room for a second message");
         assert_eq!(ledger.give_back_all(), 1);
         assert_eq!(signals.try_recv().expect("nak"), (subject(1), Signal::Nak));
