@@ -120,10 +120,27 @@ def main():
                 check(name in given, f"{where}: required {name} is set")
             grace = seconds(given.get("SHUTDOWN_GRACE") or "10s")
             termination = spec["template"]["spec"].get("terminationGracePeriodSeconds", 30)
-            check(
-                grace is not None and termination > grace,
-                f"{where}: terminationGracePeriodSeconds {termination} outlasts SHUTDOWN_GRACE",
+            pre_stop = (
+                container.get("lifecycle", {}).get("preStop", {}).get("sleep", {}).get("seconds", 0)
             )
+            # A node's whole shutdown: the preStop wait, in-flight ingest
+            # calls (SHUTDOWN_GRACE), the drain or hand-back (SHUTDOWN_GRACE
+            # again, plus the last pull from the event log), the outcome
+            # flush (10 s).
+            needed = pre_stop + (2 * grace + 1 + 10 if binary == "data-plane" else grace) if grace else None
+            check(
+                needed is not None and termination > needed,
+                f"{where}: terminationGracePeriodSeconds {termination} outlasts the shutdown ({needed} s)",
+            )
+            if binary == "data-plane":
+                check(
+                    pre_stop >= 1,
+                    f"{where}: a preStop wait lets the Service stop routing producers before SIGTERM",
+                )
+                check(
+                    bool(given.get("EVENT_LOG")),
+                    f"{where}: the durable mode (EVENT_LOG) is on",
+                )
 
     for _, service in [(r, o) for r, o in objects if o["kind"] == "Service"]:
         name = service["metadata"]["name"]
