@@ -177,7 +177,7 @@ impl DataPlane {
             args.limits.node_queue_capacity,
             delivery,
         ));
-        let config = ConfigState::new();
+        let config = ConfigState::new().acknowledged_after_sync();
         let upstream = server_kit::tls::UpstreamTls::from_flags(&args.upstream)?;
         let event_log = EventLog::new(&args.event_log, &node_id, args.limits.node_queue_capacity);
         let ingest = IngestApi::new(
@@ -256,50 +256,71 @@ impl DataPlane {
             gate,
         ));
 
+        // The long-lived tasks: should one end or panic before the node
+        // stops, liveness fails and Kubernetes restarts the pod.
+        let stopping = tokio_util::sync::CancellationToken::new();
+        let supervise = |name, task| supervised(name, task, health.clone(), stopping.clone());
         let (stop_config, config_stopped) = watch::channel(false);
-        let watcher = tokio::spawn(watch_config(
-            self.config.clone(),
-            self.watch.clone(),
-            config_stopped,
-        ));
+        let watcher = supervise(
+            "configuration feed",
+            Box::pin(watch_config(
+                self.config.clone(),
+                self.watch.clone(),
+                config_stopped,
+            )),
+        );
         let (stop_reporter, reporter_stopped) = watch::channel(false);
-        let reporter = tokio::spawn(report(
-            self.outcomes.clone(),
-            self.reporter.clone(),
-            reporter_stopped,
-        ));
-        let follower = tokio::spawn(follow_config(
-            self.config.clone(),
-            Arc::clone(&self.dispatcher),
-        ));
+        let reporter = supervise(
+            "outcome reporter",
+            Box::pin(report(
+                self.outcomes.clone(),
+                self.reporter.clone(),
+                reporter_stopped,
+            )),
+        );
+        let follower = supervise(
+            "configuration follower",
+            Box::pin(follow_config(
+                self.config.clone(),
+                Arc::clone(&self.dispatcher),
+            )),
+        );
         let becoming_ready = tokio::spawn(become_ready(
             Arc::clone(&self.dispatcher),
             self.event_log.clone(),
             health.clone(),
         ));
-        let gauges = tokio::spawn(publish_gauges(
-            Arc::clone(&self.dispatcher),
-            self.event_log.clone(),
-        ));
+        let gauges = supervise(
+            "gauges",
+            Box::pin(publish_gauges(
+                Arc::clone(&self.dispatcher),
+                self.event_log.clone(),
+            )),
+        );
         let log_stop = tokio_util::sync::CancellationToken::new();
         let (log_drained, drained) = tokio::sync::oneshot::channel::<()>();
         let (log_consumed, consumed) = tokio::sync::oneshot::channel::<()>();
         let log = self.event_log.clone().map(|log| {
             let dispatcher = Arc::clone(&self.dispatcher);
             let stop = log_stop.clone();
-            tokio::spawn(async move {
-                log.run(dispatcher, stop, async move {
-                    let _ = log_consumed.send(());
-                    let _ = drained.await;
-                })
-                .await;
-            })
+            supervise(
+                "event log",
+                Box::pin(async move {
+                    log.run(dispatcher, stop, async move {
+                        let _ = log_consumed.send(());
+                        let _ = drained.await;
+                    })
+                    .await;
+                }),
+            )
         });
 
         let dispatcher = Arc::clone(&self.dispatcher);
         let readiness = health.clone();
+        let stopped = stopping.clone();
         let shutdown = async move {
             shutdown.await;
+            stopped.cancel();
             tracing::info!("shutting down: intake closed, draining");
             readiness
                 .set_service_status("", ServingStatus::NotServing)
@@ -316,6 +337,7 @@ impl DataPlane {
             routes, listener, &self.tls, &limits, health, shutdown, self.grace,
         )
         .await;
+        stopping.cancel();
         becoming_ready.abort();
         // No configuration change may create a lane the drain would not stop.
         follower.abort();
@@ -344,6 +366,41 @@ impl DataPlane {
     }
 }
 
+/// A long-lived task of the node.
+type Task = std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// Runs `task` until it ends; should it end or panic before `stopping`,
+/// says so and turns liveness and readiness off, so Kubernetes restarts a
+/// node that would otherwise look alive while, say, no configuration
+/// reaches its lanes any more.
+fn supervised(
+    name: &'static str,
+    task: Task,
+    health: tonic_health::server::HealthReporter,
+    stopping: tokio_util::sync::CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    use futures::FutureExt;
+    tokio::spawn(async move {
+        let ended = std::panic::AssertUnwindSafe(task).catch_unwind().await;
+        if stopping.is_cancelled() {
+            return;
+        }
+        match ended {
+            Ok(()) => tracing::error!(task = name, "a background task ended: the node is not live"),
+            Err(_) => tracing::error!(
+                task = name,
+                "a background task panicked: the node is not live"
+            ),
+        }
+        health
+            .set_service_status(LIVENESS_SERVICE, ServingStatus::NotServing)
+            .await;
+        health
+            .set_service_status("", ServingStatus::NotServing)
+            .await;
+    })
+}
+
 /// Readiness: SERVING once the first configuration is applied and, in the
 /// durable mode, the event log is set up.
 async fn become_ready(
@@ -370,6 +427,7 @@ async fn follow_config(config: ConfigState, dispatcher: Arc<Dispatcher>) {
     loop {
         if let Some(snapshot) = config.current() {
             dispatcher.sync(&snapshot);
+            config.mark_synced(snapshot.version());
             if std::mem::take(&mut first) {
                 tracing::info!(version = snapshot.version(), "first configuration applied");
             }
@@ -406,4 +464,73 @@ pub async fn run(args: Args) -> Result<(), Box<dyn std::error::Error + Send + Sy
     node.serve(listener, shutdown::shutdown_signal()).await?;
     tracing::info!("data-plane node stopped");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio_util::sync::CancellationToken;
+    use tonic_health::pb::HealthCheckRequest;
+    use tonic_health::pb::health_server::Health;
+    use tonic_health::server::{HealthReporter, HealthService};
+
+    use super::*;
+
+    async fn liveness(health: &HealthReporter) -> i32 {
+        HealthService::from_health_reporter(health.clone())
+            .check(tonic::Request::new(HealthCheckRequest {
+                service: LIVENESS_SERVICE.to_owned(),
+            }))
+            .await
+            .expect("a status")
+            .into_inner()
+            .status
+    }
+
+    #[tokio::test]
+    async fn a_background_task_that_dies_fails_liveness_unless_the_node_is_stopping() {
+        let health = HealthReporter::new();
+        health
+            .set_service_status(LIVENESS_SERVICE, ServingStatus::Serving)
+            .await;
+        let stopping = CancellationToken::new();
+        supervised(
+            "doomed",
+            Box::pin(async { panic!("a bug") }),
+            health.clone(),
+            stopping.clone(),
+        )
+        .await
+        .expect("the supervisor itself survives");
+        assert_eq!(liveness(&health).await, ServingStatus::NotServing as i32);
+
+        health
+            .set_service_status(LIVENESS_SERVICE, ServingStatus::Serving)
+            .await;
+        supervised(
+            "ended",
+            Box::pin(async {}),
+            health.clone(),
+            stopping.clone(),
+        )
+        .await
+        .expect("supervisor");
+        assert_eq!(
+            liveness(&health).await,
+            ServingStatus::NotServing as i32,
+            "ending early is as bad as a panic"
+        );
+
+        health
+            .set_service_status(LIVENESS_SERVICE, ServingStatus::Serving)
+            .await;
+        stopping.cancel();
+        supervised("done", Box::pin(async {}), health.clone(), stopping)
+            .await
+            .expect("supervisor");
+        assert_eq!(
+            liveness(&health).await,
+            ServingStatus::Serving as i32,
+            "a task ending with the node is no alarm"
+        );
+    }
 }

@@ -103,6 +103,8 @@ async fn follow(
             rejected = rejections.len(),
             "configuration applied"
         );
+        // Acknowledged once the lanes apply it, not merely stored.
+        state.synced(version).await;
         let reply = if rejections.is_empty() {
             Message::Ack(Ack { version })
         } else {

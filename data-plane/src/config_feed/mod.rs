@@ -30,6 +30,9 @@ pub struct Link {
 pub struct ConfigState {
     current: Arc<ArcSwapOption<Snapshot>>,
     applied: Arc<watch::Sender<Option<u64>>>,
+    /// With lanes: the version they apply now (acknowledgements wait for
+    /// it).
+    synced: Option<Arc<watch::Sender<u64>>>,
     link: Arc<watch::Sender<Link>>,
 }
 
@@ -45,7 +48,41 @@ impl ConfigState {
         Self {
             current: Arc::new(ArcSwapOption::empty()),
             applied: Arc::new(watch::channel(None).0),
+            synced: None,
             link: Arc::new(watch::channel(Link::default()).0),
+        }
+    }
+
+    /// The same state for a node with lanes: a version is acknowledged to
+    /// the control plane only once [`ConfigState::mark_synced`] says the
+    /// lanes apply it, so `ListNodes` never shows a node current while a
+    /// deleted connector still receives data there.
+    pub fn acknowledged_after_sync(mut self) -> Self {
+        self.synced = Some(Arc::new(watch::channel(0).0));
+        self
+    }
+
+    /// The lanes apply `version` now.
+    pub fn mark_synced(&self, version: u64) {
+        if let Some(synced) = &self.synced {
+            synced.send_if_modified(|current| {
+                let newer = version > *current;
+                if newer {
+                    *current = version;
+                }
+                newer
+            });
+        }
+    }
+
+    /// Resolves once `version` may be acknowledged: at once without lanes,
+    /// else when the lanes apply it (or a later one).
+    pub(super) async fn synced(&self, version: u64) {
+        if let Some(synced) = &self.synced {
+            let _ = synced
+                .subscribe()
+                .wait_for(|synced| *synced >= version)
+                .await;
         }
     }
 
@@ -85,5 +122,35 @@ impl ConfigState {
         self.current.store(Some(Arc::new(next)));
         self.applied.send_replace(Some(version));
         rejections
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_node_acknowledges_a_version_once_its_lanes_apply_it() {
+        let state = ConfigState::new().acknowledged_after_sync();
+        let waiting = tokio::time::timeout(Duration::from_millis(50), state.synced(3));
+        assert!(waiting.await.is_err(), "stored is not applied");
+        state.mark_synced(2);
+        let waiting = tokio::time::timeout(Duration::from_millis(50), state.synced(3));
+        assert!(waiting.await.is_err(), "an older version is not enough");
+        state.mark_synced(5);
+        tokio::time::timeout(Duration::from_millis(50), state.synced(3))
+            .await
+            .expect("a later version covers it");
+        state.mark_synced(4);
+        tokio::time::timeout(Duration::from_millis(50), state.synced(5))
+            .await
+            .expect("never goes back");
+
+        let without_lanes = ConfigState::new();
+        tokio::time::timeout(Duration::from_millis(50), without_lanes.synced(9))
+            .await
+            .expect("without lanes, stored is enough");
     }
 }
