@@ -239,9 +239,10 @@ pub struct EventLogFlags {
     /// (NOT_STORED), nothing stored is dropped.
     #[arg(long = "event-log-max-bytes", env = "EVENT_LOG_MAX_BYTES", default_value = "10GiB", value_parser = parse_bytes)]
     pub max_bytes: usize,
-    /// An event re-sent with the same workspace and `id` within this
-    /// window is stored once. JetStream keeps every id of the window in
-    /// memory (about 100 bytes each).
+    /// A batch re-sent as it was (the same events, by workspace and `id`,
+    /// in the same order) within this window is stored once. JetStream
+    /// keeps the window's message ids in memory (about 100 bytes each, one
+    /// per stored message of up to 1,000 events).
     #[arg(long = "event-log-dedup-window", env = "EVENT_LOG_DEDUP_WINDOW", default_value = "2m", value_parser = humantime::parse_duration)]
     pub dedup_window: Duration,
     /// How long a node may hold an event without a sign of life before

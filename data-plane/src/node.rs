@@ -426,8 +426,9 @@ async fn follow_config(config: ConfigState, dispatcher: Arc<Dispatcher>) {
     let mut first = true;
     loop {
         if let Some(snapshot) = config.current() {
-            dispatcher.sync(&snapshot);
-            config.mark_synced(snapshot.version());
+            if dispatcher.sync(&snapshot) {
+                config.mark_synced(snapshot.version());
+            }
             if std::mem::take(&mut first) {
                 tracing::info!(version = snapshot.version(), "first configuration applied");
             }

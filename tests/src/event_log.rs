@@ -1,9 +1,41 @@
 //! A JetStream stream of its own per test, on the NATS server the test
 //! command made sure is running (TEST_NATS_URL, default the local one).
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use async_nats::jetstream;
+
+use crate::partners::FakePartner;
+
+/// `count` order events of workspace `acme`, with ids `<prefix>-<n>`.
+pub fn numbered_events(prefix: &str, count: usize) -> Vec<String> {
+    (0..count)
+        .map(|n| {
+            crate::platform::event(
+                &format!("{prefix}-{n}"),
+                "acme",
+                "order_completed",
+                serde_json::json!({ "n": n }),
+            )
+        })
+        .collect()
+}
+
+/// How many requests a recorded webhook partner got for each event id
+/// (its `webhook-id`).
+pub fn webhook_arrivals(partner: &FakePartner) -> HashMap<String, usize> {
+    let mut arrivals = HashMap::new();
+    for request in partner.requests() {
+        let id = request
+            .headers
+            .get("webhook-id")
+            .cloned()
+            .unwrap_or_default();
+        *arrivals.entry(id).or_insert(0) += 1;
+    }
+    arrivals
+}
 
 /// The NATS server the tests use.
 pub fn nats_url() -> String {
@@ -89,32 +121,32 @@ impl TestLog {
     /// Waits until the consumer has nothing left to deliver or to have
     /// acknowledged; panics after `timeout`.
     pub async fn wait_until_delivered(&self, timeout: Duration) {
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            let left = self.undelivered().await;
-            if left == 0 {
-                return;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "{left} events undelivered in {} after {timeout:?}",
-                self.stream
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        self.wait_for_none("events undelivered", timeout, || self.undelivered())
+            .await;
     }
 
     /// Waits until the stream holds no message; panics after `timeout`.
     pub async fn wait_until_empty(&self, timeout: Duration) {
+        self.wait_for_none("messages still", timeout, || self.messages())
+            .await;
+    }
+
+    /// Polls `count` until it is 0; panics after `timeout`, with `what`.
+    async fn wait_for_none<F: std::future::Future<Output = u64>>(
+        &self,
+        what: &str,
+        timeout: Duration,
+        count: impl Fn() -> F,
+    ) {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            let left = self.messages().await;
+            let left = count().await;
             if left == 0 {
                 return;
             }
             assert!(
                 tokio::time::Instant::now() < deadline,
-                "{left} messages still in {} after {timeout:?}",
+                "{left} {what} in {} after {timeout:?}",
                 self.stream
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -125,18 +157,9 @@ impl TestLog {
 impl Drop for TestLog {
     fn drop(&mut self) {
         let (url, stream) = (self.url.clone(), self.stream.clone());
-        // Drop may run inside a runtime: do the async work on a thread of
-        // its own.
-        let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .ok()?;
-            runtime.block_on(async {
-                let client = async_nats::connect(url.as_str()).await.ok()?;
-                jetstream::new(client).delete_stream(&stream).await.ok()
-            })
-        })
-        .join();
+        crate::run_detached(move || async move {
+            let client = async_nats::connect(url.as_str()).await.ok()?;
+            jetstream::new(client).delete_stream(&stream).await.ok()
+        });
     }
 }

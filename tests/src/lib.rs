@@ -29,6 +29,23 @@ pub fn init_logs() {
     });
 }
 
+/// Runs `work` to completion on a thread of its own, with a runtime of its
+/// own: for clean-up in `Drop`, which may run inside a runtime.
+pub fn run_detached<F>(work: impl FnOnce() -> F + Send + 'static)
+where
+    F: std::future::Future,
+{
+    let _ = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .ok()?;
+        runtime.block_on(work());
+        Some(())
+    })
+    .join();
+}
+
 /// `message` with `authorization: Bearer <token>` metadata.
 pub fn with_token<T>(message: T, token: &str) -> tonic::Request<T> {
     server_kit::auth::bearer(message, token).expect("a token gRPC metadata can carry")

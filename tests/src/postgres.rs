@@ -45,17 +45,9 @@ impl Drop for TestDatabase {
     fn drop(&mut self) {
         let admin = admin_url();
         let statement = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
-        // Drop may run inside a runtime: do the async work on a thread of its own.
-        let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .ok()?;
-            runtime.block_on(async {
-                let mut connection = PgConnection::connect(&admin).await.ok()?;
-                connection.execute(statement.as_str()).await.ok()
-            })
-        })
-        .join();
+        crate::run_detached(move || async move {
+            let mut connection = PgConnection::connect(&admin).await.ok()?;
+            connection.execute(statement.as_str()).await.ok()
+        });
     }
 }

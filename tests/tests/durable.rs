@@ -2,10 +2,9 @@
 //! of the test's own on the machine's NATS server, the node delivers them
 //! from there, and an event leaves the log once its outcomes are counted.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
-use e2e_tests::event_log::TestLog;
+use e2e_tests::event_log::{TestLog, numbered_events as events, webhook_arrivals as arrivals};
 use e2e_tests::fixtures::webhook_connector;
 use e2e_tests::partners::{FakePartner, Reply, Webhook};
 use e2e_tests::platform::{Platform, event};
@@ -15,51 +14,40 @@ use tonic_health::pb::health_check_response::ServingStatus;
 
 const SECOND: Duration = Duration::from_secs(1);
 
-fn events(prefix: &str, count: usize) -> Vec<String> {
-    (0..count)
-        .map(|n| {
-            event(
-                &format!("{prefix}-{n}"),
-                "acme",
-                "order_completed",
-                json!({"n": n}),
-            )
-        })
-        .collect()
+/// A platform in the durable mode on `log` with a webhook connector of
+/// `acme` to a recorded fake partner.
+struct Durable {
+    platform: Platform,
+    partner: FakePartner,
+    hook: eventconnectors_proto::v1::Connector,
 }
 
-/// How many requests the partner got for each event id.
-fn arrivals(partner: &FakePartner) -> HashMap<String, usize> {
-    let mut arrivals = HashMap::new();
-    for request in partner.requests() {
-        let id = request
-            .headers
-            .get("webhook-id")
-            .cloned()
-            .unwrap_or_default();
-        *arrivals.entry(id).or_insert(0) += 1;
-    }
-    arrivals
-}
-
-async fn durable_platform(log: &TestLog, extra: &[&str]) -> Platform {
+async fn with_webhook(log: &TestLog, extra: &[&str]) -> Durable {
     e2e_tests::init_logs();
+    let partner = FakePartner::start(&Webhook).await;
     let mut flags = log.flags("2s");
     flags.extend(extra.iter().map(|flag| (*flag).to_owned()));
     let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
-    let platform = Platform::start(&flags).await;
+    let mut platform = Platform::start(&flags).await;
     platform.node().wait_ready(10 * SECOND).await;
-    platform
+    let hook = platform
+        .create(webhook_connector("acme", "hook", &partner.url()))
+        .await;
+    Durable {
+        platform,
+        partner,
+        hook,
+    }
 }
 
 #[tokio::test]
 async fn an_accepted_event_is_delivered_from_the_log_and_leaves_it() {
     let log = TestLog::new();
-    let partner = FakePartner::start(&Webhook).await;
-    let mut platform = durable_platform(&log, &[]).await;
-    let hook = platform
-        .create(webhook_connector("acme", "hook", &partner.url()))
-        .await;
+    let Durable {
+        mut platform,
+        partner,
+        hook,
+    } = with_webhook(&log, &[]).await;
     platform.ingest_all(&events("e", 300)).await;
 
     let stats = platform.wait_for_outcomes(&hook.id, 300, 20 * SECOND).await;
@@ -73,11 +61,11 @@ async fn an_accepted_event_is_delivered_from_the_log_and_leaves_it() {
 #[tokio::test]
 async fn an_event_sent_twice_within_the_window_is_stored_and_delivered_once() {
     let log = TestLog::new();
-    let partner = FakePartner::start(&Webhook).await;
-    let mut platform = durable_platform(&log, &[]).await;
-    let hook = platform
-        .create(webhook_connector("acme", "hook", &partner.url()))
-        .await;
+    let Durable {
+        mut platform,
+        partner,
+        hook,
+    } = with_webhook(&log, &[]).await;
     let batch = events("again", 50);
     platform.ingest_all(&batch).await;
     // The producer did not see the answer and sends the batch again.
@@ -121,10 +109,11 @@ async fn ingest_says_unavailable_while_the_log_is_unreachable() {
 #[tokio::test]
 async fn a_full_log_refuses_new_events_and_keeps_the_stored_ones() {
     let log = TestLog::new();
-    let partner = FakePartner::start(&Webhook).await;
-    // Events stay in the log while the partner takes its time.
-    partner.set_default(Reply::Delay(SECOND, Box::new(Reply::Accept)));
-    let mut platform = durable_platform(
+    let Durable {
+        mut platform,
+        partner,
+        hook,
+    } = with_webhook(
         &log,
         &[
             "--event-log-max-bytes",
@@ -134,9 +123,8 @@ async fn a_full_log_refuses_new_events_and_keeps_the_stored_ones() {
         ],
     )
     .await;
-    let hook = platform
-        .create(webhook_connector("acme", "hook", &partner.url()))
-        .await;
+    // Events stay in the log while the partner takes its time.
+    partner.set_default(Reply::Delay(SECOND, Box::new(Reply::Accept)));
     let padding = "x".repeat(1000);
     let batch: Vec<String> = (0..100)
         .map(|n| {

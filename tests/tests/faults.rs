@@ -3,45 +3,15 @@
 //! on a stream of their own on the machine's NATS server. Each test is
 //! named for what an operator sees.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use e2e_tests::event_log::TestLog;
+use e2e_tests::event_log::{TestLog, numbered_events as events, webhook_arrivals as arrivals};
 use e2e_tests::fixtures::webhook_connector;
 use e2e_tests::partners::{FakePartner, Reply, Webhook};
-use e2e_tests::platform::event;
 use e2e_tests::processes::Stack;
-use serde_json::json;
 
 const SECOND: Duration = Duration::from_secs(1);
-
-fn events(prefix: &str, count: usize) -> Vec<String> {
-    (0..count)
-        .map(|n| {
-            event(
-                &format!("{prefix}-{n}"),
-                "acme",
-                "order_completed",
-                json!({"n": n}),
-            )
-        })
-        .collect()
-}
-
-/// How many requests the partner got for each event id.
-fn arrivals(partner: &FakePartner) -> HashMap<String, usize> {
-    let mut arrivals = HashMap::new();
-    for request in partner.requests() {
-        let id = request
-            .headers
-            .get("webhook-id")
-            .cloned()
-            .unwrap_or_default();
-        *arrivals.entry(id).or_insert(0) += 1;
-    }
-    arrivals
-}
 
 /// The number after `field` on the last log line containing `message`
 /// (colour codes removed).

@@ -206,7 +206,12 @@ impl EventLog {
         metrics::duplicates(duplicates);
         let accepted = new + duplicates;
         if let Some((detail, full)) = failure {
-            metrics::rejected(RejectReason::NotStored, admission.rejected.len());
+            let not_stored = admission
+                .rejected
+                .iter()
+                .filter(|r| r.reason == RejectReason::NotStored as i32)
+                .count();
+            metrics::rejected(RejectReason::NotStored, not_stored);
             if accepted == 0 {
                 return Err(match full {
                     true => AppendError::Full(detail),
@@ -223,7 +228,10 @@ impl EventLog {
 /// A publish JetStream did not confirm: why, and whether the log is full.
 fn refused(kind: PublishErrorKind, error: &dyn std::fmt::Display) -> Stored {
     let detail = error.to_string();
-    let full = kind == PublishErrorKind::Other && detail.contains("maximum");
+    // JetStream's words for a stream at its limits (with discard new).
+    let full = kind == PublishErrorKind::Other
+        && (detail.contains("maximum bytes exceeded")
+            || detail.contains("maximum messages exceeded"));
     Stored::Refused(detail, full)
 }
 

@@ -14,6 +14,7 @@ use server_kit::backoff::{Attempts, Backoff};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use super::append::MAX_CHUNK_EVENTS;
 use super::{Connected, EventLog};
 use crate::outcomes::Receipt;
 use crate::routing::{Dispatcher, Intake};
@@ -68,19 +69,22 @@ async fn pull(
         Duration::from_secs(2),
     ));
     while !stop.is_cancelled() {
-        let room = log.ledger.room();
-        if room == 0 {
+        // Room for a full message first, so what a pull brings never
+        // waits for room.
+        let wanted = MAX_CHUNK_EVENTS.min(log.ledger.capacity());
+        if log.ledger.room() < wanted {
             tokio::select! {
                 () = stop.cancelled() => break,
-                () = log.ledger.wait_for_room() => continue,
+                () = log.ledger.wait_for_room(wanted) => {}
             }
         }
+        let room = log.ledger.room();
         let pulled = connected
             .consumer
             .batch()
             // A message holds up to a thousand events: ask for what the
             // room may take (at least one, which then waits for room).
-            .max_messages((room / super::append::MAX_CHUNK_EVENTS).clamp(1, MAX_PULL))
+            .max_messages((room / MAX_CHUNK_EVENTS).clamp(1, MAX_PULL))
             .expires(PULL_WAIT)
             .messages()
             .await;
@@ -109,7 +113,8 @@ async fn pull(
             let (sequence, delivered) = match message.info() {
                 Ok(info) => (info.stream_sequence, info.delivered.max(1) as u64),
                 Err(error) => {
-                    tracing::warn!(%error, "a message without JetStream metadata on the event log consumer");
+                    tracing::warn!(%error, "a message without JetStream metadata on the event log consumer: refused for good");
+                    let _ = message.ack_with(async_nats::jetstream::AckKind::Term).await;
                     continue;
                 }
             };
@@ -117,7 +122,13 @@ async fn pull(
             let Some(reply) = reply else { continue };
             let events = LoggedEvents::decode(payload).map(|logged| logged.events);
             let count = events.as_ref().map_or(1, Vec::len);
-            let receipt = log.ledger.take(sequence, reply, delivered, count).await;
+            let Some(receipt) = log
+                .ledger
+                .take(sequence, reply, delivered, count, stop)
+                .await
+            else {
+                continue;
+            };
             if stop.is_cancelled() {
                 receipt.give_back();
                 continue;

@@ -111,30 +111,52 @@ impl Ledger {
         self.permits.available_permits()
     }
 
-    /// Waits until there is room for one more event.
-    pub async fn wait_for_room(&self) {
-        if let Ok(permit) = self.permits.acquire().await {
+    /// Waits until there is room for `events` more events (at most the
+    /// capacity).
+    pub async fn wait_for_room(&self, events: usize) {
+        let wanted = events.clamp(1, self.capacity) as u32;
+        if let Ok(permit) = self.permits.acquire_many(wanted).await {
             drop(permit);
         }
+    }
+
+    /// Most events the node may hold.
+    pub fn capacity(&self) -> usize {
+        self.capacity
     }
 
     /// Takes the message at `sequence` holding `events` events, answered
     /// on `reply`, delivered `delivered` times so far (this one included);
     /// waits for room.
+    ///
+    /// `None` when the node holds that message already (JetStream
+    /// redelivered it here, its progress signals lost): the hold moves to
+    /// the new delivery and the copy is dropped. `None` too when `stop`
+    /// fires while it waits: the message goes back.
     pub async fn take(
         self: &Arc<Self>,
         sequence: u64,
         reply: Subject,
         delivered: u64,
         events: usize,
-    ) -> Receipt {
+        stop: &CancellationToken,
+    ) -> Option<Receipt> {
+        if let Some(held) = self.held().insert(sequence, reply) {
+            tracing::debug!(sequence, previous = %held, "redelivered to the node holding it: the copy is dropped");
+            return None;
+        }
+        // Held (so signalled in progress) while it waits for room.
         let weight = events.clamp(1, self.capacity) as u32;
-        let permit = Arc::clone(&self.permits)
-            .acquire_many_owned(weight)
-            .await
-            .expect("the ledger's semaphore is never closed");
-        self.held().insert(sequence, reply);
-        Receipt(Arc::new(Inner {
+        let permit = tokio::select! {
+            permit = Arc::clone(&self.permits).acquire_many_owned(weight) => {
+                permit.expect("the ledger's semaphore is never closed")
+            }
+            () = stop.cancelled() => {
+                self.end(sequence, Signal::Nak);
+                return None;
+            }
+        };
+        Some(Receipt(Arc::new(Inner {
             sequence,
             delivered,
             shares: AtomicUsize::new(1),
@@ -142,7 +164,7 @@ impl Ledger {
             outcomes: Mutex::new(Vec::new()),
             ledger: Arc::clone(self),
             _permit: permit,
-        }))
+        })))
     }
 
     /// Ends message `sequence` with `signal`, once (later calls do
@@ -234,6 +256,20 @@ struct Inner {
     _permit: OwnedSemaphorePermit,
 }
 
+impl Drop for Inner {
+    /// A message whose receipt is gone without an answer (a delivery task
+    /// that panicked) goes back to the log rather than being held, and
+    /// signalled in progress, for the node's life.
+    fn drop(&mut self) {
+        if self.ledger.end(self.sequence, Signal::Nak) {
+            tracing::warn!(
+                sequence = self.sequence,
+                "a message left without an outcome: given back"
+            );
+        }
+    }
+}
+
 impl Receipt {
     /// The message's sequence in the stream.
     pub fn sequence(&self) -> u64 {
@@ -317,7 +353,11 @@ mod tests {
     #[tokio::test]
     async fn a_message_ends_once_with_the_first_signal() {
         let (ledger, mut signals) = Ledger::new(2);
-        let receipt = ledger.take(7, subject(7), 1, 1).await;
+        let stop = CancellationToken::new();
+        let receipt = ledger
+            .take(7, subject(7), 1, 1, &stop)
+            .await
+            .expect("taken");
         assert_eq!((ledger.len(), ledger.room()), (1, 1));
         receipt.add_shares(2);
         assert!(!receipt.end_share(), "the router's share");
@@ -338,13 +378,52 @@ mod tests {
     #[tokio::test]
     async fn the_ledger_bounds_what_a_node_holds_and_gives_back_the_rest() {
         let (ledger, mut signals) = Ledger::new(5);
-        let first = ledger.take(1, subject(1), 1, 5).await;
-        let waiting =
-            tokio::time::timeout(Duration::from_millis(50), ledger.take(2, subject(2), 1, 1));
+        let stop = CancellationToken::new();
+        let first = ledger
+            .take(1, subject(1), 1, 5, &stop)
+            .await
+            .expect("taken");
+        let waiting = tokio::time::timeout(
+            Duration::from_millis(50),
+            ledger.take(2, subject(2), 1, 1, &stop),
+        );
         assert!(waiting.await.is_err(), "no room for a second message");
-        assert_eq!(ledger.give_back_all(), 1);
-        assert_eq!(signals.try_recv().expect("nak"), (subject(1), Signal::Nak));
+        assert_eq!(ledger.len(), 2, "the waiting one is held, so signalled");
+        let again = ledger.take(1, subject(11), 2, 5, &stop).await;
+        assert!(again.is_none(), "a redelivery of a held message is dropped");
+        stop.cancel();
+        assert!(ledger.take(3, subject(3), 1, 1, &stop).await.is_none());
+        assert_eq!(signals.try_recv().expect("nak"), (subject(3), Signal::Nak));
+        assert_eq!(ledger.give_back_all(), 2);
+        let mut given_back: Vec<_> = [signals.try_recv(), signals.try_recv()]
+            .into_iter()
+            .map(|signal| signal.expect("nak").0)
+            .collect();
+        given_back.sort_by_key(|s| s.to_string());
+        assert_eq!(
+            given_back,
+            [subject(11), subject(2)],
+            "the latest delivery's reply"
+        );
         first.acknowledge();
         assert!(signals.try_recv().is_err(), "given back already");
+        drop(first);
+        assert!(
+            signals.try_recv().is_err(),
+            "dropping an ended receipt says nothing"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_receipt_dropped_without_an_answer_gives_its_message_back() {
+        let (ledger, mut signals) = Ledger::new(5);
+        let stop = CancellationToken::new();
+        let receipt = ledger
+            .take(4, subject(4), 1, 1, &stop)
+            .await
+            .expect("taken");
+        drop(receipt);
+        assert_eq!(signals.try_recv().expect("nak"), (subject(4), Signal::Nak));
+        assert!(ledger.is_empty());
     }
 }

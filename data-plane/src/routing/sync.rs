@@ -13,15 +13,16 @@ use crate::delivery::{self, Breaker, Lane, StopReason};
 use crate::metrics;
 
 impl Dispatcher {
-    /// Brings the lanes and routes to `snapshot`, and opens intake.
-    pub fn sync(&self, snapshot: &Snapshot) {
+    /// Brings the lanes and routes to `snapshot`, and opens intake;
+    /// `false` when shutting down (nothing applied).
+    pub fn sync(&self, snapshot: &Snapshot) -> bool {
         let mut lanes = self
             .lanes
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         if self.intake() == Intake::Closed {
             // Shutting down: no new lanes (nothing would stop them).
-            return;
+            return false;
         }
         let mut touched = HashSet::new();
         let mut removed = Vec::new();
@@ -95,5 +96,6 @@ impl Dispatcher {
             std::sync::atomic::Ordering::AcqRel,
             std::sync::atomic::Ordering::Acquire,
         );
+        true
     }
 }
