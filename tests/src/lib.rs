@@ -12,6 +12,7 @@ pub mod pki;
 pub mod platform;
 pub mod postgres;
 pub mod processes;
+pub mod proxy;
 pub mod server_task;
 pub mod stats;
 

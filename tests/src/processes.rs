@@ -22,6 +22,7 @@ use crate::control_plane::{ADMIN_TOKEN, NODE_TOKEN, SECRETS_KEY};
 use crate::event_log::TestLog;
 use crate::node::{INGEST_TOKEN, IngestClient};
 use crate::postgres::TestDatabase;
+use crate::proxy::CuttableProxy;
 use crate::stats::{DIRECTORY_TOKEN, OUTCOMES_TOKEN, RedisPrefix, STATS_ADMIN_TOKEN, redis_url};
 use crate::with_token;
 
@@ -262,6 +263,9 @@ pub struct Stack {
     pub nodes: Vec<Service>,
     /// The nodes' stream.
     pub log: TestLog,
+    /// The control plane's way to its database: cut it to take Postgres
+    /// away from the control plane alone.
+    pub database: CuttableProxy,
     node_flags: Vec<String>,
     _db: TestDatabase,
     _prefix: RedisPrefix,
@@ -273,6 +277,19 @@ impl Stack {
     /// every 100 ms, fast reconnects, loopback partners allowed).
     pub async fn start(log: TestLog, nodes: usize, node_flags: &[&str]) -> Self {
         let db = TestDatabase::create().await;
+        let mut url = url::Url::parse(db.url()).expect("a database URL");
+        let upstream = (
+            url.host_str().unwrap_or("127.0.0.1"),
+            url.port().unwrap_or(5432),
+        );
+        let upstream = tokio::net::lookup_host(upstream)
+            .await
+            .ok()
+            .and_then(|mut addrs| addrs.next())
+            .expect("the database's address");
+        let database = CuttableProxy::start(upstream).await;
+        url.set_host(Some("127.0.0.1")).expect("host");
+        url.set_port(Some(database.addr().port())).expect("port");
         let prefix = RedisPrefix::new();
         let (cp_port, stats_port) = (free_port(), free_port());
         let control_plane = Service::start(
@@ -283,7 +300,7 @@ impl Stack {
                 "--listen",
                 &format!("127.0.0.1:{cp_port}"),
                 "--database-url",
-                db.url(),
+                url.as_str(),
                 "--admin-token",
                 ADMIN_TOKEN,
                 "--node-token",
@@ -332,6 +349,7 @@ impl Stack {
             stats,
             nodes: Vec::new(),
             log,
+            database,
             node_flags,
             _db: db,
             _prefix: prefix,

@@ -317,3 +317,30 @@ async fn restarting_nats_mid_stream_loses_no_accepted_event() {
     );
     assert_eq!(totals.failed, 0, "{totals:?}");
 }
+
+#[tokio::test]
+async fn a_node_started_while_postgres_is_down_gets_the_last_configuration() {
+    let partner = FakePartner::start(&Webhook).await;
+    let mut stack = Stack::start(TestLog::new(), 1, &[]).await;
+    let hook = stack
+        .create(webhook_connector("acme", "hook", &partner.url()))
+        .await;
+    // The control plane keeps the snapshot of what it published last
+    // (refreshed within a second).
+    tokio::time::sleep(2 * SECOND).await;
+    stack.database.cut();
+    let index = stack.add_node().await;
+    // Only the new node is left to deliver.
+    let _ = stack.nodes[0].terminate(15 * SECOND).await;
+    ingest_all(&stack, index, &events("pg-down", 200), 100).await;
+    let totals = stack
+        .wait_for_totals(&hook.id, 30 * SECOND, |t| t.delivered >= 200)
+        .await;
+    assert_eq!(totals.failed, 0, "{totals:?}");
+    let output = stack.control_plane.output();
+    assert!(
+        output.contains("serving the last snapshot from memory"),
+        "{output}"
+    );
+    stack.database.restore();
+}

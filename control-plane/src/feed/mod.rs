@@ -63,6 +63,8 @@ pub struct ConfigFeed {
     nodes: Arc<NodeRegistry>,
     /// The last full snapshot built, reused while no newer version exists.
     snapshot: Arc<tokio::sync::Mutex<Option<Arc<Views>>>>,
+    /// The version this replica published last.
+    published: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl ConfigFeed {
@@ -82,6 +84,7 @@ impl ConfigFeed {
             start,
             nodes: Arc::new(NodeRegistry::new(replica_id)),
             snapshot: Arc::default(),
+            published: Arc::new(std::sync::atomic::AtomicU64::new(start)),
         })
     }
 
@@ -104,12 +107,30 @@ impl ConfigFeed {
     /// version: the changes since, or a full snapshot when its version is 0,
     /// older than the pruned part of the log, or unknown (ahead of the log,
     /// e.g. after a database restore). `None` when it is up to date.
+    ///
+    /// While the store cannot be read, a node is served the last full
+    /// snapshot in memory, when it is the version this replica published
+    /// last (so a node starting during a database outage still gets its
+    /// configuration, and never an outdated one).
     pub async fn catch_up(
         &self,
         view: View,
         node_version: u64,
     ) -> Result<Option<ConfigUpdate>, StoreError> {
-        let position = self.store.feed_position().await?;
+        let position = match self.store.feed_position().await {
+            Ok(position) => position,
+            Err(error) => {
+                let Some(snapshot) = self.current_snapshot().await else {
+                    return Err(error);
+                };
+                let version = snapshot.node.version;
+                tracing::warn!(%error, version, "configuration store unavailable: serving the last snapshot from memory");
+                if node_version == version {
+                    return Ok(None);
+                }
+                return Ok(Some(snapshot.get(view).clone()));
+            }
+        };
         if node_version != 0 && node_version == position.version {
             return Ok(None);
         }
@@ -123,6 +144,29 @@ impl ConfigFeed {
         }
         let snapshot = self.full_snapshot(position.version).await?;
         Ok(Some(snapshot.get(view).clone()))
+    }
+
+    /// The snapshot in memory, if it is the version published last.
+    async fn current_snapshot(&self) -> Option<Arc<Views>> {
+        let published = self.published.load(std::sync::atomic::Ordering::Acquire);
+        let cached = self.snapshot.lock().await;
+        cached
+            .as_ref()
+            .filter(|snapshot| snapshot.node.version == published)
+            .cloned()
+    }
+
+    /// Rebuilds the snapshot in memory when the version published last is
+    /// newer (the publisher calls it at most once a second, so a database
+    /// outage finds a current one to serve).
+    pub(crate) async fn refresh_snapshot(&self) {
+        if self.current_snapshot().await.is_some() {
+            return;
+        }
+        let published = self.published.load(std::sync::atomic::Ordering::Acquire);
+        if let Err(error) = self.full_snapshot(published).await {
+            tracing::debug!(%error, "cannot refresh the snapshot kept in memory");
+        }
     }
 
     /// A full snapshot at `version` or later. Nodes starting together (a
@@ -175,6 +219,8 @@ impl ConfigFeed {
         // No stream listening is fine: streams catch up from the database.
         let _ = self.deltas.send(Arc::new(Delta { from, reset, views }));
         *published = to;
+        self.published
+            .store(to, std::sync::atomic::Ordering::Release);
         Ok(())
     }
 }

@@ -19,6 +19,10 @@ pub const HEARTBEAT: Duration = Duration::from_secs(10);
 /// How often acknowledged versions are written.
 const FLUSH_NODES: Duration = Duration::from_secs(1);
 const COMPACT_EVERY: Duration = Duration::from_secs(60);
+/// How often the snapshot kept in memory (served while the database is
+/// down) is brought to the version published last, when it is behind.
+const SNAPSHOT_REFRESH: Duration = Duration::from_secs(1);
+
 /// Longest wait for a LISTEN connection; then the poll carries on alone.
 const LISTEN_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 const LISTEN_RETRY_MAX: Duration = Duration::from_secs(30);
@@ -34,7 +38,8 @@ impl ConfigFeed {
         let mut next_listen_attempt = Instant::now();
         let mut poll = interval(settings.poll_interval);
         let mut compact = interval(COMPACT_EVERY);
-        for timer in [&mut poll, &mut compact] {
+        let mut refresh = interval(SNAPSHOT_REFRESH);
+        for timer in [&mut poll, &mut compact, &mut refresh] {
             timer.set_missed_tick_behavior(MissedTickBehavior::Delay);
         }
         loop {
@@ -61,6 +66,10 @@ impl ConfigFeed {
                     }
                 }
                 _ = poll.tick() => {}
+                _ = refresh.tick() => {
+                    self.refresh_snapshot().await;
+                    continue;
+                }
                 _ = compact.tick() => {
                     match self.store.compact_changes(settings.keep_changes).await {
                         Ok(horizon) => tracing::debug!(horizon, "change log pruned"),

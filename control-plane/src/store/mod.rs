@@ -111,6 +111,9 @@ pub struct Store {
     committed: std::sync::Arc<tokio::sync::watch::Sender<u64>>,
 }
 
+/// Longest wait for a database connection.
+const ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+
 impl Store {
     /// Connects and brings the schema up to date.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
@@ -118,6 +121,9 @@ impl Store {
         install_default_drivers();
         let pool = AnyPoolOptions::new()
             .max_connections(max_connections.max(1))
+            // A database that is down fails a call in seconds, so the
+            // feed can serve from memory and callers hear about it.
+            .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect(url)
             .await?;
         if backend == Backend::Sqlite {
