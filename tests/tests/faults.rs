@@ -325,9 +325,9 @@ async fn a_node_started_while_postgres_is_down_gets_the_last_configuration() {
     let hook = stack
         .create(webhook_connector("acme", "hook", &partner.url()))
         .await;
-    // The control plane keeps the snapshot of what it published last
-    // (refreshed within a second).
-    tokio::time::sleep(2 * SECOND).await;
+    // The control plane keeps the snapshot of what it published last,
+    // rebuilt once changes pause for a second (two ticks at most).
+    tokio::time::sleep(3 * SECOND).await;
     stack.database.cut();
     let index = stack.add_node().await;
     // Only the new node is left to deliver.

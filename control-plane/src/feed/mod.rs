@@ -146,6 +146,11 @@ impl ConfigFeed {
         Ok(Some(snapshot.get(view).clone()))
     }
 
+    /// The version this replica published last.
+    pub(crate) fn published_version(&self) -> u64 {
+        self.published.load(std::sync::atomic::Ordering::Acquire)
+    }
+
     /// The snapshot in memory, if it is the version published last.
     async fn current_snapshot(&self) -> Option<Arc<Views>> {
         let published = self.published.load(std::sync::atomic::Ordering::Acquire);
@@ -157,8 +162,7 @@ impl ConfigFeed {
     }
 
     /// Rebuilds the snapshot in memory when the version published last is
-    /// newer (the publisher calls it at most once a second, so a database
-    /// outage finds a current one to serve).
+    /// newer, so a database outage finds a current one to serve.
     pub(crate) async fn refresh_snapshot(&self) {
         if self.current_snapshot().await.is_some() {
             return;

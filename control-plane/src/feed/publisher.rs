@@ -20,7 +20,8 @@ pub const HEARTBEAT: Duration = Duration::from_secs(10);
 const FLUSH_NODES: Duration = Duration::from_secs(1);
 const COMPACT_EVERY: Duration = Duration::from_secs(60);
 /// How often the snapshot kept in memory (served while the database is
-/// down) is brought to the version published last, when it is behind.
+/// down) is checked: it is brought to the version published last once no
+/// change came for this long.
 const SNAPSHOT_REFRESH: Duration = Duration::from_secs(1);
 
 /// Longest wait for a LISTEN connection; then the poll carries on alone.
@@ -30,6 +31,9 @@ const LISTEN_RETRY_MAX: Duration = Duration::from_secs(30);
 impl ConfigFeed {
     /// Publishes changes until `stop` turns true.
     pub async fn run_publisher(self, settings: FeedSettings, mut stop: watch::Receiver<bool>) {
+        // Beside the publisher, not in its loop: rebuilding a large
+        // snapshot must not hold up the next change.
+        tokio::spawn(self.clone().run_snapshot_refresh(stop.clone()));
         let mut published = self.start;
         let mut local = self.store.local_commits();
         let use_notify = settings.listen_notify && self.store.backend() == Backend::Postgres;
@@ -38,8 +42,7 @@ impl ConfigFeed {
         let mut next_listen_attempt = Instant::now();
         let mut poll = interval(settings.poll_interval);
         let mut compact = interval(COMPACT_EVERY);
-        let mut refresh = interval(SNAPSHOT_REFRESH);
-        for timer in [&mut poll, &mut compact, &mut refresh] {
+        for timer in [&mut poll, &mut compact] {
             timer.set_missed_tick_behavior(MissedTickBehavior::Delay);
         }
         loop {
@@ -66,10 +69,6 @@ impl ConfigFeed {
                     }
                 }
                 _ = poll.tick() => {}
-                _ = refresh.tick() => {
-                    self.refresh_snapshot().await;
-                    continue;
-                }
                 _ = compact.tick() => {
                     match self.store.compact_changes(settings.keep_changes).await {
                         Ok(horizon) => tracing::debug!(horizon, "change log pruned"),
@@ -80,6 +79,28 @@ impl ConfigFeed {
             }
             if let Err(error) = self.publish_new(&mut published).await {
                 tracing::warn!(%error, "cannot read configuration changes; retrying at the next poll");
+            }
+        }
+    }
+
+    /// Keeps the snapshot in memory at the version published last (see
+    /// [`ConfigFeed::catch_up`]) until `stop` turns true. It is rebuilt once
+    /// changes pause for a tick, so a burst of changes does not pay for a
+    /// full read of the world each second.
+    async fn run_snapshot_refresh(self, mut stop: watch::Receiver<bool>) {
+        let mut refresh = interval(SNAPSHOT_REFRESH);
+        refresh.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut seen = None;
+        loop {
+            tokio::select! {
+                () = stopped(&mut stop) => return,
+                _ = refresh.tick() => {
+                    let published = self.published_version();
+                    if seen == Some(published) {
+                        self.refresh_snapshot().await;
+                    }
+                    seen = Some(published);
+                }
             }
         }
     }
