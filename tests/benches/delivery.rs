@@ -15,10 +15,10 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use e2e_tests::bench::{
-    BATCH, arg, cpu_of, ingest_fully, meta, percentile, raw_event, send_all, wait_events,
+    BATCH, arg, cpu_of, create_connector, ingest_fully, meta, percentile, raw_event, send_all,
+    wait_events,
 };
 use e2e_tests::control_plane::{ControlPlaneHandle, Db};
-use e2e_tests::fixtures::create;
 use e2e_tests::fixtures::webhook_connector;
 use e2e_tests::node::{INGEST_TOKEN, IngestClient, NodeHandle};
 use e2e_tests::partners::{FakePartner, MetaCapi, Reply, Webhook};
@@ -221,23 +221,16 @@ fn main() {
             "1",
         ],
     ));
-    let mut admin = loadgen.block_on(control_plane.admin());
-    let mut create_connector = |connector: Connector| -> String {
-        let id = loadgen
-            .block_on(admin.create_connector(create(connector)))
-            .expect("create")
-            .into_inner()
-            .id;
-        loadgen.block_on(node.wait_for_lane(&id, true, Duration::from_secs(10)));
-        id
+    let create_on_node = |connector: Connector| -> String {
+        loadgen.block_on(create_connector(&control_plane, &[&node], connector))
     };
-    create_connector(meta("batched"));
-    create_connector(webhook("unbatched", &hook_partner.url()));
+    create_on_node(meta("batched"));
+    create_on_node(webhook("unbatched", &hook_partner.url()));
     let client = loadgen.block_on(node.ingest_client());
 
     // 0. Memory per queued event, first, while the process is fresh:
     // 100,000 events for a webhook whose partner holds every request.
-    let held = create_connector(webhook("held", &stuck_partner.url()));
+    let held = create_on_node(webhook("held", &stuck_partner.url()));
     let id_of_held = held.clone();
     // Each request is built just before it is sent and freed after, so
     // the loader holds one batch at a time and the difference is what the
@@ -339,7 +332,11 @@ fn main() {
     ));
     let latency_client = loadgen.block_on(latency_node.ingest_client());
     node_rt.block_on(node.stop());
-    create_connector_on(&loadgen, &control_plane, &latency_node, meta("paced"));
+    loadgen.block_on(create_connector(
+        &control_plane,
+        &[&latency_node],
+        meta("paced"),
+    ));
     let latencies = loadgen.block_on(paced_latencies(
         &latency_client,
         &recorded_meta,
@@ -351,7 +348,11 @@ fn main() {
     // 4. Isolation: the same healthy connector, alone and then beside one
     // whose partner never answers within the timeout.
     let isolation_rate = 20_000;
-    create_connector_on(&loadgen, &control_plane, &latency_node, meta("iso"));
+    loadgen.block_on(create_connector(
+        &control_plane,
+        &[&latency_node],
+        meta("iso"),
+    ));
     let alone = loadgen.block_on(paced_latencies(
         &latency_client,
         &recorded_meta,
@@ -359,12 +360,11 @@ fn main() {
         isolation_rate,
         3,
     ));
-    create_connector_on(
-        &loadgen,
+    loadgen.block_on(create_connector(
         &control_plane,
-        &latency_node,
+        &[&latency_node],
         webhook("iso", &stuck_partner.url()),
-    );
+    ));
     let beside = loadgen.block_on(paced_latencies(
         &latency_client,
         &recorded_meta,
@@ -406,24 +406,4 @@ fn main() {
         (after.saturating_sub(before)) as f64 / 1048576.0,
         after.saturating_sub(before) as f64 / queued.max(1) as f64
     );
-}
-
-fn create_connector_on(
-    loadgen: &Runtime,
-    control_plane: &ControlPlaneHandle,
-    node: &NodeHandle,
-    connector: Connector,
-) -> String {
-    loadgen.block_on(async {
-        let id = control_plane
-            .admin()
-            .await
-            .create_connector(create(connector))
-            .await
-            .expect("create")
-            .into_inner()
-            .id;
-        node.wait_for_lane(&id, true, Duration::from_secs(10)).await;
-        id
-    })
 }

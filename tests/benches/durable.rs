@@ -12,10 +12,12 @@
 
 use std::time::{Duration, Instant};
 
-use e2e_tests::bench::{arg, cpu_of, cpu_of_process, meta, raw_event, send_all, wait_events};
+use e2e_tests::bench::{
+    arg, cpu_of, cpu_of_process, create_connector, meta, raw_event, send_all, wait_events,
+};
 use e2e_tests::control_plane::{ControlPlaneHandle, Db};
 use e2e_tests::event_log::TestLog;
-use e2e_tests::fixtures::{create, webhook_connector};
+use e2e_tests::fixtures::webhook_connector;
 use e2e_tests::node::NodeHandle;
 use e2e_tests::partners::{FakePartner, MetaCapi, Webhook};
 use eventconnectors_proto::v1::Connector;
@@ -119,23 +121,12 @@ fn main() {
             let mode = if durable { "durable" } else { "memory" };
             let batched_workspace = format!("b-{mode}-{node_count}");
             let hook_workspace = format!("w-{mode}-{node_count}");
-            let create_connector = |connector: Connector| {
-                loadgen.block_on(async {
-                    let id = control_plane
-                        .admin()
-                        .await
-                        .create_connector(create(connector))
-                        .await
-                        .expect("create")
-                        .into_inner()
-                        .id;
-                    for node in &nodes {
-                        node.wait_for_lane(&id, true, Duration::from_secs(10)).await;
-                    }
-                });
+            let all: Vec<&NodeHandle> = nodes.iter().collect();
+            let create_everywhere = |connector: Connector| {
+                loadgen.block_on(create_connector(&control_plane, &all, connector))
             };
-            create_connector(meta(&batched_workspace));
-            create_connector(webhook_connector(
+            create_everywhere(meta(&batched_workspace));
+            create_everywhere(webhook_connector(
                 &hook_workspace,
                 "hook",
                 &hook_partner.url(),

@@ -5,11 +5,11 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use eventconnectors_proto::v1::{Connector, DataType, FieldMapping, IngestRequest};
+use eventconnectors_proto::v1::{Connector, DataType, FieldMapping};
 
-use crate::node::{INGEST_TOKEN, IngestClient};
+use crate::control_plane::ControlPlaneHandle;
+use crate::node::{IngestClient, NodeHandle};
 use crate::partners::FakePartner;
-use crate::with_token;
 
 /// The `position`-th positional argument (flags skipped), or `default`.
 pub fn arg(position: usize, default: usize) -> usize {
@@ -103,13 +103,7 @@ pub async fn send_all(clients: &[IngestClient], events: Vec<String>) {
 pub async fn ingest_fully(client: &mut IngestClient, mut events: Vec<String>) {
     loop {
         let reply = client
-            .ingest(with_token(
-                IngestRequest {
-                    events: events.clone(),
-                    sequence: 0,
-                },
-                INGEST_TOKEN,
-            ))
+            .ingest(crate::node::ingest_request(events.clone()))
             .await;
         let refused: Vec<usize> = match reply {
             Ok(reply) => reply
@@ -176,4 +170,25 @@ fn cpu_seconds(dir: &str, name: &str) -> f64 {
         ticks += fields[11].parse::<u64>().unwrap_or(0) + fields[12].parse::<u64>().unwrap_or(0);
     }
     ticks as f64 / ticks_per_second
+}
+
+/// Creates `connector` on `control_plane` and waits until each of `nodes`
+/// routes to it; returns its id.
+pub async fn create_connector(
+    control_plane: &ControlPlaneHandle,
+    nodes: &[&NodeHandle],
+    connector: Connector,
+) -> String {
+    let id = control_plane
+        .admin()
+        .await
+        .create_connector(crate::fixtures::create(connector))
+        .await
+        .expect("create")
+        .into_inner()
+        .id;
+    for node in nodes {
+        node.wait_for_lane(&id, true, Duration::from_secs(10)).await;
+    }
+    id
 }

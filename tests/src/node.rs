@@ -22,6 +22,19 @@ use crate::control_plane::NODE_TOKEN;
 /// The ingest token test nodes accept.
 pub const INGEST_TOKEN: &str = "test-ingest-token";
 
+/// An Ingest call of `events` with the test ingest token.
+pub fn ingest_request(
+    events: Vec<String>,
+) -> tonic::Request<eventconnectors_proto::v1::IngestRequest> {
+    crate::with_token(
+        eventconnectors_proto::v1::IngestRequest {
+            events,
+            sequence: 0,
+        },
+        INGEST_TOKEN,
+    )
+}
+
 /// An IngestService client (requests carry the token through
 /// [`crate::with_token`]).
 pub type IngestClient = IngestServiceClient<tonic::transport::Channel>;

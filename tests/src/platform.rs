@@ -9,15 +9,13 @@ use std::time::{Duration, Instant};
 use eventconnectors_proto::v1::stats_service_client::StatsServiceClient;
 use eventconnectors_proto::v1::{
     ActivateConnectorRequest, Connector, DeactivateConnectorRequest, DeleteConnectorRequest,
-    GetConnectorStatsRequest, GetConnectorStatsResponse, IngestRequest, IngestResponse,
-    OutcomeTotals, StatsPreset,
+    GetConnectorStatsResponse, IngestResponse, OutcomeTotals,
 };
 
 use crate::control_plane::{AdminClient, ControlPlaneHandle, Db, Options, TestStore};
 use crate::fixtures::create;
-use crate::node::{INGEST_TOKEN, IngestClient, NodeHandle};
+use crate::node::{IngestClient, NodeHandle};
 use crate::stats::{Backend, RedisPrefix, StatsHandle};
-use crate::with_token;
 
 /// A running platform; everything stops on drop.
 #[derive(Debug)]
@@ -153,13 +151,7 @@ impl Platform {
     /// Sends `events` in one Ingest call with the ingest token.
     pub async fn ingest(&mut self, events: &[String]) -> Result<IngestResponse, tonic::Status> {
         self.ingest
-            .ingest(with_token(
-                IngestRequest {
-                    events: events.to_vec(),
-                    sequence: 0,
-                },
-                INGEST_TOKEN,
-            ))
+            .ingest(crate::node::ingest_request(events.to_vec()))
             .await
             .map(tonic::Response::into_inner)
     }
@@ -177,14 +169,7 @@ impl Platform {
     /// The connector's statistics over the last 7 days.
     pub async fn stats_of(&self, connector_id: &str) -> GetConnectorStatsResponse {
         StatsServiceClient::new(self.stats.channel().await)
-            .get_connector_stats(with_token(
-                GetConnectorStatsRequest {
-                    connector_id: connector_id.to_owned(),
-                    preset: StatsPreset::Last7Days as i32,
-                    ..Default::default()
-                },
-                crate::stats::STATS_ADMIN_TOKEN,
-            ))
+            .get_connector_stats(crate::stats::last_7_days(connector_id))
             .await
             .expect("stats")
             .into_inner()

@@ -11,9 +11,7 @@ use std::time::{Duration, Instant};
 
 use eventconnectors_proto::v1::connector_service_client::ConnectorServiceClient;
 use eventconnectors_proto::v1::stats_service_client::StatsServiceClient;
-use eventconnectors_proto::v1::{
-    Connector, GetConnectorStatsRequest, IngestRequest, IngestResponse, OutcomeTotals, StatsPreset,
-};
+use eventconnectors_proto::v1::{Connector, IngestResponse, OutcomeTotals};
 use tonic::transport::Channel;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
@@ -422,13 +420,7 @@ impl Stack {
     ) -> Result<IngestResponse, tonic::Status> {
         self.ingest_client(index)
             .await
-            .ingest(with_token(
-                IngestRequest {
-                    events: events.to_vec(),
-                    sequence: 0,
-                },
-                INGEST_TOKEN,
-            ))
+            .ingest(crate::node::ingest_request(events.to_vec()))
             .await
             .map(tonic::Response::into_inner)
     }
@@ -442,14 +434,7 @@ impl Stack {
             .await
             .ok()?;
         StatsServiceClient::new(channel)
-            .get_connector_stats(with_token(
-                GetConnectorStatsRequest {
-                    connector_id: connector_id.to_owned(),
-                    preset: StatsPreset::Last7Days as i32,
-                    ..Default::default()
-                },
-                STATS_ADMIN_TOKEN,
-            ))
+            .get_connector_stats(crate::stats::last_7_days(connector_id))
             .await
             .ok()?
             .into_inner()

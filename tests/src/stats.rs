@@ -215,3 +215,18 @@ pub async fn report(
     }
     ids
 }
+
+/// GetConnectorStats of `connector_id` over the last 7 days, with the
+/// stats admin token.
+pub fn last_7_days(
+    connector_id: &str,
+) -> tonic::Request<eventconnectors_proto::v1::GetConnectorStatsRequest> {
+    crate::with_token(
+        eventconnectors_proto::v1::GetConnectorStatsRequest {
+            connector_id: connector_id.to_owned(),
+            preset: eventconnectors_proto::v1::StatsPreset::Last7Days as i32,
+            ..Default::default()
+        },
+        STATS_ADMIN_TOKEN,
+    )
+}

@@ -57,27 +57,28 @@ pub async fn deliver(connector: &Lane, delivery: &Delivery, batch: Vec<Queued>) 
         )
         .await
     };
+    // A node keeps every event in memory or takes every one from the log.
+    let logged = receipts.iter().any(Option::is_some);
+    let events_of = |indexes: &mut dyn Iterator<Item = usize>| match logged {
+        true => Events::Logged(
+            indexes
+                .filter_map(|index| receipts[index].as_ref())
+                .collect(),
+        ),
+        false => Events::Counted(indexes.count()),
+    };
     let mut carried = vec![false; count];
     for (request, ended) in requests.iter().zip(&ends) {
         // Each event once, even from an adapter that repeats one.
-        let indexes: Vec<usize> = request
+        let mut fresh = request
             .events
             .iter()
             .copied()
-            .filter(|&index| index < count && !std::mem::replace(&mut carried[index], true))
-            .collect();
-        let receipts: Vec<Option<&Receipt>> = indexes
-            .iter()
-            .map(|&index| receipts[index].as_ref())
-            .collect();
-        record(connector, delivery, ended, &receipts);
+            .filter(|&index| index < count && !std::mem::replace(&mut carried[index], true));
+        record(connector, delivery, ended, events_of(&mut fresh));
     }
-    let left: Vec<Option<&Receipt>> = carried
-        .iter()
-        .zip(&receipts)
-        .filter(|(carried, _)| !**carried)
-        .map(|(_, receipt)| receipt.as_ref())
-        .collect();
+    let mut left = (0..count).filter(|&index| !carried[index]);
+    let left = events_of(&mut left);
     if !left.is_empty() {
         // An adapter that leaves events out is a bug; they still get an
         // outcome rather than vanishing.
@@ -87,7 +88,7 @@ pub async fn deliver(connector: &Lane, delivery: &Delivery, batch: Vec<Queued>) 
             message: "the partner adapter built no request for the event".into(),
             retry: Retry::Never,
         };
-        record(connector, delivery, &Ended::Failed(failure), &left);
+        record(connector, delivery, &Ended::Failed(failure), left);
     }
     connector.release(count, bytes);
 }
@@ -112,45 +113,64 @@ enum Ended {
     HandedBack,
 }
 
-/// Counts how the events whose receipts are `receipts` (one per event,
-/// `None` for events kept in memory) ended.
-fn record(connector: &Lane, delivery: &Delivery, ended: &Ended, receipts: &[Option<&Receipt>]) {
+/// The events an outcome is about.
+#[derive(Debug)]
+enum Events<'a> {
+    /// So many, kept in memory: counted at once.
+    Counted(usize),
+    /// From the log: each one's outcome waits on its receipt.
+    Logged(Vec<&'a Receipt>),
+}
+
+impl Events<'_> {
+    fn is_empty(&self) -> bool {
+        match self {
+            Events::Counted(count) => *count == 0,
+            Events::Logged(receipts) => receipts.is_empty(),
+        }
+    }
+}
+
+/// Counts how `events` ended.
+fn record(connector: &Lane, delivery: &Delivery, ended: &Ended, events: Events<'_>) {
     let outcomes = &delivery.outcomes;
     let (id, partner) = (connector.id.as_str(), connector.partner);
-    if receipts.iter().all(Option::is_none) {
-        let count = receipts.len();
-        match ended {
-            Ended::Delivered => outcomes.delivered(id, partner, count, None),
-            Ended::Partial { accepted, failure } => {
-                let accepted = (*accepted).min(count);
-                outcomes.delivered(id, partner, accepted, None);
-                outcomes.failed(id, partner, failure, count - accepted, None);
+    let receipts = match events {
+        Events::Counted(count) => {
+            match ended {
+                Ended::Delivered => outcomes.delivered(id, partner, count, None),
+                Ended::Partial { accepted, failure } => {
+                    let accepted = (*accepted).min(count);
+                    outcomes.delivered(id, partner, accepted, None);
+                    outcomes.failed(id, partner, failure, count - accepted, None);
+                }
+                Ended::Failed(failure) => outcomes.failed(id, partner, failure, count, None),
+                Ended::Dropped => outcomes.dropped(id, partner, count, None),
+                Ended::HandedBack => {}
             }
-            Ended::Failed(failure) => outcomes.failed(id, partner, failure, count, None),
-            Ended::Dropped => outcomes.dropped(id, partner, count, None),
-            Ended::HandedBack => {}
+            return;
         }
-        return;
-    }
-    // From the log: each event's outcome waits on its receipt (which of
-    // a partial answer's events were taken is not said: the counts are
-    // what matter).
-    for (n, receipt) in receipts.iter().enumerate() {
+        Events::Logged(receipts) => receipts,
+    };
+    // Which of a partial answer's events were taken is not said: the
+    // counts are what matter.
+    for (n, receipt) in receipts.into_iter().enumerate() {
+        let receipt = Some(receipt);
         match ended {
-            Ended::Delivered => outcomes.delivered(id, partner, 1, *receipt),
+            Ended::Delivered => outcomes.delivered(id, partner, 1, receipt),
             Ended::Partial { accepted, .. } if n < *accepted => {
-                outcomes.delivered(id, partner, 1, *receipt);
+                outcomes.delivered(id, partner, 1, receipt);
             }
             Ended::Partial { failure, .. } | Ended::Failed(failure) => {
-                outcomes.failed(id, partner, failure, 1, *receipt);
+                outcomes.failed(id, partner, failure, 1, receipt);
             }
-            Ended::Dropped => outcomes.dropped(id, partner, 1, *receipt),
+            Ended::Dropped => outcomes.dropped(id, partner, 1, receipt),
             Ended::HandedBack => {
-                outcomes.hand_back(*receipt);
+                outcomes.hand_back(receipt);
                 continue;
             }
         }
-        outcomes.settle(*receipt);
+        outcomes.settle(receipt);
     }
 }
 
@@ -244,7 +264,10 @@ pub fn end_stopped(
     bytes: usize,
 ) {
     let ended = stopped(connector).unwrap_or(Ended::Dropped);
-    let receipts: Vec<Option<&Receipt>> = receipts.iter().map(Option::as_ref).collect();
-    record(connector, delivery, &ended, &receipts);
+    let events = match receipts.iter().any(Option::is_some) {
+        true => Events::Logged(receipts.iter().flatten().collect()),
+        false => Events::Counted(receipts.len()),
+    };
+    record(connector, delivery, &ended, events);
     connector.release(receipts.len(), bytes);
 }
