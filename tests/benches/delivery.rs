@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use e2e_tests::bench::{
-    BATCH, arg, cpu_of, create_connector, ingest_fully, meta, percentile, raw_event, send_all,
-    wait_events,
+    BATCH, arg, cpu_of, create_connector, ingest_fully, meta, percentile, raw_event, runtime,
+    send_all, wait_events,
 };
 use e2e_tests::control_plane::{ControlPlaneHandle, Db};
 use e2e_tests::fixtures::webhook_connector;
@@ -27,19 +27,9 @@ use eventconnectors_proto::v1::{Connector, IngestRequest};
 use http_body_util::Full;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use tokio::runtime::Runtime;
 
 const CONCURRENCY: usize = 16;
 const LINGER_MS: u64 = 5;
-
-fn runtime(name: &str, threads: usize) -> Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(threads)
-        .thread_name(name)
-        .enable_all()
-        .build()
-        .expect("runtime")
-}
 
 /// Resident memory of the process, in bytes.
 fn rss() -> u64 {

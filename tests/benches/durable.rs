@@ -13,7 +13,7 @@
 use std::time::{Duration, Instant};
 
 use e2e_tests::bench::{
-    arg, cpu_of, cpu_of_process, create_connector, meta, raw_event, send_all, wait_events,
+    arg, cpu_of, cpu_of_process, create_connector, meta, raw_event, runtime, send_all, wait_events,
 };
 use e2e_tests::control_plane::{ControlPlaneHandle, Db};
 use e2e_tests::event_log::TestLog;
@@ -22,15 +22,6 @@ use e2e_tests::node::NodeHandle;
 use e2e_tests::partners::{FakePartner, MetaCapi, Webhook};
 use eventconnectors_proto::v1::Connector;
 use tokio::runtime::Runtime;
-
-fn runtime(name: &str, threads: usize) -> Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(threads)
-        .thread_name(name)
-        .enable_all()
-        .build()
-        .expect("runtime")
-}
 
 /// One workload's figures.
 struct Run {

@@ -192,3 +192,14 @@ pub async fn create_connector(
     }
     id
 }
+
+/// A runtime of `threads` threads named `name` (so [`cpu_of`] can tell
+/// the benchmarks' parts apart).
+pub fn runtime(name: &str, threads: usize) -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .thread_name(name)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
