@@ -41,6 +41,36 @@ ensure_redis() {
   log "Redis did not start"; exit 1
 }
 
+# --- A Redis Cluster of three masters (the stats service's cluster mode) ------------
+cluster_ok() { [ "$(redis-cli -p "$1" cluster info 2>/dev/null | tr -d '\r' | grep -c '^cluster_state:ok$')" = 1 ]; }
+ensure_redis_cluster() {
+  if [ -n "${TEST_REDIS_CLUSTER_URLS:-}" ]; then log "Redis Cluster: using TEST_REDIS_CLUSTER_URLS"; return; fi
+  local ports=(7100 7101 7102) port ok=1
+  for port in "${ports[@]}"; do cluster_ok "$port" || ok=0; done
+  if [ "$ok" = 1 ]; then log "Redis Cluster: reusing 127.0.0.1:7100-7102"; return; fi
+  local dir=/tmp/ec-redis-cluster
+  log "Redis Cluster: starting three masters on 127.0.0.1:7100-7102 (in $dir)"
+  for port in "${ports[@]}"; do redis-cli -p "$port" shutdown nosave >/dev/null 2>&1 || true; done
+  rm -rf "$dir"
+  for port in "${ports[@]}"; do
+    mkdir -p "$dir/$port"
+    redis-server --port "$port" --bind 127.0.0.1 --cluster-enabled yes \
+      --cluster-config-file "$dir/$port/nodes.conf" --dir "$dir/$port" \
+      --save "" --appendonly no --daemonize yes --logfile "$dir/$port/log" >/dev/null
+  done
+  for port in "${ports[@]}"; do
+    for _ in $(seq 50); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
+  done
+  redis-cli --cluster create 127.0.0.1:7100 127.0.0.1:7101 127.0.0.1:7102 \
+    --cluster-replicas 0 --cluster-yes >"$dir/create.log" 2>&1 \
+    || { log "redis-cli --cluster create failed: $(cat "$dir/create.log")"; exit 1; }
+  for _ in $(seq 100); do
+    ok=1; for port in "${ports[@]}"; do cluster_ok "$port" || ok=0; done
+    [ "$ok" = 1 ] && return; sleep 0.2
+  done
+  log "the Redis Cluster did not become ok"; exit 1
+}
+
 # --- NATS with JetStream (the durable mode's tests) ------------------------------
 ensure_nats() {
   if [ -n "${TEST_NATS_URL:-}" ]; then log "NATS: using TEST_NATS_URL"; return; fi
@@ -56,6 +86,7 @@ ensure_nats() {
 
 ensure_postgres
 ensure_redis
+ensure_redis_cluster
 ensure_nats
 
 # --- Build once ---------------------------------------------------------------

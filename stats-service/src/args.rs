@@ -19,8 +19,9 @@ pub struct Args {
     #[arg(long, env = "METRICS_ADDR", default_value = "127.0.0.1:9465")]
     pub metrics_listen: SocketAddr,
 
-    /// `redis://host:port/db`; absent: counters kept in this process (lost
-    /// on restart).
+    /// `redis://host:port/db` (`rediss://` for TLS), or with
+    /// `REDIS_CLUSTER` the cluster's nodes; absent: counters kept in this
+    /// process (lost on restart).
     #[arg(long, env = "REDIS_URL", hide_env_values = true)]
     pub redis_url: Option<Secret>,
 
@@ -29,9 +30,10 @@ pub struct Args {
     #[arg(long, env = "REDIS_CA")]
     pub redis_ca: Option<std::path::PathBuf>,
 
-    /// The Redis URL is a Redis Cluster (or a proxy to one): each
-    /// connector's part of a batch is then applied on its own, since one
-    /// batch's keys span many hash slots.
+    /// `REDIS_URL` names a Redis Cluster: one or more of its nodes,
+    /// comma-separated (`redis://a:6379,redis://b:6379`). The cluster
+    /// client follows the slot map; each connector's part of a batch is
+    /// applied on its own, since one batch's keys span many hash slots.
     #[arg(long, env = "REDIS_CLUSTER", default_value_t = false)]
     pub redis_cluster: bool,
 

@@ -26,7 +26,9 @@ use tokio::net::TcpListener;
 use crate::api::{StatsAccess, StatsApi};
 use crate::args::Args;
 use crate::clock::Clock;
-use crate::counters::{CounterError, Counters, MarkerTtls, MemoryCounters, RedisCounters};
+use crate::counters::{
+    CounterError, Counters, MarkerTtls, MemoryCounters, RedisCounters, RedisTarget,
+};
 use crate::directory::{Directory, FollowSettings};
 use crate::ranges::Retention;
 
@@ -66,21 +68,25 @@ pub enum StartError {
     Metrics(#[from] metrics_exporter_prometheus::BuildError),
 }
 
-/// The Redis client for `url`: with `ca`, a `rediss://` server must
-/// present a certificate that CA signed.
-fn redis_client(url: &str, ca: Option<&std::path::Path>) -> Result<redis::Client, StartError> {
-    let Some(ca) = ca else {
-        return Ok(redis::Client::open(url).map_err(CounterError::from)?);
+/// Where the counters live: the server at `url`, or with `cluster` the
+/// Redis Cluster whose nodes `url` lists. With `ca`, a `rediss://` server
+/// must present a certificate that CA signed.
+fn redis_target(
+    url: &str,
+    cluster: bool,
+    ca: Option<&std::path::Path>,
+) -> Result<RedisTarget, StartError> {
+    let tls = match ca {
+        None => None,
+        Some(ca) => Some(redis::TlsCertificates {
+            client_tls: None,
+            root_cert: Some(std::fs::read(ca).map_err(|source| StartError::RedisCa {
+                path: ca.to_owned(),
+                source,
+            })?),
+        }),
     };
-    let root_cert = std::fs::read(ca).map_err(|source| StartError::RedisCa {
-        path: ca.to_owned(),
-        source,
-    })?;
-    let certificates = redis::TlsCertificates {
-        client_tls: None,
-        root_cert: Some(root_cert),
-    };
-    Ok(redis::Client::build_with_tls(url, certificates).map_err(CounterError::from)?)
+    Ok(RedisTarget::new(url, cluster, tls)?)
 }
 
 /// A stats service ready to serve.
@@ -103,11 +109,10 @@ impl StatsServer {
         };
         let counters = match &args.redis_url {
             Some(url) => Counters::Redis(
-                RedisCounters::connect_with(
-                    redis_client(url.expose(), args.redis_ca.as_deref())?,
+                RedisCounters::connect_to(
+                    &redis_target(url.expose(), args.redis_cluster, args.redis_ca.as_deref())?,
                     &args.redis_prefix,
                     ttls,
-                    args.redis_cluster,
                 )
                 .await?,
             ),

@@ -13,6 +13,7 @@ pub mod platform;
 pub mod postgres;
 pub mod processes;
 pub mod proxy;
+pub mod redis_cluster;
 pub mod server_task;
 pub mod stats;
 

@@ -21,7 +21,7 @@ use crate::event_log::TestLog;
 use crate::node::{INGEST_TOKEN, IngestClient};
 use crate::postgres::TestDatabase;
 use crate::proxy::CuttableProxy;
-use crate::stats::{DIRECTORY_TOKEN, OUTCOMES_TOKEN, RedisPrefix, STATS_ADMIN_TOKEN, redis_url};
+use crate::stats::{Backend, DIRECTORY_TOKEN, OUTCOMES_TOKEN, RedisPrefix, STATS_ADMIN_TOKEN};
 use crate::with_token;
 
 /// The path of binary `name` built beside the test binary.
@@ -274,6 +274,17 @@ impl Stack {
     /// `log` with `node_flags` besides the harness's (outcomes flushed
     /// every 100 ms, fast reconnects, loopback partners allowed).
     pub async fn start(log: TestLog, nodes: usize, node_flags: &[&str]) -> Self {
+        Self::start_with_stats(Backend::Redis, log, nodes, node_flags).await
+    }
+
+    /// Like [`Stack::start`], the stats service's counters on `stats`:
+    /// the standalone Redis or the shared Redis Cluster.
+    pub async fn start_with_stats(
+        stats: Backend,
+        log: TestLog,
+        nodes: usize,
+        node_flags: &[&str],
+    ) -> Self {
         let db = TestDatabase::create().await;
         let mut url = url::Url::parse(db.url()).expect("a database URL");
         let upstream = (
@@ -315,29 +326,28 @@ impl Stack {
                 "127.0.0.0/8",
             ]),
         );
-        let stats = Service::start(
-            "stats-service",
-            "stats-service",
-            stats_port,
-            strings(&[
-                "--listen",
-                &format!("127.0.0.1:{stats_port}"),
-                "--metrics-listen",
-                &format!("127.0.0.1:{}", free_port()),
-                "--redis-url",
-                &redis_url(),
-                "--redis-prefix",
-                &prefix.0,
-                "--admin-token",
-                STATS_ADMIN_TOKEN,
-                "--outcomes-token",
-                OUTCOMES_TOKEN,
-                "--control-plane",
-                &format!("http://127.0.0.1:{cp_port}"),
-                "--directory-token",
-                DIRECTORY_TOKEN,
-            ]),
-        );
+        let mut stats_args = strings(&[
+            "--listen",
+            &format!("127.0.0.1:{stats_port}"),
+            "--metrics-listen",
+            &format!("127.0.0.1:{}", free_port()),
+            "--redis-url",
+            &stats.redis_url().expect("a Redis backend"),
+            "--redis-prefix",
+            &prefix.0,
+            "--admin-token",
+            STATS_ADMIN_TOKEN,
+            "--outcomes-token",
+            OUTCOMES_TOKEN,
+            "--control-plane",
+            &format!("http://127.0.0.1:{cp_port}"),
+            "--directory-token",
+            DIRECTORY_TOKEN,
+        ]);
+        if stats == Backend::RedisCluster {
+            stats_args.push("--redis-cluster".to_owned());
+        }
+        let stats = Service::start("stats-service", "stats-service", stats_port, stats_args);
         control_plane.wait_ready(Duration::from_secs(30)).await;
         stats.wait_ready(Duration::from_secs(30)).await;
         let mut node_flags: Vec<String> = strings(node_flags);

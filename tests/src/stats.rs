@@ -29,11 +29,52 @@ pub enum Backend {
     /// Redis, under a unique key prefix removed at the end; a batch is one
     /// script.
     Redis,
-    /// The same Redis applied as a Redis Cluster is: one script per
-    /// connector part.
+    /// The shared Redis Cluster (three masters), through the cluster
+    /// client: one script per connector part, keys spread over the masters.
     RedisCluster,
     /// The in-process store.
     Memory,
+}
+
+impl Backend {
+    /// `REDIS_URL` for this backend (none for the in-process store).
+    pub fn redis_url(self) -> Option<String> {
+        match self {
+            Self::Redis => Some(redis_url()),
+            Self::RedisCluster => Some(crate::redis_cluster::shared_cluster_urls()),
+            Self::Memory => None,
+        }
+    }
+
+    /// A blocking connection for a test's own checks of single keys.
+    pub fn connection(self) -> Box<dyn redis::ConnectionLike> {
+        match self {
+            Self::RedisCluster => Box::new(
+                crate::redis_cluster::shared_cluster_client()
+                    .get_connection()
+                    .expect("the shared Redis Cluster"),
+            ),
+            _ => Box::new(
+                redis::Client::open(redis_url())
+                    .expect("redis url")
+                    .get_connection()
+                    .expect("redis reachable"),
+            ),
+        }
+    }
+}
+
+/// Every server a test's keys may be on: the standalone Redis and each
+/// master of the shared cluster (those that answer).
+fn servers() -> Vec<redis::Connection> {
+    std::iter::once(redis_url())
+        .chain(
+            crate::redis_cluster::shared_cluster_urls()
+                .split(',')
+                .map(str::to_owned),
+        )
+        .filter_map(|url| redis::Client::open(url).ok()?.get_connection().ok())
+        .collect()
 }
 
 /// Keys under a prefix, removed (with every key under it) on drop.
@@ -46,10 +87,16 @@ impl RedisPrefix {
         Self(format!("ec-test-{}", uuid::Uuid::now_v7().simple()))
     }
 
-    /// Every key under the prefix.
+    /// Every key under the prefix, on the standalone Redis and on the
+    /// shared cluster.
     pub fn keys(&self) -> Vec<String> {
-        let client = redis::Client::open(redis_url()).expect("redis url");
-        let mut connection = client.get_connection().expect("redis reachable");
+        servers()
+            .iter_mut()
+            .flat_map(|connection| self.keys_on(connection))
+            .collect()
+    }
+
+    fn keys_on(&self, connection: &mut redis::Connection) -> Vec<String> {
         let mut keys = Vec::new();
         let mut cursor: u64 = 0;
         loop {
@@ -59,7 +106,7 @@ impl RedisPrefix {
                 .arg(format!("{}:*", self.0))
                 .arg("COUNT")
                 .arg(1000)
-                .query(&mut connection)
+                .query(connection)
                 .expect("scan");
             keys.extend(batch);
             if next == 0 {
@@ -78,15 +125,14 @@ impl Default for RedisPrefix {
 
 impl Drop for RedisPrefix {
     fn drop(&mut self) {
-        let Ok(client) = redis::Client::open(redis_url()) else {
-            return;
-        };
-        let Ok(mut connection) = client.get_connection() else {
-            return;
-        };
-        let keys = self.keys();
-        for chunk in keys.chunks(500) {
-            let _: Result<(), _> = redis::cmd("UNLINK").arg(chunk).query(&mut connection);
+        for mut connection in servers() {
+            // One key per UNLINK: a cluster node refuses keys of different
+            // slots in one command.
+            let mut pipe = redis::pipe();
+            for key in self.keys_on(&mut connection) {
+                pipe.cmd("UNLINK").arg(key).ignore();
+            }
+            let _: Result<(), _> = pipe.query(&mut connection);
         }
     }
 }
@@ -128,14 +174,42 @@ impl StatsHandle {
         clock: Clock,
         control_plane: Option<String>,
     ) -> Self {
+        let redis = backend
+            .redis_url()
+            .map(|url| (url, backend == Backend::RedisCluster));
+        Self::start_with(redis, prefix, listener, clock, control_plane).await
+    }
+
+    /// Starts on a loopback port with its counters on the Redis Cluster
+    /// whose nodes `urls` lists.
+    pub async fn start_on_cluster(urls: &str, prefix: &RedisPrefix) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        Self::start_with(
+            Some((urls.to_owned(), true)),
+            prefix,
+            listener,
+            Clock::System,
+            None,
+        )
+        .await
+    }
+
+    /// `redis`: the URL and whether it is a cluster; none: in process.
+    async fn start_with(
+        redis: Option<(String, bool)>,
+        prefix: &RedisPrefix,
+        listener: TcpListener,
+        clock: Clock,
+        control_plane: Option<String>,
+    ) -> Self {
         crate::init_logs();
         let addr = listener.local_addr().expect("addr");
         let days = |n: u64| Duration::from_secs(n * 86_400);
         let args = Args {
             listen: addr,
             metrics_listen: "127.0.0.1:0".parse().expect("addr"),
-            redis_url: (backend != Backend::Memory).then(|| redis_url().as_str().into()),
-            redis_cluster: backend == Backend::RedisCluster,
+            redis_url: redis.as_ref().map(|(url, _)| url.as_str().into()),
+            redis_cluster: redis.as_ref().is_some_and(|(_, cluster)| *cluster),
             redis_ca: None,
             redis_prefix: prefix.0.clone(),
             admin_token: STATS_ADMIN_TOKEN.into(),

@@ -1,7 +1,8 @@
 //! Faults on the real stack, every service its own process: the control
-//! plane on Postgres, the stats service on Redis, nodes in the durable mode
-//! on a stream of their own on the machine's NATS server. Each test is
-//! named for what an operator sees.
+//! plane on Postgres, the stats service on Redis (on the three-master Redis
+//! Cluster where a node is killed), nodes in the durable mode on a stream
+//! of their own on the machine's NATS server. Each test is named for what
+//! an operator sees.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,6 +11,7 @@ use e2e_tests::event_log::{TestLog, numbered_events as events, webhook_arrivals 
 use e2e_tests::fixtures::webhook_connector;
 use e2e_tests::partners::{FakePartner, Reply, Webhook};
 use e2e_tests::processes::Stack;
+use e2e_tests::stats::Backend;
 
 const SECOND: Duration = Duration::from_secs(1);
 
@@ -58,7 +60,8 @@ async fn a_node_killed_with_events_in_flight_loses_none_of_them() {
         Box::new(Reply::Accept),
     ));
     let held = HELD.to_string();
-    let stack = Stack::start(
+    let stack = Stack::start_with_stats(
+        Backend::RedisCluster,
         TestLog::new(),
         2,
         &[

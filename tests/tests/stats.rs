@@ -704,7 +704,7 @@ async fn buckets_expire_at_their_end_of_retention(backend: Backend) {
     let counters = match backend {
         Backend::Redis | Backend::RedisCluster => Counters::Redis(
             RedisCounters::connect(
-                &e2e_tests::stats::redis_url(),
+                &backend.redis_url().expect("a Redis backend"),
                 &prefix.0,
                 ttls,
                 backend == Backend::RedisCluster,
@@ -795,13 +795,12 @@ async fn retention_on_every_key(backend: Backend) {
         vec![batch("ttl", vec![count("c", t, Outcome::Delivered, 1)])],
     )
     .await;
-    let redis = ::redis::Client::open(e2e_tests::stats::redis_url()).expect("url");
-    let mut connection = redis.get_connection().expect("redis");
+    let mut connection = backend.connection();
     let mut ttls = BTreeMap::new();
     for key in prefix.keys() {
         let ttl: i64 = ::redis::cmd("TTL")
             .arg(&key)
-            .query(&mut connection)
+            .query(&mut *connection)
             .expect("ttl");
         if backend == Backend::Redis && key == format!("{}:batches", prefix.0) {
             ttls.insert("batches".to_owned(), ttl);

@@ -8,8 +8,6 @@ use std::borrow::Cow;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use redis::aio::ConnectionManager;
-
 use super::MarkerTtls;
 use crate::batch::{Applied, ConnectorBatch, Name};
 use crate::clock::wall_now;
@@ -111,7 +109,7 @@ impl ApplyScript {
     /// `batches_key`: all of it, or nothing if one id was seen before.
     pub(super) async fn run(
         &self,
-        connection: &mut ConnectionManager,
+        connection: &mut impl redis::aio::ConnectionLike,
         batches_key: &str,
         batch_ids: &[&str],
         parts: &[Part<'_>],

@@ -18,11 +18,11 @@ use std::sync::Arc;
 
 use futures::StreamExt as _;
 use futures::stream::FuturesUnordered;
-use redis::aio::ConnectionManager;
 use tokio::sync::{mpsc, oneshot};
 
 use super::CounterError;
 use super::apply_script::{ApplyScript, Part, PartWrite, Written};
+use super::connection::RedisConnection;
 use crate::batch::{Applied, ConnectorBatch, Name};
 use crate::{metrics, named_lists};
 
@@ -56,7 +56,7 @@ impl Job {
 
 /// Where the writer sends its scripts.
 struct Target {
-    connection: ConnectionManager,
+    connection: RedisConnection,
     script: ApplyScript,
     batches_key: String,
 }
@@ -70,7 +70,7 @@ pub(super) struct GroupCommit {
 impl GroupCommit {
     /// Starts the writer task on the current runtime; it ends when every
     /// handle is dropped, after writing what was queued.
-    pub(super) fn start(connection: ConnectionManager, script: ApplyScript) -> Self {
+    pub(super) fn start(connection: RedisConnection, script: ApplyScript) -> Self {
         let (jobs, queue) = mpsc::channel(QUEUE);
         let target = Arc::new(Target {
             connection,

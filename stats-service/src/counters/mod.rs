@@ -8,6 +8,7 @@
 //! Cluster slot and one script can touch them all atomically.
 
 mod apply_script;
+mod connection;
 mod group_commit;
 mod memory;
 mod redis_store;
@@ -16,6 +17,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use connection::RedisTarget;
 pub use memory::MemoryCounters;
 pub use redis_store::RedisCounters;
 
@@ -53,7 +55,7 @@ pub enum CounterError {
 /// The counter store.
 #[derive(Debug, Clone)]
 pub enum Counters {
-    /// Redis (or Redis Cluster through a proxy).
+    /// Redis or a Redis Cluster.
     Redis(RedisCounters),
     /// In this process; gone on restart.
     Memory(MemoryCounters),
@@ -75,7 +77,7 @@ impl Counters {
 
     /// Applies every connector part of batch `batch_id`, each atomically and
     /// at most once: with the batches queued beside it in one script on a
-    /// standalone Redis, one script per part on Redis Cluster, one lock per
+    /// standalone Redis, one script per part on a Redis Cluster, one lock per
     /// part in process.
     pub async fn apply_batch(
         &self,

@@ -1,17 +1,18 @@
 //! Counters in Redis. On a standalone Redis outcome batches are written by
 //! group commit (`group_commit.rs`): one run of the apply script for the
-//! batches that queued together. With Redis Cluster a batch's keys span
+//! batches that queued together. On a Redis Cluster a batch's keys span
 //! many slots, so each connector's part is its own run of the same script
 //! (a group of one) over the keys of its `{connector}` slot, deduplicated
-//! per connector. Either way a batch re-sent after a timeout is counted
-//! once. Reads are one pipelined round trip.
+//! per connector: the batch id is remembered in that slot too, so the
+//! check and the counts move together when the slot moves to another
+//! master. Either way a batch re-sent after a timeout is counted once.
+//! Reads are one pipelined round trip (a connector's keys share a slot).
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use redis::aio::ConnectionManager;
-
 use super::apply_script::{ApplyScript, Part, Written, seconds};
+use super::connection::{RedisConnection, RedisTarget};
 use super::group_commit::GroupCommit;
 use super::{CounterError, MarkerTtls};
 use crate::batch::{Applied, ConnectorBatch};
@@ -22,11 +23,11 @@ const UNLINK_CHUNK: usize = 512;
 /// Redis-backed counters.
 #[derive(Clone)]
 pub struct RedisCounters {
-    connection: ConnectionManager,
+    connection: RedisConnection,
     prefix: String,
     ttls: MarkerTtls,
     script: Arc<ApplyScript>,
-    /// Batches go through group commit on a standalone Redis; with Redis
+    /// Batches go through group commit on a standalone Redis; on a Redis
     /// Cluster each connector's part is its own script.
     group: Option<GroupCommit>,
 }
@@ -39,45 +40,32 @@ impl std::fmt::Debug for RedisCounters {
     }
 }
 
-/// Longest wait for the first connection at start.
-const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
-
 impl RedisCounters {
-    /// Connects (with automatic reconnection) to `url`; every key starts
-    /// with `prefix`. `cluster`: the keys of one batch may live on
-    /// different nodes, so each connector's part is applied on its own.
+    /// Connects (with automatic reconnection) to the server at `url`, or
+    /// with `cluster` to the Redis Cluster whose nodes `url` lists
+    /// (comma-separated); every key starts with `prefix`.
     pub async fn connect(
         url: &str,
         prefix: &str,
         ttls: MarkerTtls,
         cluster: bool,
     ) -> Result<Self, CounterError> {
-        Self::connect_with(redis::Client::open(url)?, prefix, ttls, cluster).await
+        Self::connect_to(&RedisTarget::new(url, cluster, None)?, prefix, ttls).await
     }
 
-    /// Like [`RedisCounters::connect`], through `client` (one built with
-    /// TLS settings of its own, say).
-    pub async fn connect_with(
-        client: redis::Client,
+    /// Like [`RedisCounters::connect`], to `target` (one built with TLS
+    /// settings, say).
+    pub async fn connect_to(
+        target: &RedisTarget,
         prefix: &str,
         ttls: MarkerTtls,
-        cluster: bool,
     ) -> Result<Self, CounterError> {
-        // One connection first, bounded: a wrong address, password or TLS
-        // certificate stops the start with its reason instead of a manager
-        // retrying in the background.
-        match tokio::time::timeout(CONNECT_TIMEOUT, client.get_multiplexed_async_connection()).await
-        {
-            Ok(Ok(_)) => {}
-            Ok(Err(error)) => return Err(error.into()),
-            Err(_) => return Err(CounterError::ConnectTimeout(CONNECT_TIMEOUT)),
-        }
-        let connection = ConnectionManager::new(client.clone()).await?;
+        let connection = target.connect().await?;
         // Group commit writes on a connection of its own: reads would
         // otherwise queue behind its scripts on the shared one.
-        let group = match cluster {
+        let group = match target.is_cluster() {
             false => Some(GroupCommit::start(
-                ConnectionManager::new(client).await?,
+                target.connect().await?,
                 ApplyScript::new(prefix, ttls),
             )),
             true => None,
