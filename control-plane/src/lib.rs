@@ -12,8 +12,8 @@ pub mod store;
 
 use std::future::Future;
 
+use eventconnectors_proto::shared::config_service_server::{self, ConfigServiceServer};
 use eventconnectors_proto::v1::api_key_service_server::{self, ApiKeyServiceServer};
-use eventconnectors_proto::v1::config_service_server::{self, ConfigServiceServer};
 use eventconnectors_proto::v1::connector_service_server::{self, ConnectorServiceServer};
 use server_kit::auth::{BearerAuth, EmptyToken};
 use server_kit::gate::Gated;

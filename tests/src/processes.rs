@@ -9,9 +9,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
+use eventconnectors_proto::v1::config_service_client::ConfigServiceClient;
 use eventconnectors_proto::v1::connector_service_client::ConnectorServiceClient;
 use eventconnectors_proto::v1::stats_service_client::StatsServiceClient;
-use eventconnectors_proto::v1::{Connector, IngestResponse, OutcomeTotals};
+use eventconnectors_proto::v1::{
+    Connector, IngestResponse, ListNodesRequest, ListNodesResponse, OutcomeTotals,
+};
 use tonic::transport::Channel;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
@@ -415,6 +418,15 @@ impl Stack {
             .await
             .expect("create connector")
             .into_inner()
+    }
+
+    /// `ListNodes` of the control plane, with the admin token.
+    pub async fn list_nodes(&self) -> Result<ListNodesResponse, tonic::Status> {
+        let mut config = ConfigServiceClient::new(channel(&self.control_plane.url()).await);
+        config
+            .list_nodes(with_token(ListNodesRequest {}, ADMIN_TOKEN))
+            .await
+            .map(tonic::Response::into_inner)
     }
 
     /// An ingest client of node `index`.

@@ -333,6 +333,22 @@ async fn a_node_started_while_postgres_is_down_gets_the_last_configuration() {
     tokio::time::sleep(3 * SECOND).await;
     stack.database.cut();
     let index = stack.add_node().await;
+    // ListNodes says where the configuration comes from meanwhile, and
+    // lists the new node from memory with the version it was served.
+    let listed = stack
+        .list_nodes()
+        .await
+        .expect("ListNodes answers while Postgres is down");
+    let outage = listed.store_outage.clone().expect("the outage is reported");
+    assert!(outage.serving_version > 0, "{outage:?}");
+    assert!(!outage.reason.is_empty(), "{outage:?}");
+    let node = listed
+        .nodes
+        .iter()
+        .find(|node| node.node_id == format!("node-{index}"))
+        .unwrap_or_else(|| panic!("the new node is listed: {listed:?}"));
+    assert!(node.connected, "{node:?}");
+    assert_eq!(node.applied_version, outage.serving_version, "{node:?}");
     // Only the new node is left to deliver.
     let _ = stack.nodes[0].terminate(15 * SECOND).await;
     ingest_all(&stack, index, &events("pg-down", 200), 100).await;
@@ -346,4 +362,23 @@ async fn a_node_started_while_postgres_is_down_gets_the_last_configuration() {
         "{output}"
     );
     stack.database.restore();
+    // Back: the outage is no longer reported once the store answers.
+    let started = std::time::Instant::now();
+    loop {
+        if let Ok(listed) = stack.list_nodes().await
+            && listed.store_outage.is_none()
+        {
+            break;
+        }
+        assert!(
+            started.elapsed() < 30 * SECOND,
+            "ListNodes still reports the outage"
+        );
+        tokio::time::sleep(SECOND / 5).await;
+    }
+    let output = stack.control_plane.output();
+    assert!(
+        output.contains("configuration store available again"),
+        "{output}"
+    );
 }

@@ -3,6 +3,7 @@
 //! poll as the safety net), reads each change once, and fans it out to every
 //! node stream it serves.
 
+mod outage;
 mod publisher;
 mod registry;
 mod service;
@@ -11,9 +12,11 @@ mod update;
 use std::sync::Arc;
 use std::time::Duration;
 
-use eventconnectors_proto::v1::ConfigUpdate;
+use eventconnectors_proto::shared::EncodedConfigUpdate;
 use tokio::sync::broadcast;
 
+pub use outage::Outage;
+use outage::StoreHealth;
 pub use registry::NodeRegistry;
 pub use service::{ConfigApi, FeedAuth, FeedGate};
 pub use update::View;
@@ -65,6 +68,8 @@ pub struct ConfigFeed {
     snapshot: Arc<tokio::sync::Mutex<Option<Arc<Views>>>>,
     /// The version this replica published last.
     published: Arc<std::sync::atomic::AtomicU64>,
+    /// Whether the store could be read the last time it was tried.
+    health: Arc<StoreHealth>,
 }
 
 impl ConfigFeed {
@@ -85,6 +90,7 @@ impl ConfigFeed {
             nodes: Arc::new(NodeRegistry::new(replica_id)),
             snapshot: Arc::default(),
             published: Arc::new(std::sync::atomic::AtomicU64::new(start)),
+            health: Arc::default(),
         })
     }
 
@@ -116,15 +122,21 @@ impl ConfigFeed {
         &self,
         view: View,
         node_version: u64,
-    ) -> Result<Option<ConfigUpdate>, StoreError> {
+    ) -> Result<Option<EncodedConfigUpdate>, StoreError> {
         let position = match self.store.feed_position().await {
-            Ok(position) => position,
+            Ok(position) => {
+                self.health.recovered();
+                position
+            }
             Err(error) => {
-                let Some(snapshot) = self.current_snapshot().await else {
+                let snapshot = self.current_snapshot().await;
+                self.health
+                    .failed(&error, snapshot.as_ref().map(|s| s.version));
+                let Some(snapshot) = snapshot else {
                     return Err(error);
                 };
-                let version = snapshot.node.version;
-                tracing::warn!(%error, version, "configuration store unavailable: serving the last snapshot from memory");
+                let version = snapshot.version;
+                tracing::debug!(%error, version, "serving the last snapshot from memory");
                 if node_version == version {
                     return Ok(None);
                 }
@@ -146,6 +158,25 @@ impl ConfigFeed {
         Ok(Some(snapshot.get(view).clone()))
     }
 
+    /// The ongoing store outage, if any, with the version of the snapshot
+    /// served from memory meanwhile (0: none).
+    pub async fn store_outage(&self) -> Option<(Outage, u64)> {
+        let outage = self.health.outage()?;
+        let serving = self.current_snapshot().await.map_or(0, |s| s.version);
+        Some((outage, serving))
+    }
+
+    /// Records a failed read of the store outside the feed (node listing).
+    pub async fn store_failed(&self, error: &StoreError) {
+        let serving = self.current_snapshot().await.map(|s| s.version);
+        self.health.failed(error, serving);
+    }
+
+    /// Records a successful read of the store outside the feed.
+    pub fn store_recovered(&self) {
+        self.health.recovered();
+    }
+
     /// The version this replica published last.
     pub(crate) fn published_version(&self) -> u64 {
         self.published.load(std::sync::atomic::Ordering::Acquire)
@@ -157,7 +188,7 @@ impl ConfigFeed {
         let cached = self.snapshot.lock().await;
         cached
             .as_ref()
-            .filter(|snapshot| snapshot.node.version == published)
+            .filter(|snapshot| snapshot.version == published)
             .cloned()
     }
 
@@ -179,7 +210,7 @@ impl ConfigFeed {
         let mut cached = self.snapshot.lock().await;
         // Only the same version: after a database restore the version goes
         // back, and an older world must not be served from the cache.
-        if let Some(snapshot) = cached.as_ref().filter(|s| s.node.version == version) {
+        if let Some(snapshot) = cached.as_ref().filter(|s| s.version == version) {
             return Ok(Arc::clone(snapshot));
         }
         let snapshot = Arc::new(update::full_snapshot(&self.store, &self.secrets).await?);
@@ -190,7 +221,16 @@ impl ConfigFeed {
     /// Reads and fans out whatever was committed after `published`, the
     /// version this replica last published, and advances it.
     async fn publish_new(&self, published: &mut u64) -> Result<(), StoreError> {
-        let position = self.store.feed_position().await?;
+        let position = match self.store.feed_position().await {
+            Ok(position) => {
+                self.health.recovered();
+                position
+            }
+            Err(error) => {
+                self.store_failed(&error).await;
+                return Err(error);
+            }
+        };
         let from = *published;
         if position.version == from {
             return Ok(());
@@ -211,13 +251,13 @@ impl ConfigFeed {
                 None => Views::clone(&*self.full_snapshot(position.version).await?),
             }
         };
-        let to = views.node.version;
+        let to = views.version;
         tracing::debug!(
             from,
             to,
-            upserts = views.node.upserts.len(),
-            removals = views.node.removed_connector_ids.len(),
-            keys = views.node.key_upserts.len() + views.node.revoked_key_ids.len(),
+            upserts = views.size.upserts,
+            removals = views.size.removals,
+            keys = views.size.keys,
             "publishing configuration change"
         );
         // No stream listening is fine: streams catch up from the database.

@@ -89,6 +89,18 @@ impl NodeRegistry {
         }
     }
 
+    /// The nodes on this replica's streams, sorted by id, as held in
+    /// memory (what `ListNodes` shows while the store is unavailable).
+    pub fn records(&self) -> Vec<NodeRecord> {
+        let mut records: Vec<NodeRecord> = self
+            .lock()
+            .values()
+            .map(|entry| entry.record.clone())
+            .collect();
+        records.sort_by(|a, b| a.node_id.cmp(&b.node_id));
+        records
+    }
+
     /// Writes what changed since the last flush; with `heartbeat`, refreshes
     /// `last_seen` of every connected node too. Disconnected nodes are
     /// written once and forgotten.

@@ -3,10 +3,11 @@
 use std::pin::Pin;
 use std::sync::Arc;
 
-use eventconnectors_proto::v1::config_service_server::ConfigService;
+use eventconnectors_proto::shared::EncodedConfigUpdate;
+use eventconnectors_proto::shared::config_service_server::ConfigService;
 use eventconnectors_proto::v1::watch_config_request::Message as NodeMessage;
 use eventconnectors_proto::v1::{
-    ConfigUpdate, ConnectorRejection, ListNodesRequest, ListNodesResponse, Node, Subscribe,
+    ConnectorRejection, ListNodesRequest, ListNodesResponse, Node, StoreOutage, Subscribe,
     WatchConfigRequest,
 };
 use futures::Stream;
@@ -110,7 +111,7 @@ impl ConfigApi {
     }
 }
 
-type UpdateStream = Pin<Box<dyn Stream<Item = Result<ConfigUpdate, Status>> + Send>>;
+type UpdateStream = Pin<Box<dyn Stream<Item = Result<EncodedConfigUpdate, Status>> + Send>>;
 
 #[tonic::async_trait]
 impl ConfigService for ConfigApi {
@@ -165,10 +166,28 @@ impl ConfigService for ConfigApi {
         request: Request<ListNodesRequest>,
     ) -> Result<Response<ListNodesResponse>, Status> {
         self.access.operator(&request, "the list of nodes").await?;
-        let nodes = self.store.list_nodes().await.map_err(|error| {
-            tracing::error!(%error, "cannot list nodes");
-            Status::unavailable("cannot read nodes; retry")
-        })?;
+        // While the store is down: this replica's own nodes, from memory,
+        // and the outage said plainly.
+        let (nodes, store_outage) = match self.store.list_nodes().await {
+            Ok(nodes) => {
+                self.feed.store_recovered();
+                (nodes, None)
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot list nodes from the store; listing this replica's from memory");
+                self.feed.store_failed(&error).await;
+                let outage = self
+                    .feed
+                    .store_outage()
+                    .await
+                    .map(|(outage, serving)| StoreOutage {
+                        since: Some(timestamp(outage.since_ms)),
+                        serving_version: serving,
+                        reason: outage.reason,
+                    });
+                (self.feed.nodes().records(), outage)
+            }
+        };
         let now = now_ms();
         // A replica that died could not mark its nodes gone: trust
         // `connected` only while heartbeats are fresh.
@@ -191,6 +210,7 @@ impl ConfigService for ConfigApi {
                         .collect(),
                 })
                 .collect(),
+            store_outage,
         }))
     }
 }
@@ -203,7 +223,7 @@ struct Session {
     /// What this stream carries; directory streams (the stats service) are
     /// not nodes and stay out of ListNodes.
     view: View,
-    outbound: mpsc::Sender<Result<ConfigUpdate, Status>>,
+    outbound: mpsc::Sender<Result<EncodedConfigUpdate, Status>>,
     /// The version the node has once it applies everything sent so far.
     sent: u64,
     stop: watch::Receiver<bool>,
@@ -272,7 +292,7 @@ impl Session {
     ) -> Result<(), End> {
         match delta {
             Ok(delta) if delta.reset => self.send(delta.views.get(self.view).clone()).await,
-            Ok(delta) if delta.views.node.version <= self.sent => Ok(()),
+            Ok(delta) if delta.views.version <= self.sent => Ok(()),
             Ok(delta) if delta.from == self.sent => {
                 self.send(delta.views.get(self.view).clone()).await
             }
@@ -286,8 +306,8 @@ impl Session {
 
     /// Sends `update`, unless shutdown comes first: a node that stopped
     /// reading must not hold the drain.
-    async fn send(&mut self, update: ConfigUpdate) -> Result<(), End> {
-        let version = update.version;
+    async fn send(&mut self, update: EncodedConfigUpdate) -> Result<(), End> {
+        let version = update.version();
         tokio::select! {
             sent = self.outbound.send(Ok(update)) => sent.map_err(|_| End::NodeLeft)?,
             () = stopped(&mut self.stop) => {

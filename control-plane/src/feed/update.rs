@@ -5,6 +5,7 @@
 
 use std::collections::HashSet;
 
+use eventconnectors_proto::shared::EncodedConfigUpdate;
 use eventconnectors_proto::v1::{ConfigUpdate, ConnectorConfig, KeyGrant};
 
 use crate::secrets::SecretBox;
@@ -22,18 +23,45 @@ pub enum View {
     Directory,
 }
 
-/// One change (or snapshot) in both views.
+/// One change (or snapshot) in both views, each encoded once: every
+/// stream of a view sends the same bytes (a clone shares them).
 #[derive(Debug, Clone)]
 pub struct Views {
-    /// What nodes receive.
-    pub node: ConfigUpdate,
-    /// What the stats service receives.
-    pub directory: ConfigUpdate,
+    /// The version the change brings streams to.
+    pub version: u64,
+    /// What it holds, for logs.
+    pub size: Size,
+    node: EncodedConfigUpdate,
+    directory: EncodedConfigUpdate,
+}
+
+/// What a node update holds.
+#[derive(Debug, Clone, Copy)]
+pub struct Size {
+    /// Connectors added or changed.
+    pub upserts: usize,
+    /// Connectors removed.
+    pub removals: usize,
+    /// Keys granted or revoked.
+    pub keys: usize,
 }
 
 impl Views {
+    fn new(node: &ConfigUpdate, directory: &ConfigUpdate) -> Self {
+        Self {
+            version: node.version,
+            size: Size {
+                upserts: node.upserts.len(),
+                removals: node.removed_connector_ids.len(),
+                keys: node.key_upserts.len() + node.revoked_key_ids.len(),
+            },
+            node: EncodedConfigUpdate::new(node),
+            directory: EncodedConfigUpdate::new(directory),
+        }
+    }
+
     /// The update for `view`.
-    pub fn get(&self, view: View) -> &ConfigUpdate {
+    pub fn get(&self, view: View) -> &EncodedConfigUpdate {
         match view {
             View::Node => &self.node,
             View::Directory => &self.directory,
@@ -54,16 +82,16 @@ pub async fn full_snapshot(store: &Store, secrets: &SecretBox) -> Result<Views, 
         key_upserts: keys.clone(),
         revoked_key_ids: Vec::new(),
     };
-    Ok(Views {
-        node: empty(
+    Ok(Views::new(
+        &empty(
             records
                 .iter()
                 .filter(|r| r.status == ConnectorStatus::Active)
                 .filter_map(|r| node_config(r, secrets))
                 .collect(),
         ),
-        directory: empty(records.iter().map(directory_entry).collect()),
-    })
+        &empty(records.iter().map(directory_entry).collect()),
+    ))
 }
 
 /// What a stream at version `after` needs to reach `upto`: what changed in
@@ -123,13 +151,13 @@ pub async fn changes(
         key_upserts: key_upserts.clone(),
         revoked_key_ids: revoked_key_ids.clone(),
     };
-    Ok(Some(Views {
-        node: update(upserts, node_removals),
-        directory: update(
+    Ok(Some(Views::new(
+        &update(upserts, node_removals),
+        &update(
             records.iter().map(directory_entry).collect(),
             removed(&existing),
         ),
-    }))
+    )))
 }
 
 /// The connector as nodes receive it, secrets opened. `None` (logged) when
