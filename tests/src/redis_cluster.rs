@@ -1,7 +1,7 @@
-//! Real Redis Clusters for the tests: the shared one the test command
-//! starts (three masters, `TEST_REDIS_CLUSTER_URLS`), and clusters of a
-//! test's own, started here with `redis-server --cluster-enabled yes` and
-//! `redis-cli --cluster create`, which a test may reshard while it writes.
+//! Redis Clusters of a test's own, started here with `redis-server
+//! --cluster-enabled yes` and `redis-cli --cluster create`, which a test
+//! may reshard while it writes. (The shared cluster the test command
+//! starts is in `stats`.)
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -9,24 +9,6 @@ use std::time::{Duration, Instant};
 use redis::aio::MultiplexedConnection;
 
 use crate::processes::{Service, free_port};
-
-/// The shared cluster's nodes, comma-separated (as `REDIS_URL` takes them
-/// with `REDIS_CLUSTER`): `TEST_REDIS_CLUSTER_URLS`, by default the three
-/// masters the test command starts on ports 7100-7102.
-pub fn shared_cluster_urls() -> String {
-    std::env::var("TEST_REDIS_CLUSTER_URLS").unwrap_or_else(|_| {
-        (7100..7103)
-            .map(|port| format!("redis://127.0.0.1:{port}"))
-            .collect::<Vec<_>>()
-            .join(",")
-    })
-}
-
-/// A cluster client for the shared cluster, for a test's own checks.
-pub fn shared_cluster_client() -> redis::cluster::ClusterClient {
-    redis::cluster::ClusterClient::new(shared_cluster_urls().split(',').collect::<Vec<_>>())
-        .expect("cluster URLs")
-}
 
 fn program(name: &str) -> PathBuf {
     ["/usr/bin", "/usr/local/bin", "/usr/sbin"]

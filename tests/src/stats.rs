@@ -23,6 +23,24 @@ pub fn redis_url() -> String {
     std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
 }
 
+/// The shared cluster's nodes, comma-separated (as `REDIS_URL` takes them
+/// with `REDIS_CLUSTER`): `TEST_REDIS_CLUSTER_URLS`, by default the three
+/// masters the test command starts on ports 7100-7102.
+pub fn shared_cluster_urls() -> String {
+    std::env::var("TEST_REDIS_CLUSTER_URLS").unwrap_or_else(|_| {
+        (7100..7103)
+            .map(|port| format!("redis://127.0.0.1:{port}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    })
+}
+
+/// A cluster client for the shared cluster, for a test's own checks.
+pub fn shared_cluster_client() -> redis::cluster::ClusterClient {
+    redis::cluster::ClusterClient::new(shared_cluster_urls().split(',').collect::<Vec<_>>())
+        .expect("cluster URLs")
+}
+
 /// Which counter store a test runs against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -41,7 +59,7 @@ impl Backend {
     pub fn redis_url(self) -> Option<String> {
         match self {
             Self::Redis => Some(redis_url()),
-            Self::RedisCluster => Some(crate::redis_cluster::shared_cluster_urls()),
+            Self::RedisCluster => Some(shared_cluster_urls()),
             Self::Memory => None,
         }
     }
@@ -50,7 +68,7 @@ impl Backend {
     pub fn connection(self) -> Box<dyn redis::ConnectionLike> {
         match self {
             Self::RedisCluster => Box::new(
-                crate::redis_cluster::shared_cluster_client()
+                shared_cluster_client()
                     .get_connection()
                     .expect("the shared Redis Cluster"),
             ),
@@ -68,11 +86,7 @@ impl Backend {
 /// master of the shared cluster (those that answer).
 fn servers() -> Vec<redis::Connection> {
     std::iter::once(redis_url())
-        .chain(
-            crate::redis_cluster::shared_cluster_urls()
-                .split(',')
-                .map(str::to_owned),
-        )
+        .chain(shared_cluster_urls().split(',').map(str::to_owned))
         .filter_map(|url| redis::Client::open(url).ok()?.get_connection().ok())
         .collect()
 }
