@@ -131,6 +131,13 @@ pub mod limits {
 
     /// The longest sample message kept per outcome group, in characters.
     pub const MAX_SAMPLE_CHARS: usize = 500;
+
+    /// Failed events kept per connector (its recent failures), and the
+    /// most a node reports per connector in one batch.
+    pub const RECENT_FAILURES: usize = 100;
+
+    /// The longest failed-event message kept, in characters.
+    pub const MAX_FAILURE_MESSAGE_CHARS: usize = 500;
 }
 
 /// Encoded `FileDescriptorSet` of the contract, for server reflection.

@@ -7,7 +7,8 @@ use std::pin::Pin;
 use eventconnectors_proto::v1::stats_service_server::StatsService;
 use eventconnectors_proto::v1::{
     DeleteConnectorStatsRequest, DeleteConnectorStatsResponse, GetConnectorStatsRequest,
-    GetConnectorStatsResponse, OutcomeAck, OutcomeBatch,
+    GetConnectorStatsResponse, ListRecentFailuresRequest, ListRecentFailuresResponse, OutcomeAck,
+    OutcomeBatch,
 };
 use futures::{Stream, StreamExt};
 use server_kit::access::{Bootstrap, Scope, presented_digest};
@@ -23,7 +24,7 @@ use crate::clock::Clock;
 use crate::counters::{CounterError, Counters};
 use crate::directory::{Directory, Owner};
 use crate::ranges::{self, RangeRequest, Retention};
-use crate::{intake, metrics, query};
+use crate::{failures, intake, metrics, query};
 
 /// Acks buffered per stream before intake waits for the node to read them.
 const ACK_BUFFER: usize = 64;
@@ -236,6 +237,34 @@ impl StatsService for StatsApi {
         let response = query::summarize(&plan, &buckets, &samples);
         metrics::query(started.elapsed());
         Ok(Response::new(response))
+    }
+
+    async fn list_recent_failures(
+        &self,
+        request: Request<ListRecentFailuresRequest>,
+    ) -> Result<Response<ListRecentFailuresResponse>, Status> {
+        let (metadata, _, request) = request.into_parts();
+        require_connector(&request.connector_id)?;
+        self.authorize(&metadata, &request.connector_id)?;
+        let (pushed, list) = self
+            .counters
+            .recent_failures(&request.connector_id)
+            .await
+            .map_err(unavailable)?;
+        let oldest_kept = self.clock.now() - ranges::secs(self.retention.days);
+        let (failures, next_page_token) = failures::page(
+            &request.connector_id,
+            pushed,
+            &list,
+            &request.page_token,
+            request.page_size,
+            oldest_kept,
+        )
+        .map_err(Violations::into_status)?;
+        Ok(Response::new(ListRecentFailuresResponse {
+            failures,
+            next_page_token,
+        }))
     }
 
     async fn delete_connector_stats(

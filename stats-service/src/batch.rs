@@ -29,6 +29,8 @@ pub struct ConnectorBatch {
     pub writes: Vec<BucketWrite>,
     /// Sample messages by group field.
     pub samples: Vec<(Name, String)>,
+    /// Failed events (encoded `FailedEvent`s), oldest first.
+    pub failures: Vec<Vec<u8>>,
 }
 
 /// What became of a connector batch.

@@ -2,7 +2,9 @@
 
 use std::collections::{HashMap, HashSet};
 
-use eventconnectors_proto::v1::{ErrorCategory, Outcome, OutcomeBatch};
+use eventconnectors_proto::limits::{MAX_FAILURE_MESSAGE_CHARS, RECENT_FAILURES};
+use eventconnectors_proto::v1::{ErrorCategory, FailedEvent, Outcome, OutcomeBatch};
+use prost::Message;
 
 use crate::batch::{BucketWrite, ConnectorBatch, Name};
 use crate::fields;
@@ -18,6 +20,10 @@ const MAX_BATCH_ID: usize = 128;
 const MAX_COUNT: u64 = 1 << 40;
 /// Longest stored sample message.
 const MAX_SAMPLE_CHARS: usize = 512;
+/// Longest event id of a failed event.
+const MAX_EVENT_ID: usize = 256;
+/// Longest partner code, target field or reason of a failed event.
+const MAX_FAILURE_FIELD_CHARS: usize = 256;
 
 /// When a bucket expires: its start plus its retention.
 fn expiry(bucket: &str, retention: Retention) -> i64 {
@@ -112,6 +118,7 @@ pub fn split(
                 connector_id: count.connector_id.clone(),
                 writes: Vec::new(),
                 samples: Vec::new(),
+                failures: Vec::new(),
             });
             parts.len() - 1
         });
@@ -167,6 +174,83 @@ pub fn split(
             }
         }
     }
-    parts.retain(|part| !part.writes.is_empty() || !part.samples.is_empty());
+    add_failures(batch, now, retention, &mut parts, &mut index)?;
+    parts.retain(|part| {
+        !part.writes.is_empty() || !part.samples.is_empty() || !part.failures.is_empty()
+    });
     Ok(parts)
+}
+
+/// `text` cut to `chars` characters.
+fn capped(text: &str, chars: usize) -> String {
+    text.chars().take(chars).collect()
+}
+
+/// Adds the batch's failed events to their connectors' parts, encoded:
+/// the newest [`RECENT_FAILURES`] per connector (more would be trimmed at
+/// once), text capped, those past the day retention skipped.
+fn add_failures<'a>(
+    batch: &'a OutcomeBatch,
+    now: i64,
+    retention: Retention,
+    parts: &mut Vec<ConnectorBatch>,
+    index: &mut HashMap<&'a str, usize, foldhash::fast::RandomState>,
+) -> Result<(), String> {
+    let mut kept: HashMap<&str, usize, foldhash::fast::RandomState> = HashMap::default();
+    // Newest last in the batch: walked from the end, the newest are kept.
+    let mut failures: Vec<(usize, Vec<u8>)> = Vec::new();
+    for (at_index, failure) in batch.failures.iter().enumerate().rev() {
+        let at = |field: &str| format!("failures[{at_index}].{field}");
+        if failure.connector_id.is_empty() {
+            return Err(format!("{}: required", at("connector_id")));
+        }
+        if failure.event_id.is_empty() || failure.event_id.len() > MAX_EVENT_ID {
+            return Err(format!(
+                "{}: required, at most {MAX_EVENT_ID} bytes",
+                at("event_id")
+            ));
+        }
+        let Some(when) = failure.at else {
+            return Err(format!("{}: required", at("at")));
+        };
+        let outcome = Outcome::try_from(failure.outcome).unwrap_or(Outcome::Unspecified);
+        if !matches!(outcome, Outcome::Failed | Outcome::TransformationError) {
+            return Err(format!("{}: FAILED or TRANSFORMATION_ERROR", at("outcome")));
+        }
+        if when.seconds < now - secs(retention.days) || when.seconds > now + DAY {
+            continue;
+        }
+        let count = kept.entry(&failure.connector_id).or_default();
+        if *count == RECENT_FAILURES {
+            continue;
+        }
+        *count += 1;
+        let stored = FailedEvent {
+            connector_id: String::new(),
+            event_id: failure.event_id.clone(),
+            at: Some(when),
+            outcome: failure.outcome,
+            category: failure.category,
+            partner_code: capped(&failure.partner_code, MAX_FAILURE_FIELD_CHARS),
+            target_field: capped(&failure.target_field, MAX_FAILURE_FIELD_CHARS),
+            reason: capped(&failure.reason, MAX_FAILURE_FIELD_CHARS),
+            attempts: failure.attempts,
+            message: capped(&failure.message, MAX_FAILURE_MESSAGE_CHARS),
+        };
+        let p = *index.entry(&failure.connector_id).or_insert_with(|| {
+            parts.push(ConnectorBatch {
+                connector_id: failure.connector_id.clone(),
+                writes: Vec::new(),
+                samples: Vec::new(),
+                failures: Vec::new(),
+            });
+            parts.len() - 1
+        });
+        failures.push((p, stored.encode_to_vec()));
+    }
+    // Back to oldest first.
+    for (p, encoded) in failures.into_iter().rev() {
+        parts[p].failures.push(encoded);
+    }
+    Ok(())
 }

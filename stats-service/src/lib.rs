@@ -8,6 +8,7 @@ pub mod batch;
 pub mod clock;
 pub mod counters;
 pub mod directory;
+pub mod failures;
 pub mod fields;
 pub mod intake;
 pub mod metrics;

@@ -4,8 +4,10 @@
 
 use std::time::Duration;
 
-use eventconnectors_proto::v1::{OutcomeBatch, OutcomeCount, StatsPreset};
+use eventconnectors_proto::limits::{MAX_FAILURE_MESSAGE_CHARS, RECENT_FAILURES};
+use eventconnectors_proto::v1::{FailedEvent, OutcomeBatch, OutcomeCount, StatsPreset};
 use proptest::prelude::*;
+use prost::Message;
 use stats_service::intake::split;
 use stats_service::ranges::{RangeRequest, Retention, plan};
 
@@ -46,6 +48,33 @@ fn count() -> impl Strategy<Value = OutcomeCount> {
         )
 }
 
+fn failure() -> impl Strategy<Value = FailedEvent> {
+    (
+        prop_oneof![Just("c".to_owned()), ".{0,4}"],
+        prop_oneof![".{0,10}", ".{250,260}"],
+        prop::option::of(prop_oneof![
+            NOW - 500 * 86_400..NOW + 2 * 86_400,
+            any::<i64>()
+        ]),
+        prop_oneof![2..4i32, any::<i32>()],
+        ".{0,10}",
+        prop_oneof![".{0,20}", ".{495,505}"],
+        any::<u32>(),
+    )
+        .prop_map(
+            |(connector_id, event_id, at, outcome, code, message, attempts)| FailedEvent {
+                connector_id,
+                event_id,
+                at: at.map(|seconds| prost_types::Timestamp { seconds, nanos: 0 }),
+                outcome,
+                partner_code: code,
+                message,
+                attempts,
+                ..FailedEvent::default()
+            },
+        )
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
@@ -53,12 +82,19 @@ proptest! {
     fn any_batch_splits_into_parts_or_is_refused_with_a_reason(
         batch_id in ".{0,200}",
         counts in prop::collection::vec(count(), 0..20),
+        failures in prop::collection::vec(failure(), 0..105),
     ) {
-        let batch = OutcomeBatch { batch_id, node_id: "n".into(), counts };
+        let batch = OutcomeBatch { batch_id, node_id: "n".into(), counts, failures };
         match split(&batch, NOW, retention()) {
             Ok(parts) => {
                 for part in &parts {
                     prop_assert!(!part.connector_id.is_empty());
+                    prop_assert!(part.failures.len() <= RECENT_FAILURES);
+                    for encoded in &part.failures {
+                        let kept = FailedEvent::decode(encoded.as_slice()).expect("decodes");
+                        prop_assert!(kept.message.chars().count() <= MAX_FAILURE_MESSAGE_CHARS);
+                        prop_assert!(!kept.event_id.is_empty() && kept.event_id.len() <= 256);
+                    }
                 }
             }
             Err(reason) => prop_assert!(!reason.is_empty()),

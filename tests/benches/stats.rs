@@ -129,6 +129,7 @@ fn batch(workload: Workload, id: String, seed: usize, at: i64) -> OutcomeBatch {
         batch_id: id,
         node_id: "bench".to_owned(),
         counts,
+        failures: Vec::new(),
     }
 }
 
@@ -525,6 +526,7 @@ async fn main() {
                             ]
                         })
                         .collect(),
+                    failures: Vec::new(),
                 };
                 for part in stats_service::intake::split(&history, t, retention()).expect("valid") {
                     counters

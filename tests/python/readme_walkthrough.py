@@ -419,7 +419,7 @@ def stats_walkthrough(readme, webhook_id):
     """The README's statistics block as written (the shell assignments of
     FROM and TO made here alike)."""
     commands = walkthrough_commands(readme, "walkthrough: stats")
-    check(len(commands) == 4, f"README stats walkthrough has {len(commands)} grpcurl commands")
+    check(len(commands) == 5, f"README stats walkthrough has {len(commands)} grpcurl commands")
     now = datetime.now(timezone.utc).replace(microsecond=0)
     grpcurl = Grpcurl(
         {
@@ -431,14 +431,14 @@ def stats_walkthrough(readme, webhook_id):
     results = []
     for argv in commands:
         argv = [a.replace("localhost:", "127.0.0.1:") for a in argv]
-        if argv[-1].endswith("/GetConnectorStats"):
+        if argv[-1].endswith(("/GetConnectorStats", "/ListRecentFailures")):
             grpcurl.variables.setdefault("CONNECTOR_ID", webhook_id)
         result = grpcurl.run(argv)
         print(f"$ grpcurl ... {argv[-1]}\n{json.dumps(result, indent=2)[:2000]}")
         results.append(result)
     listed = {c["name"]: c["id"] for c in results[0].get("connectors", [])}
     check(listed.get("Orders webhook (demo)") == webhook_id, "ListConnectors shows the demo webhook")
-    week, hours, paris = results[1], results[2], results[3]
+    week, hours, paris, failures = results[1], results[2], results[3], results[4]
     check(
         week.get("granularity") == "DAY" and len(week.get("series", [])) == 7 and int(week["totals"].get("delivered", 0)) > 0,
         "GetConnectorStats LAST_7_DAYS: 7 daily points, events delivered",
@@ -452,6 +452,19 @@ def stats_walkthrough(readme, webhook_id):
         and len(paris.get("series", [])) == 7
         and paris.get("from", "").endswith(("T22:00:00Z", "T23:00:00Z")),
         "GetConnectorStats with Europe/Paris: 7 days from Paris midnight",
+    )
+    listed = failures.get("failures", [])
+
+    def instant(failure):
+        # RFC 3339 with 0 to 9 fractional digits: compared as numbers.
+        whole, _, fraction = failure["at"].rstrip("Z").partition(".")
+        return whole, fraction.ljust(9, "0")
+
+    check(
+        0 < len(listed) <= 10
+        and all(f.get("event_id") and f.get("at") for f in listed)
+        and listed == sorted(listed, key=instant, reverse=True),
+        "ListRecentFailures: the demo webhook's failed events, newest first, ten at most",
     )
 
 

@@ -175,6 +175,27 @@ impl Platform {
             .into_inner()
     }
 
+    /// The connector's recent failures (the first page of 100, newest
+    /// first), as the stats service lists them.
+    pub async fn recent_failures(
+        &self,
+        connector_id: &str,
+    ) -> Vec<eventconnectors_proto::v1::FailedEvent> {
+        StatsServiceClient::new(self.stats.channel().await)
+            .list_recent_failures(crate::with_token(
+                eventconnectors_proto::v1::ListRecentFailuresRequest {
+                    connector_id: connector_id.to_owned(),
+                    page_size: 100,
+                    page_token: String::new(),
+                },
+                crate::stats::STATS_ADMIN_TOKEN,
+            ))
+            .await
+            .expect("recent failures")
+            .into_inner()
+            .failures
+    }
+
     /// Waits until the connector's statistics account for `outcomes`
     /// events in all, and returns them. Panics after `timeout`.
     pub async fn wait_for_outcomes(

@@ -15,8 +15,8 @@ use e2e_tests::with_token;
 use eventconnectors_proto::v1::stats_service_client::StatsServiceClient;
 use eventconnectors_proto::v1::{
     ConditionOperator, Connector, ConnectorErrorGroup, DataType, ErrorCategory, EventFilter,
-    FieldMapping, GetConnectorStatsRequest, IngestRequest, OutcomeTotals, PropertyCondition,
-    RejectReason, StatsPreset,
+    FieldMapping, GetConnectorStatsRequest, IngestRequest, Outcome, OutcomeTotals,
+    PropertyCondition, RejectReason, StatsPreset,
 };
 use serde_json::{Value, json};
 use tonic::Code;
@@ -401,6 +401,33 @@ async fn meta_error_190_is_invalid_credentials_and_a_short_events_received_fails
             (ErrorCategory::InvalidCredentials, "400/190".to_owned(), 1),
         ]
     );
+    // Each failed event is listed, newest first, with what the partner said.
+    let failures = platform.recent_failures(&connector.id).await;
+    let listed: Vec<(&str, ErrorCategory, &str, u32)> = failures
+        .iter()
+        .map(|f| {
+            (
+                f.event_id.as_str(),
+                f.category(),
+                f.partner_code.as_str(),
+                f.attempts,
+            )
+        })
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            ("m-5", ErrorCategory::PartnerError, "200/events_received", 1),
+            ("m-4", ErrorCategory::PartnerError, "200/events_received", 1),
+            ("m-0", ErrorCategory::InvalidCredentials, "400/190", 1),
+        ]
+    );
+    assert!(
+        failures[2].message.contains("Session has expired"),
+        "{:?}",
+        failures[2]
+    );
+    assert!(failures.iter().all(|f| f.outcome() == Outcome::Failed));
 }
 
 #[tokio::test]
@@ -596,6 +623,30 @@ async fn values_that_cannot_take_their_datatype_are_transformation_errors() {
             ),
         "{:?}",
         stats.transformation_errors
+    );
+    let failures = platform.recent_failures(&hook.id).await;
+    let mut listed: Vec<(&str, &str, u32)> = failures
+        .iter()
+        .map(|f| (f.event_id.as_str(), f.target_field.as_str(), f.attempts))
+        .collect();
+    listed.sort();
+    assert_eq!(
+        listed,
+        [
+            ("bad-boolean", "out.properties.boolean", 0),
+            ("bad-email", "out.properties.email", 0),
+            ("bad-integer", "out.properties.integer", 0),
+            ("bad-number", "out.properties.number", 0),
+            ("bad-string", "out.properties.string", 0),
+            ("bad-timestamp", "out.properties.timestamp", 0),
+            ("missing", "out.properties.integer", 0),
+        ]
+    );
+    assert!(
+        failures
+            .iter()
+            .all(|f| f.outcome() == Outcome::TransformationError && !f.reason.is_empty()),
+        "{failures:?}"
     );
     partner.wait_for_requests(1, 5 * SECOND).await;
     platform.node().wait_idle(5 * SECOND).await;

@@ -119,6 +119,7 @@ async fn a_slot_moved_to_another_master_during_intake_loses_and_doubles_no_count
                         count(&busy, hour, Outcome::Failed),
                         count(&quiet, hour, Outcome::Delivered),
                     ],
+                    failures: Vec::new(),
                 };
                 let times = report_until_acked(&mut client, batch).await;
                 resent.fetch_add(times, Ordering::Relaxed);

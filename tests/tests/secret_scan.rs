@@ -28,8 +28,8 @@ use eventconnectors_proto::v1::stats_service_client::StatsServiceClient;
 use eventconnectors_proto::v1::{
     Connector, CreateApiKeyRequest, DataType, FieldMapping, GetConnectorRequest,
     GetConnectorStatsRequest, IngestRequest, ListApiKeysRequest, ListConnectorsRequest,
-    ListNodesRequest, ListPartnersRequest, RevokeApiKeyRequest, StatsPreset,
-    UpdateConnectorRequest,
+    ListNodesRequest, ListPartnersRequest, ListRecentFailuresRequest, RevokeApiKeyRequest,
+    StatsPreset, UpdateConnectorRequest,
 };
 use tonic::Code;
 
@@ -252,6 +252,20 @@ async fn no_secret_reaches_a_log_a_response_an_error_or_a_metric(db: Db) {
             .into_inner();
         assert!(!stats.connector_errors.is_empty(), "{stats:?}");
         shown.add("GetConnectorStats", &stats);
+        let failures = stats_client
+            .list_recent_failures(with_token(
+                ListRecentFailuresRequest {
+                    connector_id: id.clone(),
+                    page_size: 100,
+                    ..Default::default()
+                },
+                &admin_key,
+            ))
+            .await
+            .expect("recent failures")
+            .into_inner();
+        assert!(!failures.failures.is_empty(), "{failures:?}");
+        shown.add("ListRecentFailures", &failures);
     }
 
     // Everything an admin reads.

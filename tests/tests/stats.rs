@@ -13,9 +13,9 @@ use e2e_tests::stats::{
 use e2e_tests::with_token;
 use eventconnectors_proto::v1::stats_service_client::StatsServiceClient;
 use eventconnectors_proto::v1::{
-    DeleteConnectorRequest, DeleteConnectorStatsRequest, ErrorCategory, GetConnectorStatsRequest,
-    GetConnectorStatsResponse, Granularity, Outcome, OutcomeBatch, OutcomeCount, OutcomeTotals,
-    StatsPreset,
+    DeleteConnectorRequest, DeleteConnectorStatsRequest, ErrorCategory, FailedEvent,
+    GetConnectorStatsRequest, GetConnectorStatsResponse, Granularity, ListRecentFailuresRequest,
+    Outcome, OutcomeBatch, OutcomeCount, OutcomeTotals, StatsPreset,
 };
 use stats_service::batch::{Applied, BucketWrite, ConnectorBatch};
 use stats_service::clock::Clock;
@@ -45,6 +45,7 @@ e2e_tests::each_backend!(
         errors_tabs_group_and_sample,
         invalid_ranges_are_invalid_argument_with_the_reason,
         delete_erases_and_the_tombstone_keeps_late_outcomes_out,
+        recent_failures_are_the_newest_hundred_paged_and_erased_on_delete,
         each_rpc_requires_its_token,
         buckets_expire_at_their_end_of_retention,
     ]
@@ -79,6 +80,53 @@ fn batch(id: &str, counts: Vec<OutcomeCount>) -> OutcomeBatch {
         batch_id: id.to_owned(),
         node_id: "test-node".to_owned(),
         counts,
+        failures: Vec::new(),
+    }
+}
+
+/// Failed event `event_id` of `connector` at `at`.
+fn failed_event(connector: &str, event_id: &str, at: i64) -> FailedEvent {
+    FailedEvent {
+        connector_id: connector.to_owned(),
+        event_id: event_id.to_owned(),
+        at: Some(ts(at)),
+        outcome: Outcome::Failed as i32,
+        category: ErrorCategory::PartnerError as i32,
+        partner_code: "400/100".into(),
+        attempts: 1,
+        message: "Invalid parameter".into(),
+        ..Default::default()
+    }
+}
+
+/// Every recent failure of `connector`, page by page (`page_size` each),
+/// with the operator token.
+async fn recent_failures(
+    client: &mut StatsServiceClient<Channel>,
+    connector: &str,
+    page_size: u32,
+) -> Vec<FailedEvent> {
+    let mut all = Vec::new();
+    let mut page_token = String::new();
+    loop {
+        let page = client
+            .list_recent_failures(with_token(
+                ListRecentFailuresRequest {
+                    connector_id: connector.to_owned(),
+                    page_size,
+                    page_token,
+                },
+                STATS_ADMIN_TOKEN,
+            ))
+            .await
+            .expect("list recent failures")
+            .into_inner();
+        assert!(page.failures.len() <= page_size as usize);
+        all.extend(page.failures);
+        if page.next_page_token.is_empty() {
+            return all;
+        }
+        page_token = page.next_page_token;
     }
 }
 
@@ -585,6 +633,111 @@ async fn invalid_ranges_are_invalid_argument_with_the_reason(backend: Backend) {
     }
 }
 
+async fn recent_failures_are_the_newest_hundred_paged_and_erased_on_delete(backend: Backend) {
+    let (_server, _prefix, mut client, t) = start(backend).await;
+    // 130 failures of "c" in three batches (oldest first in each), one of
+    // "other"; the first batch is re-sent and must not list twice.
+    let mut batches = Vec::new();
+    for b in 0..3 {
+        let mut batch = batch(
+            &format!("failures-{b}"),
+            vec![count("c", t, Outcome::Failed, 1)],
+        );
+        for n in 0..(if b == 2 { 30 } else { 50 }) {
+            let event = b * 50 + n;
+            batch.failures.push(failed_event(
+                "c",
+                &format!("e{event}"),
+                t - 1000 + event as i64,
+            ));
+        }
+        batches.push(batch);
+    }
+    batches[0].failures.push(failed_event("other", "o1", t));
+    let resent = batches[0].clone();
+    report(&mut client, batches).await;
+    report(&mut client, vec![resent]).await;
+
+    let listed = recent_failures(&mut client, "c", 30).await;
+    let ids: Vec<&str> = listed.iter().map(|f| f.event_id.as_str()).collect();
+    assert_eq!(listed.len(), 100, "the newest hundred: {ids:?}");
+    assert_eq!(ids[0], "e129", "newest first");
+    assert_eq!(ids[99], "e30");
+    let first = &listed[0];
+    assert_eq!(first.connector_id, "c");
+    assert_eq!(first.partner_code, "400/100");
+    assert_eq!(first.attempts, 1);
+    assert_eq!(first.message, "Invalid parameter");
+    assert_eq!(first.at, Some(ts(t - 1000 + 129)));
+    let other = recent_failures(&mut client, "other", 10).await;
+    assert_eq!(other.len(), 1);
+
+    // Pages hold still while failures arrive between them.
+    let pager = client.clone();
+    let page = |token: &str| {
+        let mut client = pager.clone();
+        let request = with_token(
+            ListRecentFailuresRequest {
+                connector_id: "c".into(),
+                page_size: 10,
+                page_token: token.to_owned(),
+            },
+            STATS_ADMIN_TOKEN,
+        );
+        async move {
+            client
+                .list_recent_failures(request)
+                .await
+                .expect("page")
+                .into_inner()
+        }
+    };
+    let first_page = page("").await;
+    assert_eq!(first_page.failures[9].event_id, "e120");
+    let mut more = batch("failures-3", vec![count("c", t, Outcome::Failed, 1)]);
+    more.failures.push(failed_event("c", "e130", t));
+    report(&mut client, vec![more]).await;
+    let second_page = page(&first_page.next_page_token).await;
+    assert_eq!(
+        second_page.failures[0].event_id, "e119",
+        "no repeat, no gap"
+    );
+
+    // A page size over the bound and a foreign token are invalid arguments.
+    for (page_size, page_token, field) in [(101, "", "page_size"), (10, "junk", "page_token")] {
+        let status = client
+            .list_recent_failures(with_token(
+                ListRecentFailuresRequest {
+                    connector_id: "c".into(),
+                    page_size,
+                    page_token: page_token.into(),
+                },
+                STATS_ADMIN_TOKEN,
+            ))
+            .await
+            .expect_err("invalid");
+        assert_eq!(status.code(), Code::InvalidArgument);
+        assert!(status.message().contains(field), "{}", status.message());
+    }
+
+    client
+        .delete_connector_stats(with_token(
+            DeleteConnectorStatsRequest {
+                connector_id: "c".into(),
+            },
+            STATS_ADMIN_TOKEN,
+        ))
+        .await
+        .expect("delete");
+    assert_eq!(recent_failures(&mut client, "c", 100).await, []);
+    // Late failures of the deleted connector are discarded with its counts.
+    let mut late = batch("failures-late", vec![count("c", t, Outcome::Failed, 1)]);
+    late.failures.push(failed_event("c", "late", t));
+    report(&mut client, vec![late]).await;
+    assert_eq!(recent_failures(&mut client, "c", 100).await, []);
+    assert_eq!(recent_failures(&mut client, "other", 10).await.len(), 1);
+}
+
 async fn delete_erases_and_the_tombstone_keeps_late_outcomes_out(backend: Backend) {
     let (_server, prefix, mut client, t) = start(backend).await;
     report(
@@ -717,6 +870,7 @@ async fn buckets_expire_at_their_end_of_retention(backend: Backend) {
     let t = now();
     let write = || ConnectorBatch {
         connector_id: "c".into(),
+        failures: Vec::new(),
         writes: vec![
             BucketWrite {
                 bucket: "h:2026112917".into(),

@@ -35,6 +35,7 @@ async fn intake_and_queries_are_counted() {
             count: 5,
             ..Default::default()
         }],
+        failures: Vec::new(),
     };
     // Sent twice: applied once, then recognized as a duplicate.
     assert_eq!(

@@ -255,6 +255,7 @@ fn one_batch(
             count: 3,
             ..Default::default()
         }],
+        failures: Vec::new(),
     };
     tokio_stream::iter(vec![batch]).chain(tokio_stream::pending())
 }

@@ -11,7 +11,9 @@
 //!
 //! Sending and counting are apart: [`send`] says how a request's events
 //! ended, [`record`] counts them, at once for events kept in memory, on
-//! each event's receipt for events from the durable log.
+//! each event's receipt for events from the durable log, and lists failed
+//! ones (id, attempts, the partner's answer) for the connector's recent
+//! failures.
 
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -46,7 +48,8 @@ pub async fn deliver(connector: &Lane, delivery: &Delivery, batch: Vec<Queued>) 
             unix_now(),
         )
     };
-    drop(events);
+    // Only the ids are kept while the requests are out (for the failures).
+    let ids: Vec<Box<str>> = events.into_iter().map(|event| event.event_id).collect();
     let ends = if requests.len() == 1 {
         vec![send(connector, delivery, &requests[0]).await]
     } else {
@@ -68,18 +71,25 @@ pub async fn deliver(connector: &Lane, delivery: &Delivery, batch: Vec<Queued>) 
         false => Events::Counted(indexes.count()),
     };
     let mut carried = vec![false; count];
-    for (request, ended) in requests.iter().zip(&ends) {
+    for (request, sent) in requests.iter().zip(&ends) {
         // Each event once, even from an adapter that repeats one.
         let mut fresh = request
             .events
             .iter()
             .copied()
             .filter(|&index| index < count && !std::mem::replace(&mut carried[index], true));
-        record(connector, delivery, ended, events_of(&mut fresh));
+        let events = events_of(&mut fresh);
+        record(
+            connector,
+            delivery,
+            sent,
+            events,
+            &mut ids_at(&ids, &request.events),
+        );
     }
     let mut left = (0..count).filter(|&index| !carried[index]);
-    let left = events_of(&mut left);
-    if !left.is_empty() {
+    let left_events = events_of(&mut left);
+    if !left_events.is_empty() {
         // An adapter that leaves events out is a bug; they still get an
         // outcome rather than vanishing.
         let failure = Failure {
@@ -88,9 +98,36 @@ pub async fn deliver(connector: &Lane, delivery: &Delivery, batch: Vec<Queued>) 
             message: "the partner adapter built no request for the event".into(),
             retry: Retry::Never,
         };
-        record(connector, delivery, &Ended::Failed(failure), left);
+        let left: Vec<usize> = (0..count).filter(|&index| !carried[index]).collect();
+        let sent = Sent {
+            ended: Ended::Failed(failure),
+            attempts: 0,
+        };
+        record(
+            connector,
+            delivery,
+            &sent,
+            left_events,
+            &mut ids_at(&ids, &left),
+        );
     }
     connector.release(count, bytes);
+}
+
+/// The ids of the events at `indexes`.
+fn ids_at<'a>(ids: &'a [Box<str>], indexes: &'a [usize]) -> impl Iterator<Item = &'a str> {
+    indexes
+        .iter()
+        .filter_map(|&index| ids.get(index))
+        .map(|id| &**id)
+}
+
+/// How a request ended, after how many attempts.
+#[derive(Debug)]
+struct Sent {
+    ended: Ended,
+    /// Requests sent (0: none, e.g. the breaker was open).
+    attempts: u32,
 }
 
 /// How a request's events ended on this node.
@@ -131,10 +168,25 @@ impl Events<'_> {
     }
 }
 
-/// Counts how `events` ended.
-fn record(connector: &Lane, delivery: &Delivery, ended: &Ended, events: Events<'_>) {
+/// Counts how `events` (whose ids are `ids`, in request order) ended, and
+/// lists the failed ones.
+fn record(
+    connector: &Lane,
+    delivery: &Delivery,
+    sent: &Sent,
+    events: Events<'_>,
+    ids: &mut dyn Iterator<Item = &str>,
+) {
     let outcomes = &delivery.outcomes;
     let (id, partner) = (connector.id.as_str(), connector.partner);
+    let ended = &sent.ended;
+    match ended {
+        Ended::Partial { accepted, failure } => {
+            outcomes.list_failed(id, failure, sent.attempts, ids.skip(*accepted));
+        }
+        Ended::Failed(failure) => outcomes.list_failed(id, failure, sent.attempts, ids),
+        Ended::Delivered | Ended::Dropped | Ended::HandedBack => {}
+    }
     let receipts = match events {
         Events::Counted(count) => {
             match ended {
@@ -175,14 +227,14 @@ fn record(connector: &Lane, delivery: &Delivery, ended: &Ended, events: Events<'
 }
 
 /// Sends one request until it has its outcome.
-async fn send(connector: &Lane, delivery: &Delivery, request: &PartnerRequest) -> Ended {
+async fn send(connector: &Lane, delivery: &Delivery, request: &PartnerRequest) -> Sent {
     let mut attempts = 0;
-    loop {
+    let ended = loop {
         if let Some(stopped) = stopped(connector) {
-            return stopped;
+            break stopped;
         }
         if !connector.breaker().allow(Instant::now()) {
-            return Ended::Failed(Failure {
+            break Ended::Failed(Failure {
                 category: ErrorCategory::CircuitBreaker,
                 partner_code: String::new(),
                 message: "not sent: the connector's circuit breaker is open".into(),
@@ -206,21 +258,20 @@ async fn send(connector: &Lane, delivery: &Delivery, request: &PartnerRequest) -
         );
         connector.breaker().record(Instant::now(), healthy);
         let failure = match verdict {
-            Verdict::Delivered => return Ended::Delivered,
-            Verdict::Partial { accepted, failure } => {
-                return Ended::Partial { accepted, failure };
-            }
+            Verdict::Delivered => break Ended::Delivered,
+            Verdict::Partial { accepted, failure } => break Ended::Partial { accepted, failure },
             Verdict::Failed(failure) => failure,
         };
         let Some(delay) = delivery.retry.next_delay(attempts, failure.retry) else {
             tracing::debug!(connector = %connector.id, attempts, category = ?failure.category, code = %failure.partner_code, "delivery failed");
-            return Ended::Failed(failure);
+            break Ended::Failed(failure);
         };
         tokio::select! {
             () = tokio::time::sleep(delay) => {}
             () = connector.stopped() => {}
         }
-    }
+    };
+    Sent { ended, attempts }
 }
 
 /// The verdict with the connector's credentials scrubbed from what the
@@ -263,11 +314,15 @@ pub fn end_stopped(
     receipts: &[Option<Receipt>],
     bytes: usize,
 ) {
-    let ended = stopped(connector).unwrap_or(Ended::Dropped);
+    let sent = Sent {
+        ended: stopped(connector).unwrap_or(Ended::Dropped),
+        attempts: 0,
+    };
     let events = match receipts.iter().any(Option::is_some) {
         true => Events::Logged(receipts.iter().flatten().collect()),
         false => Events::Counted(receipts.len()),
     };
-    record(connector, delivery, &ended, events);
+    // Their ids are not at hand: counted, not listed.
+    record(connector, delivery, &sent, events, &mut std::iter::empty());
     connector.release(receipts.len(), bytes);
 }

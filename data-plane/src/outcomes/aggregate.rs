@@ -5,14 +5,18 @@
 //! bounded: past the bound the oldest batch is dropped and its counts are
 //! added to an overflow counter, so a loss is never silent.
 //!
+//! Beside the counts it keeps the most recent failed events of each
+//! connector (at most `RECENT_FAILURES` each between two seals), which go
+//! out with the counts and become the connector's recent failures.
+//!
 //! In the durable mode the aggregate also holds the receipts of events
 //! whose outcomes are all recorded: an event leaves the log only once every
 //! batch that may count it is acknowledged (see [`Aggregator::settled`]).
 
 use std::collections::{HashMap, VecDeque};
 
-use eventconnectors_proto::limits::{MAX_OUTCOME_BATCH_BYTES, MAX_SAMPLE_CHARS};
-use eventconnectors_proto::v1::{ErrorCategory, Outcome, OutcomeBatch, OutcomeCount};
+use eventconnectors_proto::limits::{MAX_OUTCOME_BATCH_BYTES, MAX_SAMPLE_CHARS, RECENT_FAILURES};
+use eventconnectors_proto::v1::{ErrorCategory, FailedEvent, Outcome, OutcomeBatch, OutcomeCount};
 use prost::Message;
 
 use super::receipt::Receipt;
@@ -44,6 +48,9 @@ pub struct OutcomeKey {
 pub struct Aggregator {
     node_id: String,
     open: HashMap<OutcomeKey, (u64, String)>,
+    /// The newest failed events per connector since the last seal, oldest
+    /// first.
+    failures: HashMap<String, VecDeque<FailedEvent>>,
     /// Seals so far: the generation of what is open now.
     generation: u64,
     /// Receipts of events ended since the last seal.
@@ -65,6 +72,7 @@ impl Aggregator {
         Self {
             node_id: node_id.to_owned(),
             open: HashMap::new(),
+            failures: HashMap::new(),
             generation: 0,
             ended: Vec::new(),
             awaiting: VecDeque::new(),
@@ -92,6 +100,19 @@ impl Aggregator {
             .entry(key)
             .or_insert_with(|| (0, sample.chars().take(MAX_SAMPLE_CHARS).collect()));
         entry.0 += count;
+    }
+
+    /// Lists `failure` among its connector's recent failures (the oldest
+    /// listed since the last seal goes past [`RECENT_FAILURES`]).
+    pub fn list_failure(&mut self, failure: FailedEvent) {
+        let listed = self
+            .failures
+            .entry(failure.connector_id.clone())
+            .or_default();
+        if listed.len() == RECENT_FAILURES {
+            listed.pop_front();
+        }
+        listed.push_back(failure);
     }
 
     /// An event whose outcomes are all recorded (in this generation or
@@ -129,7 +150,7 @@ impl Aggregator {
             self.awaiting
                 .push_back((generation, std::mem::take(&mut self.ended)));
         }
-        if self.open.is_empty() {
+        if self.open.is_empty() && self.failures.is_empty() {
             return 0;
         }
         let counts: Vec<OutcomeCount> = self
@@ -150,27 +171,40 @@ impl Aggregator {
                 sample_message,
             })
             .collect();
+        let failures: Vec<FailedEvent> = self
+            .failures
+            .drain()
+            .flat_map(|(_, listed)| listed)
+            .collect();
         let budget = self.max_batch_bytes - BATCH_HEADROOM_BYTES;
         let mut batches = 0;
-        let mut part = Vec::new();
+        let mut part = (Vec::new(), Vec::new());
         let mut part_bytes = 0;
-        for count in counts {
-            // A count's share of the batch: itself plus its field tag and
+        let items = counts
+            .into_iter()
+            .map(Item::Count)
+            .chain(failures.into_iter().map(Item::Failure));
+        for item in items {
+            // An item's share of the batch: itself plus its field tag and
             // length prefix.
-            let bytes = count.encoded_len() + 8;
-            if !part.is_empty() && part_bytes + bytes > budget {
-                self.push(generation, std::mem::take(&mut part));
+            let bytes = item.encoded_len() + 8;
+            if part_bytes > 0 && part_bytes + bytes > budget {
+                let (counts, failures) = std::mem::take(&mut part);
+                self.push(generation, counts, failures);
                 batches += 1;
                 part_bytes = 0;
             }
             part_bytes += bytes;
-            part.push(count);
+            match item {
+                Item::Count(count) => part.0.push(count),
+                Item::Failure(failure) => part.1.push(failure),
+            }
         }
-        self.push(generation, part);
+        self.push(generation, part.0, part.1);
         batches + 1
     }
 
-    fn push(&mut self, generation: u64, counts: Vec<OutcomeCount>) {
+    fn push(&mut self, generation: u64, counts: Vec<OutcomeCount>, failures: Vec<FailedEvent>) {
         if self.sealed.len() == self.max_sealed
             && let Some((_, dropped)) = self.sealed.pop_front()
         {
@@ -182,6 +216,7 @@ impl Aggregator {
             batch_id: format!("{}-{}", self.node_id, uuid::Uuid::now_v7().simple()),
             node_id: self.node_id.clone(),
             counts,
+            failures,
         };
         self.sealed.push_back((generation, batch));
     }
@@ -218,6 +253,21 @@ impl Aggregator {
     /// Outcomes lost because the stats service refused their batch.
     pub fn rejected(&self) -> u64 {
         self.rejected
+    }
+}
+
+/// What a batch carries.
+enum Item {
+    Count(OutcomeCount),
+    Failure(FailedEvent),
+}
+
+impl Item {
+    fn encoded_len(&self) -> usize {
+        match self {
+            Item::Count(count) => count.encoded_len(),
+            Item::Failure(failure) => failure.encoded_len(),
+        }
     }
 }
 
@@ -296,6 +346,43 @@ mod tests {
             .map(|b| b.batch_id.clone())
             .collect();
         assert_eq!(left, [second]);
+    }
+
+    #[test]
+    fn the_newest_failures_of_each_connector_go_out_with_the_counts() {
+        let mut outcomes = Aggregator::new("n", 10).with_max_batch_bytes(16 * 1024);
+        let failure = |connector: &str, n: usize| FailedEvent {
+            connector_id: connector.into(),
+            event_id: format!("e{n}"),
+            message: "x".repeat(300),
+            ..FailedEvent::default()
+        };
+        for n in 0..RECENT_FAILURES + 20 {
+            outcomes.list_failure(failure("busy", n));
+        }
+        outcomes.list_failure(failure("quiet", 0));
+        assert!(outcomes.seal() > 1, "split under the size limit");
+        let listed: Vec<FailedEvent> = outcomes
+            .unacknowledged()
+            .inspect(|batch| assert!(batch.encoded_len() <= 16 * 1024))
+            .flat_map(|batch| batch.failures.clone())
+            .collect();
+        let busy: Vec<&str> = listed
+            .iter()
+            .filter(|f| f.connector_id == "busy")
+            .map(|f| f.event_id.as_str())
+            .collect();
+        assert_eq!(busy.len(), RECENT_FAILURES, "the oldest 20 went");
+        assert_eq!(busy[0], "e20", "oldest first");
+        assert_eq!(
+            busy[RECENT_FAILURES - 1],
+            format!("e{}", RECENT_FAILURES + 19)
+        );
+        assert_eq!(
+            listed.iter().filter(|f| f.connector_id == "quiet").count(),
+            1
+        );
+        assert_eq!(outcomes.seal(), 0, "listed once");
     }
 
     #[test]

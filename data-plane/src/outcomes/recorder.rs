@@ -1,11 +1,13 @@
 //! The one place outcomes are recorded: each call counts events of one
 //! connector into the pending aggregate (for the stats service) and into the
-//! node's Prometheus counters.
+//! node's Prometheus counters. Failed events are also listed one by one
+//! (the newest of each connector), for its recent failures.
 
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use eventconnectors_proto::v1::{ErrorCategory, Outcome};
+use eventconnectors_proto::limits::{MAX_FAILURE_MESSAGE_CHARS, RECENT_FAILURES};
+use eventconnectors_proto::v1::{ErrorCategory, FailedEvent, Outcome};
 
 use super::aggregate::{Aggregator, OutcomeKey};
 use partners::adapter::Failure;
@@ -25,6 +27,16 @@ fn hour_now() -> i64 {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |elapsed| elapsed.as_secs() as i64);
     seconds - seconds.rem_euclid(3600)
+}
+
+fn timestamp_now() -> prost_types::Timestamp {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    prost_types::Timestamp {
+        seconds: now.as_secs() as i64,
+        nanos: now.subsec_nanos() as i32,
+    }
 }
 
 fn key(connector_id: &str, outcome: Outcome) -> OutcomeKey {
@@ -122,7 +134,56 @@ impl Outcomes {
             reason: error.reason.clone(),
             ..key(connector_id, Outcome::TransformationError)
         };
-        self.record(key, 1, &format!("event {event_id}: {error}"), receipt);
+        let message = error.to_string();
+        self.pending().list_failure(FailedEvent {
+            connector_id: connector_id.to_owned(),
+            event_id: event_id.to_owned(),
+            at: Some(timestamp_now()),
+            outcome: Outcome::TransformationError as i32,
+            target_field: error.target_field.clone(),
+            reason: error.reason.clone(),
+            attempts: 0,
+            message: message.chars().take(MAX_FAILURE_MESSAGE_CHARS).collect(),
+            ..FailedEvent::default()
+        });
+        self.record(key, 1, &format!("event {event_id}: {message}"), receipt);
+    }
+
+    /// Lists the events `event_ids`, failed for good with `failure` after
+    /// `attempts` requests, among the connector's recent failures (only the
+    /// newest [`RECENT_FAILURES`] matter).
+    pub fn list_failed<'a>(
+        &self,
+        connector_id: &str,
+        failure: &Failure,
+        attempts: u32,
+        event_ids: impl Iterator<Item = &'a str>,
+    ) {
+        let event_ids: Vec<&str> = event_ids.collect();
+        let newest = &event_ids[event_ids.len().saturating_sub(RECENT_FAILURES)..];
+        if newest.is_empty() {
+            return;
+        }
+        let at = timestamp_now();
+        let message: String = failure
+            .message
+            .chars()
+            .take(MAX_FAILURE_MESSAGE_CHARS)
+            .collect();
+        let mut pending = self.pending();
+        for event_id in newest {
+            pending.list_failure(FailedEvent {
+                connector_id: connector_id.to_owned(),
+                event_id: (*event_id).to_owned(),
+                at: Some(at),
+                outcome: Outcome::Failed as i32,
+                category: failure.category as i32,
+                partner_code: failure.partner_code.clone(),
+                attempts,
+                message: message.clone(),
+                ..FailedEvent::default()
+            });
+        }
     }
 
     /// One share of a logged message ends, its outcome held on the

@@ -192,6 +192,7 @@ impl Dispatcher {
         for lane in lanes.into_iter().flat_map(|lanes| lanes.iter()) {
             if lane.current().matches(event) {
                 outcomes.failed(&lane.id, lane.partner, &failure, 1, Some(receipt));
+                outcomes.list_failed(&lane.id, &failure, 0, std::iter::once(event.id()));
             }
         }
         tracing::error!(

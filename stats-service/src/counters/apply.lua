@@ -6,19 +6,23 @@
 -- in that connector's hash slot).
 --
 -- KEYS[1] seen batches (zset: id -> when forgotten), then per part: tombstone,
--- samples (only when the part has samples), buckets.
--- ARGV[1] dedupe ttl s, ARGV[2] samples ttl s, ARGV[3] now s, ARGV[4] prune (0/1),
--- ARGV[5] batch count B, B batch ids, then the part count P, per part: bucket count,
--- sample count; then per part: per bucket expire-at s, n, n x (field, by) -- n = -1:
--- the same fields as the bucket before -- then per sample (field, message).
+-- samples (only when the part has samples), recent failures (list) and how
+-- many were ever pushed (counter; both only when the part has failures), buckets.
+-- ARGV[1] dedupe ttl s, ARGV[2] samples (and failures) ttl s, ARGV[3] now s,
+-- ARGV[4] prune (0/1), ARGV[5] failures kept per connector, ARGV[6] batch count B,
+-- B batch ids, then the part count P, per part: bucket count, sample count, failure
+-- count; then per part: per bucket expire-at s, n, n x (field, by) -- n = -1: the
+-- same fields as the bucket before -- then per sample (field, message), then the
+-- failures, oldest first (the newest ends up at the head of the list).
 -- Returns {0, i...} when batches i (1-based) were seen before, writing nothing;
 -- else {1, per part 1 (applied) or 2 (tombstoned)}.
 local call = redis.call
 local now = tonumber(ARGV[3])
 if ARGV[4] == '1' then call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now) end
-local batches = tonumber(ARGV[5])
+local keep = tonumber(ARGV[5])
+local batches = tonumber(ARGV[6])
 local ids = {}
-for b = 1, batches do ids[b] = ARGV[5 + b] end
+for b = 1, batches do ids[b] = ARGV[6 + b] end
 local scores = call('ZMSCORE', KEYS[1], unpack(ids))
 local seen = {0}
 for b = 1, batches do
@@ -34,15 +38,16 @@ for b = 1, batches do
 end
 call('ZADD', KEYS[1], unpack(zadd))
 call('EXPIRE', KEYS[1], ARGV[1])
-local p0 = 6 + batches
+local p0 = 7 + batches
 local parts = tonumber(ARGV[p0])
-local buckets, samples, tombs = {}, {}, {}
+local buckets, samples, failures, tombs = {}, {}, {}, {}
 local k = 2
 for p = 1, parts do
-  buckets[p] = tonumber(ARGV[p0 - 1 + 2 * p])
-  samples[p] = tonumber(ARGV[p0 + 2 * p])
+  buckets[p] = tonumber(ARGV[p0 - 2 + 3 * p])
+  samples[p] = tonumber(ARGV[p0 - 1 + 3 * p])
+  failures[p] = tonumber(ARGV[p0 + 3 * p])
   tombs[p] = KEYS[k]
-  k = k + 1 + buckets[p] + (samples[p] > 0 and 1 or 0)
+  k = k + 1 + buckets[p] + (samples[p] > 0 and 1 or 0) + (failures[p] > 0 and 2 or 0)
 end
 -- One EXISTS per thousand tombstones (unpack is bounded by Lua's stack).
 local any_tomb = false
@@ -54,7 +59,7 @@ for i = 1, parts, 1000 do
 end
 local result = {1}
 k = 2
-local a = p0 + 1 + 2 * parts
+local a = p0 + 1 + 3 * parts
 for p = 1, parts do
   local tombstoned = any_tomb and call('EXISTS', KEYS[k]) == 1
   k = k + 1
@@ -62,6 +67,11 @@ for p = 1, parts do
   if samples[p] > 0 then
     samples_key = KEYS[k]
     k = k + 1
+  end
+  local failures_key, pushed_key
+  if failures[p] > 0 then
+    failures_key, pushed_key = KEYS[k], KEYS[k + 1]
+    k = k + 2
   end
   local first, last = 0, -1
   for _ = 1, buckets[p] do
@@ -95,6 +105,14 @@ for p = 1, parts do
     call('EXPIRE', samples_key, ARGV[2])
   end
   a = a + 2 * samples[p]
+  if failures_key and not tombstoned then
+    call('LPUSH', failures_key, unpack(ARGV, a, a + failures[p] - 1))
+    call('LTRIM', failures_key, 0, keep - 1)
+    call('EXPIRE', failures_key, ARGV[2])
+    call('INCRBY', pushed_key, failures[p])
+    call('EXPIRE', pushed_key, ARGV[2])
+  end
+  a = a + failures[p]
   result[p + 1] = tombstoned and 2 or 1
 end
 return result

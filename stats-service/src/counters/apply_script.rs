@@ -9,6 +9,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use super::MarkerTtls;
+use eventconnectors_proto::limits::RECENT_FAILURES;
+
 use crate::batch::{Applied, ConnectorBatch, Name};
 use crate::clock::wall_now;
 
@@ -33,6 +35,8 @@ pub(super) struct Part<'a> {
     pub writes: Vec<PartWrite<'a>>,
     /// (group field, message); a later batch's message replaces an earlier.
     pub samples: Cow<'a, [(Name, String)]>,
+    /// Failed events (encoded), oldest first.
+    pub failures: Cow<'a, [Vec<u8>]>,
 }
 
 impl<'a> Part<'a> {
@@ -50,6 +54,7 @@ impl<'a> Part<'a> {
                 })
                 .collect(),
             samples: Cow::Borrowed(&part.samples),
+            failures: Cow::Borrowed(&part.failures),
         }
     }
 }
@@ -63,6 +68,12 @@ pub(super) enum Written {
     /// Applied, with each part's fate in the order given.
     Applied(Vec<Applied>),
 }
+
+/// Key suffix of a connector's recent failures (a list, newest first).
+pub(super) const FAILURES: &str = "failures";
+/// Key suffix of how many failures were ever pushed to that list (what
+/// keeps pages still while new failures arrive).
+pub(super) const FAILURES_PUSHED: &str = "failures-pushed";
 
 /// Forgotten batch ids are pruned on one write in sixteen.
 fn prune_this_time() -> bool {
@@ -120,6 +131,11 @@ impl ApplyScript {
             if !part.samples.is_empty() {
                 invocation.key(self.key(part.connector_id, "samples"));
             }
+            if !part.failures.is_empty() {
+                invocation
+                    .key(self.key(part.connector_id, FAILURES))
+                    .key(self.key(part.connector_id, FAILURES_PUSHED));
+            }
             for write in &part.writes {
                 invocation.key(self.key(part.connector_id, write.bucket));
             }
@@ -129,13 +145,17 @@ impl ApplyScript {
             .arg(seconds(self.ttls.samples))
             .arg(wall_now())
             .arg(u8::from(prune_this_time()))
+            .arg(RECENT_FAILURES)
             .arg(batch_ids.len());
         for id in batch_ids {
             invocation.arg(*id);
         }
         invocation.arg(parts.len());
         for part in parts {
-            invocation.arg(part.writes.len()).arg(part.samples.len());
+            invocation
+                .arg(part.writes.len())
+                .arg(part.samples.len())
+                .arg(part.failures.len());
         }
         for part in parts {
             let mut previous: Option<&[(Name, i64)]> = None;
@@ -155,6 +175,9 @@ impl ApplyScript {
             }
             for (field, message) in part.samples.iter() {
                 invocation.arg(&**field).arg(message.as_str());
+            }
+            for failure in part.failures.iter() {
+                invocation.arg(failure.as_slice());
             }
         }
         let reply: Vec<i64> = invocation.invoke_async(connection).await?;

@@ -23,6 +23,8 @@ use tokio::sync::{mpsc, oneshot};
 use super::CounterError;
 use super::apply_script::{ApplyScript, Part, PartWrite, Written};
 use super::connection::RedisConnection;
+use eventconnectors_proto::limits::RECENT_FAILURES;
+
 use crate::batch::{Applied, ConnectorBatch, Name};
 use crate::{metrics, named_lists};
 
@@ -253,6 +255,13 @@ fn merge(group: &[Job]) -> Merge<'_> {
                 named_lists::add(fields, field, *by, (at, w), &mut lists);
             }
         }
+        if !part.failures.is_empty() {
+            // Only the newest are kept anyway.
+            let failures = merged.failures.to_mut();
+            failures.extend(part.failures.iter().cloned());
+            let over = failures.len().saturating_sub(RECENT_FAILURES);
+            failures.drain(..over);
+        }
         let slot = (at, named_lists::SAMPLES);
         for (field, message) in &part.samples {
             if let Cow::Borrowed(samples) = &merged.samples {
@@ -312,6 +321,7 @@ mod tests {
                         },
                     ],
                     samples: vec![(Name::from("g0"), format!("from b{batch}"))],
+                    failures: vec![format!("f{batch}").into_bytes()],
                 })
                 .collect(),
             reply: oneshot::channel().0,
@@ -340,6 +350,11 @@ mod tests {
         assert!(b.writes[2].fields.iter().all(|(_, sum)| *sum == 1));
         assert_eq!(b.writes[0].fields.len(), 40);
         assert_eq!(&*b.samples, [(Name::from("g0"), "from b2".to_owned())]);
+        assert_eq!(
+            &*b.failures,
+            [b"f0".to_vec(), b"f1".to_vec(), b"f2".to_vec()],
+            "failures of every batch, oldest first"
+        );
         let a = &merge.parts[merge.index["a"]];
         assert!(
             matches!(a.writes[0].fields, Cow::Borrowed(_)),

@@ -1,7 +1,9 @@
 //! Counters in this process, for running without Redis. Same keys, fields,
 //! expiry and markers as Redis; nothing survives a restart.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
+
+use eventconnectors_proto::limits::RECENT_FAILURES;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -13,6 +15,9 @@ struct Connector {
     buckets: HashMap<String, (HashMap<String, i64>, Instant)>,
     batches: HashMap<String, Instant>,
     samples: (HashMap<String, String>, Option<Instant>),
+    /// Recent failures (newest first), how many were ever pushed, and
+    /// when both expire.
+    failures: (VecDeque<Vec<u8>>, u64, Option<Instant>),
     tombstone: Option<Instant>,
     /// Entries (batch ids + buckets) after the last pruning: pruning runs
     /// again when they have doubled, so it costs O(1) per write on average.
@@ -110,6 +115,19 @@ impl MemoryCounters {
                 );
                 connector.samples.1 = Some(now + ttls.samples);
             }
+            if !batch.failures.is_empty() {
+                let (list, pushed, expiry) = &mut connector.failures;
+                if !alive(expiry.as_ref(), now) {
+                    list.clear();
+                    *pushed = 0;
+                }
+                for failure in &batch.failures {
+                    list.push_front(failure.clone());
+                }
+                list.truncate(RECENT_FAILURES);
+                *pushed += batch.failures.len() as u64;
+                *expiry = Some(now + ttls.samples);
+            }
             Applied::Applied
         })
     }
@@ -138,6 +156,17 @@ impl MemoryCounters {
                 .get(connector_id)
                 .filter(|c| alive(c.samples.1.as_ref(), now))
                 .map(|c| c.samples.0.clone())
+                .unwrap_or_default()
+        })
+    }
+
+    pub(super) fn recent_failures(&self, connector_id: &str) -> (u64, Vec<Vec<u8>>) {
+        let now = Instant::now();
+        self.with(|connectors| {
+            connectors
+                .get(connector_id)
+                .filter(|c| alive(c.failures.2.as_ref(), now))
+                .map(|c| (c.failures.1, c.failures.0.iter().cloned().collect()))
                 .unwrap_or_default()
         })
     }

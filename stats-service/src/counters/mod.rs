@@ -116,6 +116,18 @@ impl Counters {
         }
     }
 
+    /// The connector's recent failures (encoded, newest first) and how many
+    /// were ever pushed to them (a position that survives the trim).
+    pub async fn recent_failures(
+        &self,
+        connector_id: &str,
+    ) -> Result<(u64, Vec<Vec<u8>>), CounterError> {
+        match self {
+            Self::Redis(store) => store.recent_failures(connector_id).await,
+            Self::Memory(store) => Ok(store.recent_failures(connector_id)),
+        }
+    }
+
     /// Tombstones the connector (later batches are discarded), then removes
     /// `buckets` and its samples.
     pub async fn erase(&self, connector_id: &str, buckets: &[String]) -> Result<(), CounterError> {

@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::apply_script::{ApplyScript, Part, Written, seconds};
+use super::apply_script::{ApplyScript, FAILURES, FAILURES_PUSHED, Part, Written, seconds};
 use super::connection::{RedisConnection, RedisTarget};
 use super::group_commit::GroupCommit;
 use super::{CounterError, MarkerTtls};
@@ -147,6 +147,20 @@ impl RedisCounters {
             .await?)
     }
 
+    /// How many failures were ever pushed, and the list (newest first).
+    pub(super) async fn recent_failures(
+        &self,
+        connector_id: &str,
+    ) -> Result<(u64, Vec<Vec<u8>>), CounterError> {
+        let (pushed, list): (Option<u64>, Vec<Vec<u8>>) = redis::pipe()
+            .atomic()
+            .get(self.key(connector_id, FAILURES_PUSHED))
+            .lrange(self.key(connector_id, FAILURES), 0, -1)
+            .query_async(&mut self.connection.clone())
+            .await?;
+        Ok((pushed.unwrap_or(0), list))
+    }
+
     pub(super) async fn erase(
         &self,
         connector_id: &str,
@@ -164,6 +178,8 @@ impl RedisCounters {
             .await?;
         let mut keys: Vec<String> = buckets.iter().map(|b| self.key(connector_id, b)).collect();
         keys.push(self.key(connector_id, "samples"));
+        keys.push(self.key(connector_id, FAILURES));
+        keys.push(self.key(connector_id, FAILURES_PUSHED));
         keys.push(self.key(connector_id, "batches"));
         for chunk in keys.chunks(UNLINK_CHUNK) {
             redis::cmd("UNLINK")
