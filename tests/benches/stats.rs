@@ -21,8 +21,9 @@ use std::time::{Duration, Instant};
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use e2e_tests::bench::{arg, percentile};
-use e2e_tests::control_plane::{ADMIN_TOKEN, NODE_TOKEN};
-use e2e_tests::stats::{Backend, RedisPrefix, StatsHandle, redis_url};
+use e2e_tests::stats::{
+    Backend, OUTCOMES_TOKEN, RedisPrefix, STATS_ADMIN_TOKEN, StatsHandle, redis_url,
+};
 use e2e_tests::with_token;
 use eventconnectors_proto::v1::stats_service_client::StatsServiceClient;
 use eventconnectors_proto::v1::{
@@ -252,7 +253,7 @@ async fn read_90_days(
         };
         let started = Instant::now();
         let response = client
-            .get_connector_stats(with_token(request, ADMIN_TOKEN))
+            .get_connector_stats(with_token(request, STATS_ADMIN_TOKEN))
             .await
             .expect("stats")
             .into_inner();
@@ -320,7 +321,7 @@ async fn node(
     let (outbound, queue) = tokio::sync::mpsc::channel(WINDOW);
     let request = with_token(
         tokio_stream::wrappers::ReceiverStream::new(queue),
-        NODE_TOKEN,
+        OUTCOMES_TOKEN,
     );
     let send = async {
         for (round, batch) in batches.into_iter().enumerate() {
