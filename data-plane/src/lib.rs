@@ -24,4 +24,3 @@ pub mod metrics;
 pub mod node;
 pub mod outcomes;
 pub mod routing;
-pub mod transform;

@@ -5,8 +5,8 @@
 //! rejection or a correct result, never a panic.
 
 use data_plane::event::parse;
-use data_plane::transform::Transformer;
 use eventconnectors_proto::v1::ConnectorConfig;
+use partners::transform::Transformer;
 use proptest::prelude::*;
 use serde_json::{Value, json};
 

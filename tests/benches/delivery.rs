@@ -92,7 +92,7 @@ fn meta_bodies(events: &[String]) -> Vec<Bytes> {
         mappings: meta("x").mappings,
         ..Default::default()
     };
-    let transformer = data_plane::transform::Transformer::new(&connector).expect("compiles");
+    let transformer = partners::transform::Transformer::new(&connector).expect("compiles");
     let meta = partners::partner("meta_capi").expect("meta");
     let prepared: Vec<_> = events
         .iter()

@@ -257,6 +257,16 @@ def connectors_walkthrough(readme, port):
             check("secrets" not in result, "CreateConnector returns no secrets")
             check(result.get("secret_names") == ["signing_secret"], "CreateConnector names the secret set")
             grpcurl.variables["CONNECTOR_ID"] = result["id"]
+        elif target.endswith("/PreviewTransformation"):
+            request = result.get("request", {})
+            check(
+                result.get("matches_filter") is True
+                and request.get("url") == "https://example.com/hooks/orders"
+                and request.get("headers", {}).get("webhook-id") == "e1"
+                and json.loads(request.get("body", "{}")).get("id") == "e1",
+                "PreviewTransformation shows the signed request for the sample event",
+            )
+            check("whsec_" not in json.dumps(result), "PreviewTransformation hides the secret")
         elif target.endswith("/ListConnectors"):
             ids = [c["id"] for c in result.get("connectors", [])]
             check(ids == [grpcurl.variables["CONNECTOR_ID"]], "ListConnectors shows the new connector")

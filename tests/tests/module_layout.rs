@@ -1,8 +1,7 @@
 //! The crates' module layout: no two modules of a crate import each other,
 //! directly or around a loop. A cycle makes a crate one tangle that can only
 //! be read (and changed) whole; the data plane, for one, is meant to read
-//! in the order an event flows (ingest -> routing -> transform -> delivery
-//! -> outcomes).
+//! in the order an event flows (ingest -> routing -> delivery -> outcomes).
 //!
 //! Each source file is a module; `crate::a::b` and `super::` paths name the
 //! module they reach into (the longest prefix that is a module). A

@@ -24,12 +24,13 @@ use e2e_tests::with_token;
 use eventconnectors_proto::v1::api_key_service_client::ApiKeyServiceClient;
 use eventconnectors_proto::v1::config_service_client::ConfigServiceClient;
 use eventconnectors_proto::v1::connector_service_client::ConnectorServiceClient;
+use eventconnectors_proto::v1::preview_transformation_request::Target;
 use eventconnectors_proto::v1::stats_service_client::StatsServiceClient;
 use eventconnectors_proto::v1::{
     Connector, CreateApiKeyRequest, DataType, FieldMapping, GetConnectorRequest,
     GetConnectorStatsRequest, IngestRequest, ListApiKeysRequest, ListConnectorsRequest,
-    ListNodesRequest, ListPartnersRequest, ListRecentFailuresRequest, RevokeApiKeyRequest,
-    StatsPreset, UpdateConnectorRequest,
+    ListNodesRequest, ListPartnersRequest, ListRecentFailuresRequest, PreviewTransformationRequest,
+    RevokeApiKeyRequest, StatsPreset, UpdateConnectorRequest,
 };
 use tonic::Code;
 
@@ -301,6 +302,21 @@ async fn no_secret_reaches_a_log_a_response_an_error_or_a_metric(db: Db) {
                 .await
                 .expect("keys"),
         );
+    }
+    // What each connector would send: the real request, secrets hidden.
+    for id in [&meta_connector.id, &webhook.id] {
+        let preview = connectors
+            .preview_transformation(with_token(
+                PreviewTransformationRequest {
+                    target: Some(Target::ConnectorId(id.clone())),
+                    event_json: r#"{"id":"scan-preview","workspace_id":"scan","type":"Purchase","properties":{"total":"1"}}"#.to_owned(),
+                },
+                ADMIN_TOKEN,
+            ))
+            .await
+            .expect("preview")
+            .into_inner();
+        shown.add("PreviewTransformation", &preview);
     }
     shown.add(
         "ListPartners",

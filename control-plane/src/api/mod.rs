@@ -7,12 +7,15 @@ mod keys;
 mod page_token;
 
 use eventconnectors_proto::v1::connector_service_server::ConnectorService;
+use eventconnectors_proto::v1::preview_transformation_request::Target;
 use eventconnectors_proto::v1::{
-    ActivateConnectorRequest, Connector, ConnectorStatus as ProtoStatus, CreateConnectorRequest,
-    DeactivateConnectorRequest, DeleteConnectorRequest, DeleteConnectorResponse,
-    GetConnectorRequest, ListConnectorsRequest, ListConnectorsResponse, ListPartnersRequest,
-    ListPartnersResponse, UpdateConnectorRequest,
+    ActivateConnectorRequest, Connector, ConnectorConfig, ConnectorStatus as ProtoStatus,
+    CreateConnectorRequest, DeactivateConnectorRequest, DeleteConnectorRequest,
+    DeleteConnectorResponse, GetConnectorRequest, ListConnectorsRequest, ListConnectorsResponse,
+    ListPartnersRequest, ListPartnersResponse, PreviewTransformationRequest,
+    PreviewTransformationResponse, UpdateConnectorRequest,
 };
+use partners::base_urls::BaseUrls;
 use server_kit::access::Scope;
 use tonic::{Request, Response, Status};
 
@@ -87,29 +90,8 @@ impl ConnectorApi {
             return Err(ApiError::from(violations).into());
         };
         scope.require_admin_of(&connector.workspace_id)?;
-        let draft = ConnectorDraft {
-            name: connector.name.trim().to_owned(),
-            settings: connector.settings,
-            secrets: connector.secrets,
-            mappings: connector.mappings,
-            filter: connector.filter,
-        };
-        check_new(
-            &mut violations,
-            "connector",
-            &connector.workspace_id,
-            &connector.partner,
-            &draft,
-        );
-        if let Some(partner) = partners::partner(&connector.partner) {
-            check_destinations(
-                &mut violations,
-                "connector",
-                partner,
-                &draft,
-                &self.destinations,
-            );
-        }
+        let (workspace_id, partner) = (connector.workspace_id.clone(), connector.partner.clone());
+        let draft = self.checked_new(&mut violations, "connector", connector);
         if request.request_id.chars().count() > MAX_ID_CHARS {
             violations.add("request_id", format!("at most {MAX_ID_CHARS} characters"));
         }
@@ -121,9 +103,9 @@ impl ConnectorApi {
             sealed_secrets: self.secrets.seal(&id, &draft.secrets),
             secret_names: draft.secrets.keys().cloned().collect(),
             id,
-            workspace_id: connector.workspace_id,
+            workspace_id,
             name: draft.name,
-            partner: connector.partner,
+            partner,
             status: ConnectorStatus::Active,
             settings: draft.settings,
             mappings: draft.mappings,
@@ -140,6 +122,94 @@ impl ConnectorApi {
             .map_err(ApiError::from)?;
         tracing::info!(connector_id = %stored.id, workspace_id = %stored.workspace_id, partner = %stored.partner, "connector created");
         Ok(convert::to_proto(&stored))
+    }
+
+    /// `connector`, to be created, as a draft; what CreateConnector refuses
+    /// in it is added to `violations`, named under `prefix`.
+    fn checked_new(
+        &self,
+        violations: &mut Violations,
+        prefix: &str,
+        connector: Connector,
+    ) -> ConnectorDraft {
+        let draft = ConnectorDraft {
+            name: connector.name.trim().to_owned(),
+            settings: connector.settings,
+            secrets: connector.secrets,
+            mappings: connector.mappings,
+            filter: connector.filter,
+        };
+        check_new(
+            violations,
+            prefix,
+            &connector.workspace_id,
+            &connector.partner,
+            &draft,
+        );
+        if let Some(partner) = partners::partner(&connector.partner) {
+            check_destinations(violations, prefix, partner, &draft, &self.destinations);
+        }
+        draft
+    }
+
+    /// What the connector, or the draft, of `request` would send for its
+    /// sample event.
+    async fn preview(
+        &self,
+        scope: &Scope,
+        request: PreviewTransformationRequest,
+    ) -> Result<PreviewTransformationResponse, Status> {
+        let config = match request.target {
+            Some(Target::ConnectorId(id)) => {
+                let record = self.owned(scope, &id).await?;
+                let secrets = self
+                    .secrets
+                    .open(&record.id, &record.sealed_secrets)
+                    .map_err(ApiError::from)?;
+                ConnectorConfig {
+                    id: record.id,
+                    workspace_id: record.workspace_id,
+                    partner: record.partner,
+                    settings: record.settings,
+                    secrets,
+                    mappings: record.mappings,
+                    filter: record.filter,
+                    connector_version: record.version,
+                }
+            }
+            Some(Target::Draft(connector)) => {
+                scope.require_admin_of(&connector.workspace_id)?;
+                let mut violations = Violations::default();
+                let (workspace_id, partner) =
+                    (connector.workspace_id.clone(), connector.partner.clone());
+                let draft = self.checked_new(&mut violations, "draft", connector);
+                violations.into_result(()).map_err(ApiError::from)?;
+                ConnectorConfig {
+                    id: "draft".to_owned(),
+                    workspace_id,
+                    partner,
+                    settings: draft.settings,
+                    secrets: draft.secrets,
+                    mappings: draft.mappings,
+                    filter: draft.filter,
+                    connector_version: 0,
+                }
+            }
+            None => {
+                let mut violations = Violations::default();
+                violations.add("target", "connector_id or draft: required");
+                return Err(ApiError::from(violations).into());
+            }
+        };
+        let base_url = BaseUrls::default().get(&config.partner).to_owned();
+        let now = now_ms() / 1000;
+        partners::preview::preview(&config, &request.event_json, &base_url, now).map_err(
+            |error| -> Status {
+                let mut violations = Violations::default();
+                violations.add("event_json", error.0);
+                ApiError::from(violations).into()
+            },
+        )
     }
 
     async fn list(
@@ -428,6 +498,16 @@ impl ConnectorService for ConnectorApi {
         Ok(Response::new(
             self.set_status(&scope, &request.into_inner().id, ConnectorStatus::Inactive)
                 .await?,
+        ))
+    }
+
+    async fn preview_transformation(
+        &self,
+        request: Request<PreviewTransformationRequest>,
+    ) -> Result<Response<PreviewTransformationResponse>, Status> {
+        let scope = self.scope(&request).await?;
+        Ok(Response::new(
+            self.preview(&scope, request.into_inner()).await?,
         ))
     }
 

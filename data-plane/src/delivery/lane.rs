@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 use super::Breaker;
 use crate::event::RawEvent;
 use crate::outcomes::Receipt;
-use crate::transform::{self, TransformError, Transformer};
+use partners::transform::{self, TransformError, Transformer};
 
 /// An accepted event waiting for its connector.
 #[derive(Debug)]

@@ -14,7 +14,7 @@ use partners::adapter::Failure;
 
 use super::receipt::Receipt;
 use crate::metrics;
-use crate::transform::TransformError;
+use partners::transform::TransformError;
 
 /// Shared handle on the node's pending outcomes.
 #[derive(Debug, Clone)]

@@ -21,7 +21,7 @@ use crate::delivery::{self, Full, Lane, Queued, weight};
 use crate::event::{self, RawEvent};
 use crate::metrics;
 use crate::outcomes::Receipt;
-use crate::transform::TransformError;
+use partners::transform::TransformError;
 
 /// What became of a batch of events.
 #[derive(Debug, Default, Clone, PartialEq)]

@@ -5,10 +5,11 @@
 //! line and its entry in [`PARTNERS`], below.
 //!
 //! Around them, what every connector is checked and converted by:
-//! [`validation`] against the catalog, [`datatype`] conversion, and the
-//! [`normalize`] rules personal identifiers are hashed by. Nothing here
-//! does I/O: the control plane validates with it, the data plane builds and
-//! reads requests with it.
+//! [`validation`] against the catalog, [`datatype`] conversion, the
+//! [`normalize`] rules personal identifiers are hashed by, and the
+//! [`transform`] of a raw event into a partner's fields. Nothing here does
+//! I/O: the control plane validates and previews with it, the data plane
+//! transforms, builds and reads requests with it.
 
 pub mod adapter;
 pub mod base_urls;
@@ -17,6 +18,8 @@ pub mod datatype;
 pub mod destination;
 mod http;
 pub mod normalize;
+pub mod preview;
+pub mod transform;
 pub mod validation;
 
 mod ga4;

@@ -8,10 +8,10 @@
 mod filter;
 mod path;
 
+use crate::catalog::{Normalization, PartnerSpec, TimestampFormat};
+use crate::datatype::{Coerced, coerce};
+use crate::normalize::hash;
 use eventconnectors_proto::v1::{ConnectorConfig, DataType};
-use partners::catalog::{Normalization, PartnerSpec, TimestampFormat};
-use partners::datatype::{Coerced, coerce};
-use partners::normalize::hash;
 use serde_json::{Map, Value};
 
 pub use filter::matches;
@@ -63,7 +63,7 @@ fn literal(text: &Option<String>) -> Result<Option<Value>, String> {
 impl Transformer {
     /// Compiles `config`'s mappings over its partner's catalog defaults.
     pub fn new(config: &ConnectorConfig) -> Result<Self, String> {
-        let partner: &PartnerSpec = partners::partner(&config.partner)
+        let partner: &PartnerSpec = crate::partner(&config.partner)
             .ok_or_else(|| format!("unknown partner `{}`", config.partner))?;
         let mut rules = Vec::new();
         for mapping in &config.mappings {
