@@ -94,6 +94,7 @@ const LOG_DUPLICATES: &str = "eventconnectors_event_log_duplicates_total";
 const LOG_REDELIVERED: &str = "eventconnectors_event_log_redelivered_total";
 const LOG_HANDED_BACK: &str = "eventconnectors_event_log_handed_back_total";
 const LOG_GAVE_UP: &str = "eventconnectors_event_log_gave_up_total";
+const LOG_REACKNOWLEDGED: &str = "eventconnectors_event_log_reacknowledged_total";
 const LOG_HELD: &str = "eventconnectors_event_log_held";
 const LOG_CONNECTED: &str = "eventconnectors_event_log_connected";
 
@@ -112,6 +113,12 @@ pub fn duplicates(count: usize) {
 /// had held before.
 pub fn redelivered(count: usize) {
     metrics::counter!(LOG_REDELIVERED).increment(count as u64);
+}
+
+/// Durable mode: events of messages redelivered after this node had ended
+/// them (the acknowledgement was lost), acknowledged again, not resent.
+pub fn reacknowledged(count: usize) {
+    metrics::counter!(LOG_REACKNOWLEDGED).increment(count as u64);
 }
 
 /// Durable mode: events given back to the log for another node.

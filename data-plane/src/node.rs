@@ -285,10 +285,11 @@ impl DataPlane {
                 Arc::clone(&self.dispatcher),
             )),
         );
-        let becoming_ready = tokio::spawn(become_ready(
+        let becoming_ready = tokio::spawn(follow_readiness(
             Arc::clone(&self.dispatcher),
             self.event_log.clone(),
             health.clone(),
+            stopping.clone(),
         ));
         let gauges = supervise(
             "gauges",
@@ -401,21 +402,42 @@ fn supervised(
     })
 }
 
-/// Readiness: SERVING once the first configuration is applied and, in the
-/// durable mode, the event log is set up.
-async fn become_ready(
+/// Readiness until shutdown: SERVING while the first configuration is
+/// applied and, in the durable mode, the event log is set up and NATS is
+/// connected (a node that lost NATS leaves its Service until it is back,
+/// instead of answering UNAVAILABLE to every call).
+async fn follow_readiness(
     dispatcher: Arc<Dispatcher>,
     log: Option<Arc<EventLog>>,
     health: tonic_health::server::HealthReporter,
+    stopping: tokio_util::sync::CancellationToken,
 ) {
-    loop {
+    let mut serving = false;
+    while !stopping.is_cancelled() {
         let log_ready = log.as_ref().is_none_or(|log| log.is_ready());
-        if dispatcher.intake() == Intake::Open && log_ready {
-            tracing::info!("ready");
-            health.set_service_status("", ServingStatus::Serving).await;
-            return;
+        let ready = dispatcher.intake() == Intake::Open && log_ready;
+        if ready != serving {
+            serving = ready;
+            match (ready, log_ready) {
+                (true, _) => tracing::info!("ready"),
+                (false, false) => tracing::warn!("not ready: the event log is unreachable"),
+                (false, true) => tracing::info!("not ready: no configuration applied yet"),
+            }
+            let status = match ready {
+                true => ServingStatus::Serving,
+                false => ServingStatus::NotServing,
+            };
+            health.set_service_status("", status).await;
+            // Shutdown may have turned readiness off meanwhile: it stays off.
+            if stopping.is_cancelled() {
+                health
+                    .set_service_status("", ServingStatus::NotServing)
+                    .await;
+                return;
+            }
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        let pause = if serving { 100 } else { 20 };
+        tokio::time::sleep(Duration::from_millis(pause)).await;
     }
 }
 

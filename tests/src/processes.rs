@@ -120,14 +120,20 @@ impl Service {
     /// Waits until its readiness says SERVING; panics (with its log) after
     /// `timeout`.
     pub async fn wait_ready(&self, timeout: Duration) {
+        self.wait_readiness(ServingStatus::Serving, timeout).await;
+    }
+
+    /// Waits until its readiness says `status`; panics (with its log) after
+    /// `timeout`.
+    pub async fn wait_readiness(&self, status: ServingStatus, timeout: Duration) {
         let started = Instant::now();
         loop {
-            if health(&self.url()).await == Some(ServingStatus::Serving) {
+            if health(&self.url()).await == Some(status) {
                 return;
             }
             assert!(
                 started.elapsed() < timeout,
-                "{} not ready after {timeout:?}; its log:\n{}",
+                "{} not {status:?} after {timeout:?}; its log:\n{}",
                 self.name,
                 self.output()
             );

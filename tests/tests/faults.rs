@@ -12,6 +12,7 @@ use e2e_tests::fixtures::webhook_connector;
 use e2e_tests::partners::{FakePartner, Reply, Webhook};
 use e2e_tests::processes::Stack;
 use e2e_tests::stats::Backend;
+use tonic_health::pb::health_check_response::ServingStatus;
 
 const SECOND: Duration = Duration::from_secs(1);
 
@@ -284,8 +285,14 @@ async fn restarting_nats_mid_stream_loses_no_accepted_event() {
                 "stored with NATS away: {away:?}"
             );
             refused += 1;
+            // The node leaves its Service while NATS is away...
+            stack.nodes[0]
+                .wait_readiness(ServingStatus::NotServing, 10 * SECOND)
+                .await;
             nats.restart();
             restarted = true;
+            // ... and is back once NATS is.
+            stack.nodes[0].wait_ready(30 * SECOND).await;
         }
         // A producer re-sends a batch until all of it is stored: what was
         // stored before is stored once.
@@ -319,6 +326,15 @@ async fn restarting_nats_mid_stream_loses_no_accepted_event() {
         "every accepted event reached the partner"
     );
     assert_eq!(totals.failed, 0, "{totals:?}");
+    // Messages JetStream redelivered because their acknowledgements were
+    // lost are acknowledged again by the node that ended them, not counted
+    // again.
+    tokio::time::sleep(SECOND).await;
+    let settled = stack.totals(&hook.id).await.expect("totals");
+    assert_eq!(
+        settled.delivered, EVENTS as u64,
+        "counted once: {settled:?}"
+    );
 }
 
 #[tokio::test]

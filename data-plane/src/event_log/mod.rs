@@ -130,10 +130,12 @@ impl EventLog {
         format!("eventconnectors.{}", self.flags.stream)
     }
 
-    /// Whether the stream and consumer are in place (ingest and readiness
-    /// wait for it).
+    /// Whether the stream and consumer are in place and the connection to
+    /// NATS is up (readiness follows it).
     pub fn is_ready(&self) -> bool {
-        self.connected.load().is_some()
+        self.connected.load().as_ref().is_some_and(|connected| {
+            connected.client.connection_state() == async_nats::connection::State::Connected
+        })
     }
 
     /// Events the node holds now.

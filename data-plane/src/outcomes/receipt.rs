@@ -57,11 +57,38 @@ impl Signal {
     }
 }
 
+/// Messages remembered as ended (acknowledged or terminated) after they
+/// leave the ledger: a redelivery of one (its acknowledgement was lost,
+/// NATS restarted) is acknowledged again instead of sent and counted twice.
+const REMEMBERED_ENDS: usize = 65_536;
+
+/// The last [`REMEMBERED_ENDS`] messages this node ended, by sequence.
+#[derive(Debug, Default)]
+struct Ended {
+    order: std::collections::VecDeque<u64>,
+    set: std::collections::HashSet<u64>,
+}
+
+impl Ended {
+    fn remember(&mut self, sequence: u64) {
+        if !self.set.insert(sequence) {
+            return;
+        }
+        self.order.push_back(sequence);
+        if self.order.len() > REMEMBERED_ENDS
+            && let Some(oldest) = self.order.pop_front()
+        {
+            self.set.remove(&oldest);
+        }
+    }
+}
+
 /// The messages a node holds, by stream sequence, bounded by the events
 /// they carry.
 #[derive(Debug)]
 pub struct Ledger {
     held: Mutex<HashMap<u64, Subject>>,
+    ended: Mutex<Ended>,
     given_back: std::sync::atomic::AtomicU64,
     capacity: usize,
     permits: Arc<Semaphore>,
@@ -77,6 +104,7 @@ impl Ledger {
         let (signals, receiver) = mpsc::unbounded_channel();
         let ledger = Self {
             held: Mutex::new(HashMap::new()),
+            ended: Mutex::default(),
             given_back: std::sync::atomic::AtomicU64::new(0),
             capacity: capacity.clamp(1, Semaphore::MAX_PERMITS),
             permits: Arc::new(Semaphore::new(capacity.clamp(1, Semaphore::MAX_PERMITS))),
@@ -87,6 +115,12 @@ impl Ledger {
 
     fn held(&self) -> MutexGuard<'_, HashMap<u64, Subject>> {
         self.held
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn ended_lock(&self) -> MutexGuard<'_, Ended> {
+        self.ended
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
@@ -131,8 +165,10 @@ impl Ledger {
     ///
     /// `None` when the node holds that message already (JetStream
     /// redelivered it here, its progress signals lost): the hold moves to
-    /// the new delivery and the copy is dropped. `None` too when `stop`
-    /// fires while it waits: the message goes back.
+    /// the new delivery and the copy is dropped. `None` when it ended the
+    /// message already (its acknowledgement was lost): it is acknowledged
+    /// again. `None` too when `stop` fires while it waits: the message goes
+    /// back.
     pub async fn take(
         self: &Arc<Self>,
         sequence: u64,
@@ -141,6 +177,15 @@ impl Ledger {
         events: usize,
         stop: &CancellationToken,
     ) -> Option<Receipt> {
+        if self.ended_lock().set.contains(&sequence) {
+            tracing::debug!(
+                sequence,
+                "redelivered after this node ended it (its acknowledgement was lost): acknowledged again"
+            );
+            metrics::reacknowledged(events);
+            let _ = self.signals.send((reply, Signal::Ack));
+            return None;
+        }
         if let Some(held) = self.held().insert(sequence, reply) {
             tracing::debug!(sequence, previous = %held, "redelivered to the node holding it: the copy is dropped");
             return None;
@@ -173,8 +218,12 @@ impl Ledger {
         let Some(reply) = self.held().remove(&sequence) else {
             return false;
         };
-        if signal == Signal::Nak {
-            self.given_back.fetch_add(1, Ordering::AcqRel);
+        match signal {
+            Signal::Nak => {
+                self.given_back.fetch_add(1, Ordering::AcqRel);
+            }
+            Signal::Ack | Signal::Term => self.ended_lock().remember(sequence),
+            Signal::Progress => {}
         }
         let _ = self.signals.send((reply, signal));
         true
@@ -412,6 +461,33 @@ mod tests {
             signals.try_recv().is_err(),
             "dropping an ended receipt says nothing"
         );
+    }
+
+    #[tokio::test]
+    async fn a_message_redelivered_after_it_ended_is_acknowledged_again_not_taken() {
+        let (ledger, mut signals) = Ledger::new(5);
+        let stop = CancellationToken::new();
+        let receipt = ledger
+            .take(9, subject(9), 1, 1, &stop)
+            .await
+            .expect("taken");
+        receipt.acknowledge();
+        assert_eq!(signals.try_recv().expect("ack"), (subject(9), Signal::Ack));
+        drop(receipt);
+        // The acknowledgement was lost: JetStream delivers it again.
+        assert!(ledger.take(9, subject(19), 2, 1, &stop).await.is_none());
+        assert_eq!(
+            signals.try_recv().expect("acknowledged again"),
+            (subject(19), Signal::Ack)
+        );
+        assert!(ledger.is_empty(), "not held, not sent again");
+        // A message given back is another node's (or this one's) to take.
+        let back = ledger
+            .take(10, subject(10), 1, 1, &stop)
+            .await
+            .expect("taken");
+        back.give_back();
+        assert!(ledger.take(10, subject(20), 2, 1, &stop).await.is_some());
     }
 
     #[tokio::test]
