@@ -259,7 +259,10 @@ impl DataPlane {
         // The long-lived tasks: should one end or panic before the node
         // stops, liveness fails and Kubernetes restarts the pod.
         let stopping = tokio_util::sync::CancellationToken::new();
-        let supervise = |name, task| supervised(name, task, health.clone(), stopping.clone());
+        // Cancelled when one of them ends early: readiness stays off.
+        let dead = tokio_util::sync::CancellationToken::new();
+        let supervise =
+            |name, task| supervised(name, task, health.clone(), stopping.clone(), dead.clone());
         let (stop_config, config_stopped) = watch::channel(false);
         let watcher = supervise(
             "configuration feed",
@@ -290,6 +293,7 @@ impl DataPlane {
             self.event_log.clone(),
             health.clone(),
             stopping.clone(),
+            dead.clone(),
         ));
         let gauges = supervise(
             "gauges",
@@ -379,6 +383,7 @@ fn supervised(
     task: Task,
     health: tonic_health::server::HealthReporter,
     stopping: tokio_util::sync::CancellationToken,
+    dead: tokio_util::sync::CancellationToken,
 ) -> tokio::task::JoinHandle<()> {
     use futures::FutureExt;
     tokio::spawn(async move {
@@ -386,6 +391,7 @@ fn supervised(
         if stopping.is_cancelled() {
             return;
         }
+        dead.cancel();
         match ended {
             Ok(()) => tracing::error!(task = name, "a background task ended: the node is not live"),
             Err(_) => tracing::error!(
@@ -402,7 +408,7 @@ fn supervised(
     })
 }
 
-/// Readiness until shutdown: SERVING while the first configuration is
+/// Readiness until shutdown (or a supervised task dies): SERVING while the first configuration is
 /// applied and, in the durable mode, the event log is set up and NATS is
 /// connected (a node that lost NATS leaves its Service until it is back,
 /// instead of answering UNAVAILABLE to every call).
@@ -411,9 +417,11 @@ async fn follow_readiness(
     log: Option<Arc<EventLog>>,
     health: tonic_health::server::HealthReporter,
     stopping: tokio_util::sync::CancellationToken,
+    dead: tokio_util::sync::CancellationToken,
 ) {
+    let over = || stopping.is_cancelled() || dead.is_cancelled();
     let mut serving = false;
-    while !stopping.is_cancelled() {
+    while !over() {
         let log_ready = log.as_ref().is_none_or(|log| log.is_ready());
         let ready = dispatcher.intake() == Intake::Open && log_ready;
         if ready != serving {
@@ -428,8 +436,9 @@ async fn follow_readiness(
                 false => ServingStatus::NotServing,
             };
             health.set_service_status("", status).await;
-            // Shutdown may have turned readiness off meanwhile: it stays off.
-            if stopping.is_cancelled() {
+            // Shutdown or a dead task may have turned readiness off
+            // meanwhile: it stays off.
+            if over() {
                 health
                     .set_service_status("", ServingStatus::NotServing)
                     .await;
@@ -516,15 +525,18 @@ mod tests {
             .set_service_status(LIVENESS_SERVICE, ServingStatus::Serving)
             .await;
         let stopping = CancellationToken::new();
+        let dead = CancellationToken::new();
         supervised(
             "doomed",
             Box::pin(async { panic!("a bug") }),
             health.clone(),
             stopping.clone(),
+            dead.clone(),
         )
         .await
         .expect("the supervisor itself survives");
         assert_eq!(liveness(&health).await, ServingStatus::NotServing as i32);
+        assert!(dead.is_cancelled(), "readiness is told to stay off");
 
         health
             .set_service_status(LIVENESS_SERVICE, ServingStatus::Serving)
@@ -534,6 +546,7 @@ mod tests {
             Box::pin(async {}),
             health.clone(),
             stopping.clone(),
+            CancellationToken::new(),
         )
         .await
         .expect("supervisor");
@@ -547,9 +560,17 @@ mod tests {
             .set_service_status(LIVENESS_SERVICE, ServingStatus::Serving)
             .await;
         stopping.cancel();
-        supervised("done", Box::pin(async {}), health.clone(), stopping)
-            .await
-            .expect("supervisor");
+        let alive = CancellationToken::new();
+        supervised(
+            "done",
+            Box::pin(async {}),
+            health.clone(),
+            stopping,
+            alive.clone(),
+        )
+        .await
+        .expect("supervisor");
+        assert!(!alive.is_cancelled());
         assert_eq!(
             liveness(&health).await,
             ServingStatus::Serving as i32,

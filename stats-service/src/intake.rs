@@ -174,7 +174,7 @@ pub fn split(
             }
         }
     }
-    add_failures(batch, now, retention, &mut parts, &mut index)?;
+    add_failures(batch, now, retention, &mut parts, &mut index);
     parts.retain(|part| {
         !part.writes.is_empty() || !part.samples.is_empty() || !part.failures.is_empty()
     });
@@ -186,37 +186,42 @@ fn capped(text: &str, chars: usize) -> String {
     text.chars().take(chars).collect()
 }
 
+/// `text` cut to at most `bytes` bytes, on a character boundary.
+fn capped_bytes(text: &str, bytes: usize) -> String {
+    let mut end = text.len().min(bytes);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].to_owned()
+}
+
 /// Adds the batch's failed events to their connectors' parts, encoded:
 /// the newest [`RECENT_FAILURES`] per connector (more would be trimmed at
-/// once), text capped, those past the day retention skipped.
+/// once), text capped, those past the day retention skipped. A failed
+/// event that cannot be listed (no connector, id or time, not a failure)
+/// is skipped: the list is informative, and refusing the batch would lose
+/// its counts.
 fn add_failures<'a>(
     batch: &'a OutcomeBatch,
     now: i64,
     retention: Retention,
     parts: &mut Vec<ConnectorBatch>,
     index: &mut HashMap<&'a str, usize, foldhash::fast::RandomState>,
-) -> Result<(), String> {
+) {
     let mut kept: HashMap<&str, usize, foldhash::fast::RandomState> = HashMap::default();
     // Newest last in the batch: walked from the end, the newest are kept.
     let mut failures: Vec<(usize, Vec<u8>)> = Vec::new();
-    for (at_index, failure) in batch.failures.iter().enumerate().rev() {
-        let at = |field: &str| format!("failures[{at_index}].{field}");
-        if failure.connector_id.is_empty() {
-            return Err(format!("{}: required", at("connector_id")));
-        }
-        if failure.event_id.is_empty() || failure.event_id.len() > MAX_EVENT_ID {
-            return Err(format!(
-                "{}: required, at most {MAX_EVENT_ID} bytes",
-                at("event_id")
-            ));
-        }
-        let Some(when) = failure.at else {
-            return Err(format!("{}: required", at("at")));
-        };
+    for failure in batch.failures.iter().rev() {
         let outcome = Outcome::try_from(failure.outcome).unwrap_or(Outcome::Unspecified);
-        if !matches!(outcome, Outcome::Failed | Outcome::TransformationError) {
-            return Err(format!("{}: FAILED or TRANSFORMATION_ERROR", at("outcome")));
-        }
+        let (Some(when), false, false, true) = (
+            failure.at,
+            failure.connector_id.is_empty(),
+            failure.event_id.is_empty(),
+            matches!(outcome, Outcome::Failed | Outcome::TransformationError),
+        ) else {
+            tracing::debug!(batch_id = %batch.batch_id, "a failed event that cannot be listed is skipped");
+            continue;
+        };
         if when.seconds < now - secs(retention.days) || when.seconds > now + DAY {
             continue;
         }
@@ -227,7 +232,7 @@ fn add_failures<'a>(
         *count += 1;
         let stored = FailedEvent {
             connector_id: String::new(),
-            event_id: failure.event_id.clone(),
+            event_id: capped_bytes(&failure.event_id, MAX_EVENT_ID),
             at: Some(when),
             outcome: failure.outcome,
             category: failure.category,
@@ -252,5 +257,4 @@ fn add_failures<'a>(
     for (p, encoded) in failures.into_iter().rev() {
         parts[p].failures.push(encoded);
     }
-    Ok(())
 }

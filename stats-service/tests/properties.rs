@@ -94,6 +94,7 @@ proptest! {
                         let kept = FailedEvent::decode(encoded.as_slice()).expect("decodes");
                         prop_assert!(kept.message.chars().count() <= MAX_FAILURE_MESSAGE_CHARS);
                         prop_assert!(!kept.event_id.is_empty() && kept.event_id.len() <= 256);
+                        prop_assert!(kept.outcome == 2 || kept.outcome == 3);
                     }
                 }
             }

@@ -414,18 +414,16 @@ async fn meta_error_190_is_invalid_credentials_and_a_short_events_received_fails
             )
         })
         .collect();
+    // The short events_received fails two events without naming them:
+    // counted above, not listed.
     assert_eq!(
         listed,
-        [
-            ("m-5", ErrorCategory::PartnerError, "200/events_received", 1),
-            ("m-4", ErrorCategory::PartnerError, "200/events_received", 1),
-            ("m-0", ErrorCategory::InvalidCredentials, "400/190", 1),
-        ]
+        [("m-0", ErrorCategory::InvalidCredentials, "400/190", 1)]
     );
     assert!(
-        failures[2].message.contains("Session has expired"),
+        failures[0].message.contains("Session has expired"),
         "{:?}",
-        failures[2]
+        failures[0]
     );
     assert!(failures.iter().all(|f| f.outcome() == Outcome::Failed));
 }

@@ -105,7 +105,15 @@ async fn a_stored_webhook_previews_its_signed_request_and_sends_nothing() {
     let mut admin = server.admin().await;
     let hook = admin
         .create_connector(create(Connector {
-            secrets: BTreeMap::from([("signing_secret".to_owned(), SIGNING_SECRET.to_owned())]),
+            secrets: BTreeMap::from([
+                ("signing_secret".to_owned(), SIGNING_SECRET.to_owned()),
+                (
+                    "authorization".to_owned(),
+                    "Bearer hook-credential".to_owned(),
+                ),
+                // Short, and inside nothing else: still hidden.
+                ("header.X-Key".to_owned(), "k3y".to_owned()),
+            ]),
             ..webhook_connector("shop", "hook", &partner.url())
         }))
         .await
@@ -125,7 +133,18 @@ async fn a_stored_webhook_previews_its_signed_request_and_sends_nothing() {
         "{:?}",
         sent.headers
     );
-    assert!(!format!("{sent:?}").contains(SIGNING_SECRET));
+    let header = |name: &str| {
+        sent.headers
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
+    };
+    assert_eq!(header("authorization"), Some("***"), "{:?}", sent.headers);
+    assert_eq!(header("x-key"), Some("***"), "{:?}", sent.headers);
+    let shown = format!("{sent:?}");
+    for secret in [SIGNING_SECRET, "hook-credential", "k3y"] {
+        assert!(!shown.contains(secret), "{secret} in {shown}");
+    }
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     assert_eq!(partner.request_count(), 0, "a preview sends nothing");
 }

@@ -2,8 +2,9 @@
 //! while the cluster changes under it: outcome batches keep arriving from
 //! several "nodes" while the hash slot of a busy connector is moved to
 //! another master key by key, as `redis-cli --cluster reshard` does. The
-//! writers meet ASK, TRYAGAIN and MOVED; a batch that fails is re-sent
-//! with its id, as a node does. Every count must end up exactly once.
+//! connector's writes get TRYAGAIN while its keys are split between the two
+//! masters and MOVED after; a batch that fails is re-sent with its id, as a
+//! node does. Every count must end up exactly once.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -146,12 +147,8 @@ async fn a_slot_moved_to_another_master_during_intake_loses_and_doubles_no_count
     assert_eq!(cluster.owner(slot, from).await, to, "the slot moved");
     assert!(moved > HOURS as usize, "moved {moved} keys");
     assert!(
-        acked_at_end < total,
-        "the move ended after intake ({acked_at_start}..{acked_at_end} of {total})"
-    );
-    assert!(
-        acked_at_end > acked_at_start,
-        "no batch was counted during the move"
+        acked_at_start > 0 && acked_at_end < total,
+        "the move did not happen mid-intake ({acked_at_start}..{acked_at_end} of {total})"
     );
     let client = StatsServiceClient::new(stats.channel().await);
     let totals = |id: &str| {

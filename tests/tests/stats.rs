@@ -672,6 +672,24 @@ async fn recent_failures_are_the_newest_hundred_paged_and_erased_on_delete(backe
     let other = recent_failures(&mut client, "other", 10).await;
     assert_eq!(other.len(), 1);
 
+    // Failed events that cannot be listed never cost the batch its counts:
+    // an over-long id is cut, one without connector or time is skipped.
+    let mut odd = batch("odd-failures", vec![count("odd", t, Outcome::Failed, 3)]);
+    odd.failures.push(failed_event("odd", &"é".repeat(200), t));
+    odd.failures.push(failed_event("", "no-connector", t));
+    odd.failures.push(FailedEvent {
+        at: None,
+        ..failed_event("odd", "no-time", t)
+    });
+    report(&mut client, vec![odd]).await;
+    let listed = recent_failures(&mut client, "odd", 10).await;
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0].event_id, "é".repeat(128), "cut to 256 bytes");
+    assert_eq!(
+        totals(&stats(&mut client, preset("odd", StatsPreset::Last7Days)).await).failed,
+        3
+    );
+
     // Pages hold still while failures arrive between them.
     let pager = client.clone();
     let page = |token: &str| {
@@ -944,11 +962,9 @@ async fn retention_is_set_on_every_redis_key_in_cluster_mode() {
 /// hash tag, on a standalone Redis all but the one batch-id set.
 async fn retention_on_every_key(backend: Backend) {
     let (_server, prefix, mut client, t) = start(backend).await;
-    report(
-        &mut client,
-        vec![batch("ttl", vec![count("c", t, Outcome::Delivered, 1)])],
-    )
-    .await;
+    let mut with_failure = batch("ttl", vec![count("c", t, Outcome::Delivered, 1)]);
+    with_failure.failures.push(failed_event("c", "e1", t));
+    report(&mut client, vec![with_failure]).await;
     let mut connection = backend.connection();
     let mut ttls = BTreeMap::new();
     for key in prefix.keys() {
@@ -979,6 +995,13 @@ async fn retention_on_every_key(backend: Backend) {
         (days(7) - 5..=days(7)).contains(&ttls["batches"]),
         "{ttls:?}"
     );
+    // Recent failures live as long as the day buckets, from their last write.
+    for kind in ["failures", "failures-pushed"] {
+        assert!(
+            (days(400) - 5..=days(400)).contains(&ttls[kind]),
+            "{kind}: {ttls:?}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

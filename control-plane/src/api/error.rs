@@ -4,6 +4,7 @@ use tonic::Status;
 
 use crate::secrets::SealError;
 use crate::store::StoreError;
+use partners::preview::PreviewError;
 use server_kit::violations::Violations;
 
 /// Why a ConnectorService call failed.
@@ -18,6 +19,10 @@ pub enum ApiError {
     /// Stored secrets could not be opened (wrong key?).
     #[error(transparent)]
     Seal(#[from] SealError),
+    /// A preview could not be made: the sample event's fault
+    /// (INVALID_ARGUMENT on `event_json`), or the stored connector's.
+    #[error(transparent)]
+    Preview(#[from] PreviewError),
     /// The caller's scope does not cover the request (PERMISSION_DENIED,
     /// already worded).
     #[error("permission denied")]
@@ -34,6 +39,14 @@ impl From<ApiError> for Status {
     fn from(error: ApiError) -> Self {
         match error {
             ApiError::Invalid(violations) => violations.into_status(),
+            ApiError::Preview(PreviewError::Event(why)) => {
+                Violations::one("event_json", why).into_status()
+            }
+            ApiError::Preview(PreviewError::Connector(why)) => {
+                Status::failed_precondition(format!(
+                    "the connector cannot be previewed: {why}; update it to a configuration the catalog accepts"
+                ))
+            }
             ApiError::Denied(status) => status,
             ApiError::Store(StoreError::NotFound(id)) => {
                 Status::not_found(format!("connector {id} not found"))

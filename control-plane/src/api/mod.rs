@@ -203,12 +203,9 @@ impl ConnectorApi {
         };
         let base_url = BaseUrls::default().get(&config.partner).to_owned();
         let now = now_ms() / 1000;
-        partners::preview::preview(&config, &request.event_json, &base_url, now).map_err(
-            |error| -> Status {
-                let mut violations = Violations::default();
-                violations.add("event_json", error.0);
-                ApiError::from(violations).into()
-            },
+        Ok(
+            partners::preview::preview(&config, &request.event_json, &base_url, now)
+                .map_err(ApiError::from)?,
         )
     }
 

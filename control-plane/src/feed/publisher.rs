@@ -50,7 +50,11 @@ impl ConfigFeed {
                 listener = connect_listener(settings.database_url.expose()).await;
                 if listener.is_some() {
                     listen_retry = Duration::from_secs(1);
-                    // Whatever was sent while not listening is read below.
+                    // Whatever was committed while not listening is read
+                    // now, after LISTEN: a commit in between notifies.
+                    if let Err(error) = self.publish_new(&mut published).await {
+                        tracing::warn!(%error, "cannot read configuration changes; retrying at the next poll");
+                    }
                 } else {
                     next_listen_attempt = Instant::now() + listen_retry;
                     listen_retry = (listen_retry * 2).min(LISTEN_RETRY_MAX);
@@ -145,9 +149,10 @@ async fn connect_listener(url: &str) -> Option<PgListener> {
 }
 
 /// Resolves when a notification arrives (true) or the listener's connection
-/// failed (false). A lost connection that the listener re-established also
-/// resolves (true): what was sent meanwhile is gone, so the caller re-reads
-/// the version either way. Never resolves without a listener.
+/// failed or was lost (false): the caller then connects a new listener and
+/// re-reads the version once it listens, so a commit made while it was
+/// away, or while it reconnects, is not missed. Never resolves without a
+/// listener.
 async fn notified(listener: &mut Option<PgListener>) -> bool {
     let Some(listener) = listener else {
         return std::future::pending().await;
@@ -155,8 +160,10 @@ async fn notified(listener: &mut Option<PgListener>) -> bool {
     match listener.try_recv().await {
         Ok(Some(_)) => true,
         Ok(None) => {
-            tracing::warn!("configuration NOTIFY connection lost; re-reading the version");
-            true
+            tracing::warn!(
+                "configuration NOTIFY connection lost; reconnecting, then re-reading the version"
+            );
+            false
         }
         Err(error) => {
             tracing::warn!(%error, "configuration NOTIFY listener failed");

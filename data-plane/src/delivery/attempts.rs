@@ -180,12 +180,11 @@ fn record(
     let outcomes = &delivery.outcomes;
     let (id, partner) = (connector.id.as_str(), connector.partner);
     let ended = &sent.ended;
+    // The failed part of a partial answer is counted, not listed: the
+    // partner does not say which events it refused.
     match ended {
-        Ended::Partial { accepted, failure } => {
-            outcomes.list_failed(id, failure, sent.attempts, ids.skip(*accepted));
-        }
         Ended::Failed(failure) => outcomes.list_failed(id, failure, sent.attempts, ids),
-        Ended::Delivered | Ended::Dropped | Ended::HandedBack => {}
+        Ended::Partial { .. } | Ended::Delivered | Ended::Dropped | Ended::HandedBack => {}
     }
     let receipts = match events {
         Events::Counted(count) => {

@@ -39,6 +39,19 @@ fn timestamp_now() -> prost_types::Timestamp {
     }
 }
 
+/// Longest event id listed among recent failures (the stats service keeps
+/// no more).
+const MAX_LISTED_ID_BYTES: usize = 256;
+
+/// `event_id`, cut to [`MAX_LISTED_ID_BYTES`] on a character boundary.
+fn capped_id(event_id: &str) -> String {
+    let mut end = event_id.len().min(MAX_LISTED_ID_BYTES);
+    while !event_id.is_char_boundary(end) {
+        end -= 1;
+    }
+    event_id[..end].to_owned()
+}
+
 fn key(connector_id: &str, outcome: Outcome) -> OutcomeKey {
     OutcomeKey {
         connector_id: connector_id.to_owned(),
@@ -137,7 +150,7 @@ impl Outcomes {
         let message = error.to_string();
         self.pending().list_failure(FailedEvent {
             connector_id: connector_id.to_owned(),
-            event_id: event_id.to_owned(),
+            event_id: capped_id(event_id),
             at: Some(timestamp_now()),
             outcome: Outcome::TransformationError as i32,
             target_field: error.target_field.clone(),
@@ -174,7 +187,7 @@ impl Outcomes {
         for event_id in newest {
             pending.list_failure(FailedEvent {
                 connector_id: connector_id.to_owned(),
-                event_id: (*event_id).to_owned(),
+                event_id: capped_id(event_id),
                 at: Some(at),
                 outcome: Outcome::Failed as i32,
                 category: failure.category as i32,

@@ -114,7 +114,7 @@ pub struct Failure {
 
 /// Secret values shorter than this are not scrubbed from partner text:
 /// they would blank out ordinary words.
-pub(crate) const MIN_SCRUBBED_CHARS: usize = 6;
+const MIN_SCRUBBED_CHARS: usize = 6;
 
 impl Failure {
     /// The failure with every occurrence of a `secrets` value in the

@@ -8,52 +8,72 @@ use eventconnectors_proto::v1::{
 };
 use serde_json::Value;
 
-use crate::adapter::{MIN_SCRUBBED_CHARS, Prepared};
+use crate::adapter::Prepared;
 use crate::http::query_value;
 use crate::transform::{self, Transformer};
 
 /// Largest sample event (bytes of JSON), as a node's default.
 pub const MAX_EVENT_BYTES: usize = 64 * 1024;
 
-/// Why a sample event cannot be previewed (it would be rejected at ingest).
+/// Why nothing can be previewed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct InvalidEvent(pub String);
+pub enum PreviewError {
+    /// The sample event would be refused at ingest, or not routed to the
+    /// connector.
+    #[error("{0}")]
+    Event(String),
+    /// The connector cannot be compiled (a stored connector a newer or
+    /// older catalog no longer accepts).
+    #[error("{0}")]
+    Connector(String),
+}
+
+fn invalid(why: impl Into<String>) -> PreviewError {
+    PreviewError::Event(why.into())
+}
 
 /// What `config` would send for `event_json` to its partner at `base_url`
-/// at unix time `now`. `config` must be a valid connector (an unknown
-/// partner or mapping is an [`InvalidEvent`] naming it, not a panic).
+/// at unix time `now`.
 pub fn preview(
     config: &ConnectorConfig,
     event_json: &str,
     base_url: &str,
     now: i64,
-) -> Result<PreviewTransformationResponse, InvalidEvent> {
+) -> Result<PreviewTransformationResponse, PreviewError> {
     if event_json.len() > MAX_EVENT_BYTES {
-        return Err(InvalidEvent(format!(
+        return Err(invalid(format!(
             "{} bytes; the limit is {MAX_EVENT_BYTES}",
             event_json.len()
         )));
     }
-    let event: Value = serde_json::from_str(event_json)
-        .map_err(|error| InvalidEvent(format!("not JSON: {error}")))?;
+    let event: Value =
+        serde_json::from_str(event_json).map_err(|error| invalid(format!("not JSON: {error}")))?;
     let text = |name: &str| {
         event
             .get(name)
             .and_then(Value::as_str)
             .filter(|value| !value.is_empty())
-            .ok_or_else(|| InvalidEvent(format!("`{name}`: required, a non-empty string")))
+            .ok_or_else(|| invalid(format!("`{name}`: required, a non-empty string")))
     };
     if !event.is_object() {
-        return Err(InvalidEvent("not a JSON object".into()));
+        return Err(invalid("not a JSON object"));
     }
     let (id, event_type) = (text("id")?, text("type")?);
+    // A node routes an event to its own workspace's connectors only.
+    if let Some(workspace) = event.get("workspace_id").and_then(Value::as_str)
+        && workspace != config.workspace_id
+    {
+        return Err(invalid(format!(
+            "`workspace_id` is `{workspace}` but the connector is in `{}`: it would never receive the event",
+            config.workspace_id
+        )));
+    }
     if !transform::matches(config.filter.as_ref(), event_type, &event) {
         return Ok(PreviewTransformationResponse::default());
     }
     let partner = crate::partner(&config.partner)
-        .ok_or_else(|| InvalidEvent(format!("unknown partner `{}`", config.partner)))?;
-    let transformer = Transformer::new(config).map_err(InvalidEvent)?;
+        .ok_or_else(|| PreviewError::Connector(format!("unknown partner `{}`", config.partner)))?;
+    let transformer = Transformer::new(config).map_err(PreviewError::Connector)?;
     let prepared = if transformer.forwards_raw() {
         Prepared::raw(id, event_json.to_owned())
     } else {
@@ -98,18 +118,22 @@ pub fn preview(
     })
 }
 
-/// `text` with every secret value (long enough to be one), as it is or as
-/// a URL query carries it, replaced by `***`.
+/// `text` with every secret value, as it is or as a URL query carries it,
+/// replaced by `***`: the longest first, so one secret inside another
+/// leaves nothing of the longer one. Short values too: in a preview the
+/// secret is certainly in the request (unlike a partner's message, where a
+/// short value would mostly match ordinary words).
 fn scrubbed<'a>(text: &str, secrets: impl IntoIterator<Item = &'a String>) -> String {
+    let mut forms: Vec<String> = secrets
+        .into_iter()
+        .filter(|secret| !secret.is_empty())
+        .flat_map(|secret| [secret.clone(), query_value(secret)])
+        .collect();
+    forms.sort_by_key(|form| std::cmp::Reverse(form.len()));
     let mut text = text.to_owned();
-    for secret in secrets {
-        if secret.chars().count() < MIN_SCRUBBED_CHARS {
-            continue;
-        }
-        for form in [secret.clone(), query_value(secret)] {
-            if text.contains(&form) {
-                text = text.replace(&form, "***");
-            }
+    for form in forms {
+        if text.contains(&form) {
+            text = text.replace(&form, "***");
         }
     }
     text
@@ -218,12 +242,30 @@ mod tests {
             (r#"{"id":"e","type":""}"#, "`type`"),
         ] {
             let error = preview(&meta(), event, "https://x.example", 0).expect_err(event);
-            assert!(error.0.contains(why), "{event}: {error}");
+            assert!(
+                matches!(&error, PreviewError::Event(text) if text.contains(why)),
+                "{event}: {error}"
+            );
         }
         let huge = format!(
             r#"{{"id":"e","type":"t","pad":"{}"}}"#,
             "x".repeat(MAX_EVENT_BYTES)
         );
         assert!(preview(&meta(), &huge, "https://x.example", 0).is_err());
+        let elsewhere = ORDER.replace("\"workspace_id\":\"w\"", "\"workspace_id\":\"other\"");
+        let error = preview(&meta(), &elsewhere, "https://x.example", 0).expect_err("elsewhere");
+        assert!(error.to_string().contains("never receive"), "{error}");
+    }
+
+    #[test]
+    fn short_and_nested_secrets_are_hidden_whole() {
+        let secrets = [
+            "k3y".to_owned(),
+            "Bearer k3y-longer".to_owned(),
+            "a/b c".to_owned(),
+        ];
+        let text = "authorization: Bearer k3y-longer; x-key: k3y; q=a%2Fb+c";
+        let shown = scrubbed(text, &secrets);
+        assert_eq!(shown, "authorization: ***; x-key: ***; q=***");
     }
 }

@@ -1,8 +1,9 @@
 //! The way to Redis: one server through a connection manager, or a Redis
 //! Cluster through the redis crate's cluster client, which follows the
 //! cluster's slot map and its MOVED and ASK redirections (a slot moved to
-//! another master, a replica promoted) and retries TRYAGAIN while a slot
-//! migrates. Everything above speaks to either through one
+//! another master, a replica promoted) and retries TRYAGAIN: a script whose
+//! keys are split between two masters while their slot migrates gets it
+//! until the move ends. Everything above speaks to either through one
 //! `ConnectionLike`.
 
 use std::time::Duration;
@@ -19,10 +20,11 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Longest wait for one answer of a cluster node.
 const CLUSTER_RESPONSE_TIMEOUT: Duration = Duration::from_secs(3);
 /// Retries of one command after a redirection, TRYAGAIN (a slot being
-/// migrated) or a lost node, waiting 10 ms, 20 ms, ... up to 500 ms between
-/// them: about 2 s in all, after which the batch fails and the node re-sends
-/// it (counted once: its id is remembered with its counts).
-const CLUSTER_RETRIES: u32 = 8;
+/// migrated) or a lost node, each after a random wait between 10 ms and
+/// 10 ms × 2^n (at most 500 ms): 1 to 2.5 s in all, after which the batch
+/// fails and the node re-sends it (counted once: its id is remembered with
+/// its counts).
+const CLUSTER_RETRIES: u32 = 10;
 const CLUSTER_MIN_RETRY_WAIT_MS: u64 = 10;
 const CLUSTER_MAX_RETRY_WAIT_MS: u64 = 500;
 
