@@ -138,6 +138,10 @@ pub mod limits {
 
     /// The longest failed-event message kept, in characters.
     pub const MAX_FAILURE_MESSAGE_CHARS: usize = 500;
+
+    /// The longest event id listed among recent failures, in bytes (longer
+    /// ones are cut, on a character boundary).
+    pub const MAX_FAILED_EVENT_ID_BYTES: usize = 256;
 }
 
 /// Encoded `FileDescriptorSet` of the contract, for server reflection.

@@ -2,7 +2,9 @@
 
 use std::collections::{HashMap, HashSet};
 
-use eventconnectors_proto::limits::{MAX_FAILURE_MESSAGE_CHARS, RECENT_FAILURES};
+use eventconnectors_proto::limits::{
+    MAX_FAILED_EVENT_ID_BYTES, MAX_FAILURE_MESSAGE_CHARS, RECENT_FAILURES,
+};
 use eventconnectors_proto::v1::{ErrorCategory, FailedEvent, Outcome, OutcomeBatch};
 use prost::Message;
 
@@ -20,8 +22,6 @@ const MAX_BATCH_ID: usize = 128;
 const MAX_COUNT: u64 = 1 << 40;
 /// Longest stored sample message.
 const MAX_SAMPLE_CHARS: usize = 512;
-/// Longest event id of a failed event.
-const MAX_EVENT_ID: usize = 256;
 /// Longest partner code, target field or reason of a failed event.
 const MAX_FAILURE_FIELD_CHARS: usize = 256;
 
@@ -232,7 +232,7 @@ fn add_failures<'a>(
         *count += 1;
         let stored = FailedEvent {
             connector_id: String::new(),
-            event_id: capped_bytes(&failure.event_id, MAX_EVENT_ID),
+            event_id: capped_bytes(&failure.event_id, MAX_FAILED_EVENT_ID_BYTES),
             at: Some(when),
             outcome: failure.outcome,
             category: failure.category,

@@ -6,7 +6,9 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use eventconnectors_proto::limits::{MAX_FAILURE_MESSAGE_CHARS, RECENT_FAILURES};
+use eventconnectors_proto::limits::{
+    MAX_FAILED_EVENT_ID_BYTES, MAX_FAILURE_MESSAGE_CHARS, RECENT_FAILURES,
+};
 use eventconnectors_proto::v1::{ErrorCategory, FailedEvent, Outcome};
 
 use super::aggregate::{Aggregator, OutcomeKey};
@@ -39,13 +41,10 @@ fn timestamp_now() -> prost_types::Timestamp {
     }
 }
 
-/// Longest event id listed among recent failures (the stats service keeps
-/// no more).
-const MAX_LISTED_ID_BYTES: usize = 256;
-
-/// `event_id`, cut to [`MAX_LISTED_ID_BYTES`] on a character boundary.
+/// `event_id`, cut to [`MAX_FAILED_EVENT_ID_BYTES`] on a character
+/// boundary (the stats service keeps no more).
 fn capped_id(event_id: &str) -> String {
-    let mut end = event_id.len().min(MAX_LISTED_ID_BYTES);
+    let mut end = event_id.len().min(MAX_FAILED_EVENT_ID_BYTES);
     while !event_id.is_char_boundary(end) {
         end -= 1;
     }
