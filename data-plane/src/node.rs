@@ -408,9 +408,9 @@ fn supervised(
     })
 }
 
-/// Readiness until shutdown (or a supervised task dies): SERVING while the first configuration is
-/// applied and, in the durable mode, the event log is set up and NATS is
-/// connected (a node that lost NATS leaves its Service until it is back,
+/// Readiness until shutdown (or a supervised task dies): SERVING while the
+/// first configuration is applied and, in the durable mode, the event log
+/// is set up and NATS is connected (a node that lost NATS leaves its Service until it is back,
 /// instead of answering UNAVAILABLE to every call).
 async fn follow_readiness(
     dispatcher: Arc<Dispatcher>,

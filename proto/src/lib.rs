@@ -139,9 +139,18 @@ pub mod limits {
     /// The longest failed-event message kept, in characters.
     pub const MAX_FAILURE_MESSAGE_CHARS: usize = 500;
 
-    /// The longest event id listed among recent failures, in bytes (longer
-    /// ones are cut, on a character boundary).
+    /// The longest event id listed among recent failures, in bytes.
     pub const MAX_FAILED_EVENT_ID_BYTES: usize = 256;
+
+    /// `event_id` as recent failures list it: cut to
+    /// [`MAX_FAILED_EVENT_ID_BYTES`], on a character boundary.
+    pub fn failed_event_id(event_id: &str) -> &str {
+        let mut end = event_id.len().min(MAX_FAILED_EVENT_ID_BYTES);
+        while !event_id.is_char_boundary(end) {
+            end -= 1;
+        }
+        &event_id[..end]
+    }
 }
 
 /// Encoded `FileDescriptorSet` of the contract, for server reflection.

@@ -2,9 +2,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use eventconnectors_proto::limits::{
-    MAX_FAILED_EVENT_ID_BYTES, MAX_FAILURE_MESSAGE_CHARS, RECENT_FAILURES,
-};
+use eventconnectors_proto::limits::{MAX_FAILURE_MESSAGE_CHARS, RECENT_FAILURES, failed_event_id};
 use eventconnectors_proto::v1::{ErrorCategory, FailedEvent, Outcome, OutcomeBatch};
 use prost::Message;
 
@@ -186,15 +184,6 @@ fn capped(text: &str, chars: usize) -> String {
     text.chars().take(chars).collect()
 }
 
-/// `text` cut to at most `bytes` bytes, on a character boundary.
-fn capped_bytes(text: &str, bytes: usize) -> String {
-    let mut end = text.len().min(bytes);
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    text[..end].to_owned()
-}
-
 /// Adds the batch's failed events to their connectors' parts, encoded:
 /// the newest [`RECENT_FAILURES`] per connector (more would be trimmed at
 /// once), text capped, those past the day retention skipped. A failed
@@ -232,7 +221,7 @@ fn add_failures<'a>(
         *count += 1;
         let stored = FailedEvent {
             connector_id: String::new(),
-            event_id: capped_bytes(&failure.event_id, MAX_FAILED_EVENT_ID_BYTES),
+            event_id: failed_event_id(&failure.event_id).to_owned(),
             at: Some(when),
             outcome: failure.outcome,
             category: failure.category,

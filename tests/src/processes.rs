@@ -232,18 +232,23 @@ async fn channel(url: &str) -> Channel {
         .expect("connect")
 }
 
+/// The machine's `name` program (Debian installs some in `/usr/sbin`,
+/// outside a user's `PATH`), else `name` as the `PATH` finds it.
+pub fn system_program(name: &str) -> PathBuf {
+    ["/usr/bin", "/usr/local/bin", "/usr/sbin"]
+        .into_iter()
+        .map(|dir| PathBuf::from(dir).join(name))
+        .find(|path| path.exists())
+        .unwrap_or_else(|| PathBuf::from(name))
+}
+
 /// A NATS server with JetStream of a test's own on a free port, its store
 /// in its own directory (kept across restarts).
 pub async fn nats_server() -> Service {
     let port = free_port();
-    let program = ["/usr/sbin/nats-server", "/usr/bin/nats-server"]
-        .into_iter()
-        .map(PathBuf::from)
-        .find(|path| path.exists())
-        .unwrap_or_else(|| PathBuf::from("nats-server"));
     let server = Service::program(
         "nats-server",
-        program,
+        system_program("nats-server"),
         port,
         strings(&[
             "-js",

@@ -3,20 +3,11 @@
 //! may reshard while it writes. (The shared cluster the test command
 //! starts is in `stats`.)
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use redis::aio::MultiplexedConnection;
 
-use crate::processes::{Service, free_port};
-
-fn program(name: &str) -> PathBuf {
-    ["/usr/bin", "/usr/local/bin", "/usr/sbin"]
-        .into_iter()
-        .map(|dir| PathBuf::from(dir).join(name))
-        .find(|path| path.exists())
-        .unwrap_or_else(|| PathBuf::from(name))
-}
+use crate::processes::{Service, free_port, system_program};
 
 /// A Redis Cluster of a test's own: masters on free ports, killed on drop.
 #[derive(Debug)]
@@ -51,11 +42,12 @@ impl RedisCluster {
             ]
             .map(str::to_owned)
             .to_vec();
-            let server = Service::program("redis-server", program("redis-server"), port, args);
+            let server =
+                Service::program("redis-server", system_program("redis-server"), port, args);
             server.wait_listening(Duration::from_secs(10)).await;
             servers.push(server);
         }
-        let mut create = std::process::Command::new(program("redis-cli"));
+        let mut create = std::process::Command::new(system_program("redis-cli"));
         create.arg("--cluster").arg("create");
         for port in &ports {
             create.arg(format!("127.0.0.1:{port}"));

@@ -162,20 +162,11 @@ impl ConnectorApi {
         let config = match request.target {
             Some(Target::ConnectorId(id)) => {
                 let record = self.owned(scope, &id).await?;
-                let secrets = self
+                let opened = self
                     .secrets
                     .open(&record.id, &record.sealed_secrets)
                     .map_err(ApiError::from)?;
-                ConnectorConfig {
-                    id: record.id,
-                    workspace_id: record.workspace_id,
-                    partner: record.partner,
-                    settings: record.settings,
-                    secrets,
-                    mappings: record.mappings,
-                    filter: record.filter,
-                    connector_version: record.version,
-                }
+                record.config(opened)
             }
             Some(Target::Draft(connector)) => {
                 scope.require_admin_of(&connector.workspace_id)?;

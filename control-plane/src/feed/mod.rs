@@ -23,7 +23,7 @@ pub use update::View;
 use update::Views;
 
 use crate::secrets::SecretBox;
-use crate::store::{Store, StoreError};
+use crate::store::{FeedPosition, Store, StoreError};
 
 /// Changes kept for streams that are briefly behind; a stream further behind
 /// catches up from the database instead.
@@ -123,16 +123,10 @@ impl ConfigFeed {
         view: View,
         node_version: u64,
     ) -> Result<Option<EncodedConfigUpdate>, StoreError> {
-        let position = match self.store.feed_position().await {
-            Ok(position) => {
-                self.health.recovered();
-                position
-            }
+        let position = match self.position().await {
+            Ok(position) => position,
             Err(error) => {
-                let snapshot = self.current_snapshot().await;
-                self.health
-                    .failed(&error, snapshot.as_ref().map(|s| s.version));
-                let Some(snapshot) = snapshot else {
+                let Some(snapshot) = self.current_snapshot().await else {
                     return Err(error);
                 };
                 let version = snapshot.version;
@@ -164,6 +158,17 @@ impl ConfigFeed {
         let outage = self.health.outage()?;
         let serving = self.current_snapshot().await.map_or(0, |s| s.version);
         Some((outage, serving))
+    }
+
+    /// The store's current version and change-log horizon, recording
+    /// whether the store could be read.
+    async fn position(&self) -> Result<FeedPosition, StoreError> {
+        let position = self.store.feed_position().await;
+        match &position {
+            Ok(_) => self.health.recovered(),
+            Err(error) => self.store_failed(error).await,
+        }
+        position
     }
 
     /// Records a failed read of the store outside the feed (node listing).
@@ -221,16 +226,7 @@ impl ConfigFeed {
     /// Reads and fans out whatever was committed after `published`, the
     /// version this replica last published, and advances it.
     async fn publish_new(&self, published: &mut u64) -> Result<(), StoreError> {
-        let position = match self.store.feed_position().await {
-            Ok(position) => {
-                self.health.recovered();
-                position
-            }
-            Err(error) => {
-                self.store_failed(&error).await;
-                return Err(error);
-            }
-        };
+        let position = self.position().await?;
         let from = *published;
         if position.version == from {
             return Ok(());

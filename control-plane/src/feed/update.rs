@@ -171,16 +171,7 @@ fn node_config(record: &ConnectorRecord, secrets: &SecretBox) -> Option<Connecto
             return None;
         }
     };
-    Some(ConnectorConfig {
-        id: record.id.clone(),
-        workspace_id: record.workspace_id.clone(),
-        partner: record.partner.clone(),
-        settings: record.settings.clone(),
-        secrets: opened,
-        mappings: record.mappings.clone(),
-        filter: record.filter.clone(),
-        connector_version: record.version,
-    })
+    Some(record.config(opened))
 }
 
 /// The connector as the stats service receives it: who owns it, nothing

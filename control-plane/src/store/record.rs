@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use eventconnectors_proto::v1::{EventFilter, FieldMapping};
+use eventconnectors_proto::v1::{ConnectorConfig, EventFilter, FieldMapping};
 use prost::Message;
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -104,6 +104,20 @@ pub(super) struct EncodedRecord {
 }
 
 impl ConnectorRecord {
+    /// The connector as nodes deliver by it, with its secrets `opened`.
+    pub fn config(&self, opened: BTreeMap<String, String>) -> ConnectorConfig {
+        ConnectorConfig {
+            id: self.id.clone(),
+            workspace_id: self.workspace_id.clone(),
+            partner: self.partner.clone(),
+            settings: self.settings.clone(),
+            secrets: opened,
+            mappings: self.mappings.clone(),
+            filter: self.filter.clone(),
+            connector_version: self.version,
+        }
+    }
+
     pub(super) fn encode(&self) -> EncodedRecord {
         EncodedRecord {
             settings: serde_json::to_string(&self.settings).expect("string maps serialize"),

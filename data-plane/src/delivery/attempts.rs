@@ -87,9 +87,8 @@ pub async fn deliver(connector: &Lane, delivery: &Delivery, batch: Vec<Queued>) 
             &mut ids_at(&ids, &request.events),
         );
     }
-    let mut left = (0..count).filter(|&index| !carried[index]);
-    let left_events = events_of(&mut left);
-    if !left_events.is_empty() {
+    let left: Vec<usize> = (0..count).filter(|&index| !carried[index]).collect();
+    if !left.is_empty() {
         // An adapter that leaves events out is a bug; they still get an
         // outcome rather than vanishing.
         let failure = Failure {
@@ -98,18 +97,12 @@ pub async fn deliver(connector: &Lane, delivery: &Delivery, batch: Vec<Queued>) 
             message: "the partner adapter built no request for the event".into(),
             retry: Retry::Never,
         };
-        let left: Vec<usize> = (0..count).filter(|&index| !carried[index]).collect();
         let sent = Sent {
             ended: Ended::Failed(failure),
             attempts: 0,
         };
-        record(
-            connector,
-            delivery,
-            &sent,
-            left_events,
-            &mut ids_at(&ids, &left),
-        );
+        let events = events_of(&mut left.iter().copied());
+        record(connector, delivery, &sent, events, &mut ids_at(&ids, &left));
     }
     connector.release(count, bytes);
 }
@@ -157,15 +150,6 @@ enum Events<'a> {
     Counted(usize),
     /// From the log: each one's outcome waits on its receipt.
     Logged(Vec<&'a Receipt>),
-}
-
-impl Events<'_> {
-    fn is_empty(&self) -> bool {
-        match self {
-            Events::Counted(count) => *count == 0,
-            Events::Logged(receipts) => receipts.is_empty(),
-        }
-    }
 }
 
 /// Counts how `events` (whose ids are `ids`, in request order) ended, and

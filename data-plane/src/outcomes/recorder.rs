@@ -6,9 +6,7 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use eventconnectors_proto::limits::{
-    MAX_FAILED_EVENT_ID_BYTES, MAX_FAILURE_MESSAGE_CHARS, RECENT_FAILURES,
-};
+use eventconnectors_proto::limits::{MAX_FAILURE_MESSAGE_CHARS, RECENT_FAILURES, failed_event_id};
 use eventconnectors_proto::v1::{ErrorCategory, FailedEvent, Outcome};
 
 use super::aggregate::{Aggregator, OutcomeKey};
@@ -25,9 +23,7 @@ pub struct Outcomes {
 }
 
 fn hour_now() -> i64 {
-    let seconds = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |elapsed| elapsed.as_secs() as i64);
+    let seconds = timestamp_now().seconds;
     seconds - seconds.rem_euclid(3600)
 }
 
@@ -39,16 +35,6 @@ fn timestamp_now() -> prost_types::Timestamp {
         seconds: now.as_secs() as i64,
         nanos: now.subsec_nanos() as i32,
     }
-}
-
-/// `event_id`, cut to [`MAX_FAILED_EVENT_ID_BYTES`] on a character
-/// boundary (the stats service keeps no more).
-fn capped_id(event_id: &str) -> String {
-    let mut end = event_id.len().min(MAX_FAILED_EVENT_ID_BYTES);
-    while !event_id.is_char_boundary(end) {
-        end -= 1;
-    }
-    event_id[..end].to_owned()
 }
 
 fn key(connector_id: &str, outcome: Outcome) -> OutcomeKey {
@@ -149,7 +135,7 @@ impl Outcomes {
         let message = error.to_string();
         self.pending().list_failure(FailedEvent {
             connector_id: connector_id.to_owned(),
-            event_id: capped_id(event_id),
+            event_id: failed_event_id(event_id).to_owned(),
             at: Some(timestamp_now()),
             outcome: Outcome::TransformationError as i32,
             target_field: error.target_field.clone(),
@@ -186,7 +172,7 @@ impl Outcomes {
         for event_id in newest {
             pending.list_failure(FailedEvent {
                 connector_id: connector_id.to_owned(),
-                event_id: capped_id(event_id),
+                event_id: failed_event_id(event_id).to_owned(),
                 at: Some(at),
                 outcome: Outcome::Failed as i32,
                 category: failure.category as i32,

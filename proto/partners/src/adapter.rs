@@ -9,6 +9,8 @@ use std::time::Duration;
 use eventconnectors_proto::v1::{ConnectorConfig, ErrorCategory};
 use serde_json::Value;
 
+use crate::redact::hide_secrets;
+
 /// An event ready to send, serialized once when it is accepted: a queued
 /// event costs its bytes, and a request body is built by concatenation.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -122,17 +124,13 @@ impl Failure {
     /// the credential it was sent ("invalid token EAAB…") must not put it
     /// into logs and statistics, which the connector's admins read.
     pub fn scrubbed<'a>(mut self, secrets: impl IntoIterator<Item = &'a str>) -> Self {
-        for secret in secrets {
-            if secret.chars().count() < MIN_SCRUBBED_CHARS {
-                continue;
-            }
-            if self.message.contains(secret) {
-                self.message = self.message.replace(secret, "***");
-            }
-            if self.partner_code.contains(secret) {
-                self.partner_code = self.partner_code.replace(secret, "***");
-            }
-        }
+        let secrets: Vec<&str> = secrets.into_iter().collect();
+        self.message = hide_secrets(&self.message, secrets.iter().copied(), MIN_SCRUBBED_CHARS);
+        self.partner_code = hide_secrets(
+            &self.partner_code,
+            secrets.iter().copied(),
+            MIN_SCRUBBED_CHARS,
+        );
         self
     }
 }

@@ -19,6 +19,7 @@ pub mod destination;
 mod http;
 pub mod normalize;
 pub mod preview;
+pub mod redact;
 pub mod transform;
 pub mod validation;
 

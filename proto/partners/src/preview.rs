@@ -9,7 +9,7 @@ use eventconnectors_proto::v1::{
 use serde_json::Value;
 
 use crate::adapter::Prepared;
-use crate::http::query_value;
+use crate::redact::hide_secrets;
 use crate::transform::{self, Transformer};
 
 /// Largest sample event (bytes of JSON), as a node's default.
@@ -97,7 +97,11 @@ pub fn preview(
         .into_iter()
         .next()
         .map(|request| {
-            let scrub = |text: &str| scrubbed(text, config.secrets.values());
+            // Every secret, short ones too: in a preview the secret is
+            // certainly in the request (in a partner's message a short
+            // value would mostly match ordinary words).
+            let scrub =
+                |text: &str| hide_secrets(text, config.secrets.values().map(String::as_str), 1);
             let mut headers: std::collections::BTreeMap<String, String> = request
                 .headers
                 .iter()
@@ -116,27 +120,6 @@ pub fn preview(
         transformation_errors: Vec::new(),
         request,
     })
-}
-
-/// `text` with every secret value, as it is or as a URL query carries it,
-/// replaced by `***`: the longest first, so one secret inside another
-/// leaves nothing of the longer one. Short values too: in a preview the
-/// secret is certainly in the request (unlike a partner's message, where a
-/// short value would mostly match ordinary words).
-fn scrubbed<'a>(text: &str, secrets: impl IntoIterator<Item = &'a String>) -> String {
-    let mut forms: Vec<String> = secrets
-        .into_iter()
-        .filter(|secret| !secret.is_empty())
-        .flat_map(|secret| [secret.clone(), query_value(secret)])
-        .collect();
-    forms.sort_by_key(|form| std::cmp::Reverse(form.len()));
-    let mut text = text.to_owned();
-    for form in forms {
-        if text.contains(&form) {
-            text = text.replace(&form, "***");
-        }
-    }
-    text
 }
 
 #[cfg(test)]
@@ -259,13 +242,9 @@ mod tests {
 
     #[test]
     fn short_and_nested_secrets_are_hidden_whole() {
-        let secrets = [
-            "k3y".to_owned(),
-            "Bearer k3y-longer".to_owned(),
-            "a/b c".to_owned(),
-        ];
+        let secrets = ["k3y", "Bearer k3y-longer", "a/b c"];
         let text = "authorization: Bearer k3y-longer; x-key: k3y; q=a%2Fb+c";
-        let shown = scrubbed(text, &secrets);
+        let shown = hide_secrets(text, secrets, 1);
         assert_eq!(shown, "authorization: ***; x-key: ***; q=***");
     }
 }
