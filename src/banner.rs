@@ -21,10 +21,26 @@ fn shown(token: &str, development: &str, variable: &str) -> String {
 pub fn text(args: &Args, system: &System, demo: Option<&Demo>) -> String {
     let addresses = &system.addresses;
     let admin = args.admin_token.expose();
+    let console = if admin == DEV_ADMIN_TOKEN {
+        // The fragment never reaches the server; the page takes the token
+        // from it once and removes it from the address bar.
+        format!(
+            "http://{}{}#token={admin}",
+            addresses.control_plane,
+            control_plane::console::PATH
+        )
+    } else {
+        format!(
+            "http://{}{}  (sign in with ADMIN_TOKEN)",
+            addresses.control_plane,
+            control_plane::console::PATH
+        )
+    };
     let mut lines = vec![
         "Event connectors are running in one process:".to_owned(),
+        format!("  console        {console}"),
         format!(
-            "  control plane  {}  (ConnectorService, ConfigService)",
+            "  control plane  {}  (ConnectorService, ConfigService; StatsService reads relayed)",
             addresses.control_plane
         ),
         format!("  ingest         {}  (IngestService)", addresses.ingest),

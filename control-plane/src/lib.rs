@@ -4,10 +4,12 @@
 pub mod api;
 pub mod clock;
 pub mod config;
+pub mod console;
 pub mod feed;
 pub mod reseal;
 pub mod secrets;
 pub mod stats_eraser;
+pub mod stats_relay;
 pub mod store;
 
 use std::future::Future;
@@ -15,10 +17,13 @@ use std::future::Future;
 use eventconnectors_proto::shared::config_service_server::{self, ConfigServiceServer};
 use eventconnectors_proto::v1::api_key_service_server::{self, ApiKeyServiceServer};
 use eventconnectors_proto::v1::connector_service_server::{self, ConnectorServiceServer};
+use eventconnectors_proto::v1::stats_service_server;
 use server_kit::auth::{BearerAuth, EmptyToken};
 use server_kit::gate::Gated;
 use server_kit::{serving, shutdown};
 use tokio::net::TcpListener;
+use tonic_web::GrpcWebLayer;
+use tower_layer::Layer;
 
 use crate::api::{Access, ConnectorApi, KeyApi};
 use crate::config::Args;
@@ -178,6 +183,7 @@ impl ControlPlane {
             api_key_service_server::SERVICE_NAME,
             connector_service_server::SERVICE_NAME,
             config_service_server::SERVICE_NAME,
+            stats_service_server::SERVICE_NAME,
         ]);
         // Streams end on `stop` so nodes reconnect to another replica at once
         // instead of holding the drain for the whole grace period.
@@ -221,16 +227,27 @@ impl ControlPlane {
             feed: self.feed_auth.clone(),
             access: self.access.clone(),
         };
+        let stats = stats_relay::StatsRelay::new(self.eraser.as_ref().and_then(|settings| {
+            server_kit::upstream::endpoint(&settings.url, &settings.tls)
+                .map(|endpoint| endpoint.connect_lazy())
+                .ok()
+        }));
+        // The admin services also answer gRPC-Web (the console), through
+        // the same gate; the refusal is translated like any answer.
+        let web = GrpcWebLayer::new();
         let routes = routes
-            .add_service(Gated::new(
-                ConnectorServiceServer::new(connectors)
-                    .max_decoding_message_size(MAX_ADMIN_MESSAGE_BYTES),
-                self.access.clone(),
-            ))
-            .add_service(Gated::new(
+            .add_service(
+                web.layer(Gated::new(
+                    ConnectorServiceServer::new(connectors)
+                        .max_decoding_message_size(MAX_ADMIN_MESSAGE_BYTES),
+                    self.access.clone(),
+                )),
+            )
+            .add_service(web.layer(Gated::new(
                 ApiKeyServiceServer::new(keys).max_decoding_message_size(MAX_ADMIN_MESSAGE_BYTES),
                 self.access.clone(),
-            ))
+            )))
+            .add_service(web.layer(Gated::new(stats, self.access.clone())))
             .add_service(Gated::new(
                 ConfigServiceServer::new(config)
                     .max_decoding_message_size(MAX_NODE_MESSAGE_BYTES)
@@ -241,7 +258,12 @@ impl ControlPlane {
             shutdown.await;
             let _ = stop_tx.send(true);
         };
-        let limits = serving::ServerLimits::default();
+        let routes =
+            tonic::service::Routes::from(routes.into_axum_router().merge(console::router()));
+        let limits = serving::ServerLimits {
+            accept_http1: true,
+            ..serving::ServerLimits::default()
+        };
         let result = serving::serve(
             routes, listener, &self.tls, &limits, health, shutdown, self.grace,
         )

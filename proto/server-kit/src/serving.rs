@@ -33,6 +33,9 @@ pub struct ServerLimits {
     /// Connections older than this are asked to go away (new calls move
     /// to a new connection, which a load balancer may send to a new pod).
     pub max_connection_age: Option<std::time::Duration>,
+    /// Whether HTTP/1.1 is served too (browsers: gRPC-Web and pages);
+    /// otherwise only HTTP/2.
+    pub accept_http1: bool,
 }
 
 impl Default for ServerLimits {
@@ -43,6 +46,7 @@ impl Default for ServerLimits {
             request_timeout: std::time::Duration::from_secs(30),
             keepalive_timeout: std::time::Duration::from_secs(10),
             max_connection_age: None,
+            accept_http1: false,
         }
     }
 }
@@ -121,6 +125,7 @@ pub async fn serve(
             .max_connection_age_grace(grace);
     }
     let server = builder
+        .accept_http1(limits.accept_http1)
         .max_concurrent_streams(limits.max_concurrent_streams)
         .concurrency_limit_per_connection(limits.concurrency_per_connection)
         .timeout(limits.request_timeout)

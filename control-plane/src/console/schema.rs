@@ -1,0 +1,147 @@
+//! The message shapes the console's protobuf codec needs, read from the
+//! contract's own descriptor set at start-up: field numbers and types never
+//! drift from the `.proto` files because they are not written twice.
+//!
+//! The JSON served at `/console/schema.json`:
+//! `{"messages": {"<full name>": [[name, number, type, flags, ref], ...]},
+//!   "enums": {"<full name>": {"<VALUE>": number, ...}}}`, where `type` is
+//! the protobuf scalar type (`string`, `int64`, ...) or `message`/`enum`,
+//! `flags` is `r` for a repeated field, `m` for a map (a repeated entry
+//! message with `key` and `value`), `o` for a proto3 `optional`, and `ref`
+//! the full name of the message or enum type.
+
+use prost::Message;
+use prost_types::field_descriptor_proto::{Label, Type};
+use prost_types::{DescriptorProto, FileDescriptorSet};
+use serde_json::{Map, Value, json};
+
+/// The schema of every message and enum in the contract's descriptor set
+/// (its imports included: Timestamp, FieldMask).
+pub fn schema_json() -> String {
+    let set = FileDescriptorSet::decode(eventconnectors_proto::FILE_DESCRIPTOR_SET)
+        .expect("the embedded descriptor set decodes");
+    let mut messages = Map::new();
+    let mut enums = Map::new();
+    for file in &set.file {
+        let package = file.package();
+        for message in &file.message_type {
+            add_message(package, message, &mut messages, &mut enums);
+        }
+        for kind in &file.enum_type {
+            enums.insert(format!("{package}.{}", kind.name()), enum_values(kind));
+        }
+    }
+    json!({ "messages": messages, "enums": enums }).to_string()
+}
+
+fn enum_values(kind: &prost_types::EnumDescriptorProto) -> Value {
+    Value::Object(
+        kind.value
+            .iter()
+            .map(|value| (value.name().to_owned(), json!(value.number())))
+            .collect(),
+    )
+}
+
+fn add_message(
+    scope: &str,
+    message: &DescriptorProto,
+    messages: &mut Map<String, Value>,
+    enums: &mut Map<String, Value>,
+) {
+    let name = format!("{scope}.{}", message.name());
+    for nested in &message.nested_type {
+        add_message(&name, nested, messages, enums);
+    }
+    for kind in &message.enum_type {
+        enums.insert(format!("{name}.{}", kind.name()), enum_values(kind));
+    }
+    let is_map = |type_name: &str| {
+        message.nested_type.iter().any(|nested| {
+            nested.options.as_ref().is_some_and(|o| o.map_entry())
+                && type_name == format!(".{name}.{}", nested.name())
+        })
+    };
+    let fields = message
+        .field
+        .iter()
+        .map(|field| {
+            let kind = match field.r#type() {
+                Type::Message | Type::Group => "message",
+                Type::Enum => "enum",
+                Type::String => "string",
+                Type::Bytes => "bytes",
+                Type::Bool => "bool",
+                Type::Int32 | Type::Sint32 | Type::Sfixed32 => "int32",
+                Type::Int64 | Type::Sint64 | Type::Sfixed64 => "int64",
+                Type::Uint32 | Type::Fixed32 => "uint32",
+                Type::Uint64 | Type::Fixed64 => "uint64",
+                Type::Double => "double",
+                Type::Float => "float",
+            };
+            let flags = if is_map(field.type_name()) {
+                "m"
+            } else if field.label() == Label::Repeated {
+                "r"
+            } else if field.proto3_optional() {
+                "o"
+            } else {
+                ""
+            };
+            json!([
+                field.name(),
+                field.number(),
+                kind,
+                flags,
+                field.type_name().trim_start_matches('.'),
+            ])
+        })
+        .collect();
+    messages.insert(name, Value::Array(fields));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_schema_has_the_contracts_messages_with_their_numbers() {
+        let schema: Value = serde_json::from_str(&schema_json()).unwrap();
+        let connector = &schema["messages"]["eventconnectors.v1.Connector"];
+        let settings = connector
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|field| field[0] == "settings")
+            .unwrap();
+        assert_eq!(settings[1], 6);
+        assert_eq!(settings[3], "m");
+        let entry = settings[4].as_str().unwrap();
+        assert_eq!(
+            schema["messages"][entry],
+            json!([["key", 1, "string", "", ""], ["value", 2, "string", "", ""]])
+        );
+        let status = connector
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|field| field[0] == "status")
+            .unwrap();
+        assert_eq!(status[2], "enum");
+        assert_eq!(schema["enums"][status[4].as_str().unwrap()]["INACTIVE"], 2);
+        let default_value = schema["messages"]["eventconnectors.v1.FieldMapping"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|field| field[0] == "default_value")
+            .unwrap();
+        assert_eq!(default_value[3], "o");
+        assert_eq!(
+            schema["messages"]["google.protobuf.Timestamp"],
+            json!([
+                ["seconds", 1, "int64", "", ""],
+                ["nanos", 2, "int32", "", ""]
+            ])
+        );
+    }
+}
