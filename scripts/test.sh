@@ -108,6 +108,32 @@ log "README walkthroughs: the one command (demo included), then the services on 
 "$venv/bin/python" tests/python/readme_walkthrough.py README.md \
   "$target_dir/debug/eventconnectors" "$target_dir/debug/control-plane" "$target_dir/debug/data-plane"
 
+# --- The web console, used in headless Chromium ------------------------------------
+ensure_chromium() {
+  if [ -n "${CHROMIUM:-}" ]; then return; fi
+  if ! command -v chromium >/dev/null; then
+    log "Chromium: installing Debian's chromium"
+    local sudo=(); [ "$(id -u)" = 0 ] || sudo=(sudo)
+    "${sudo[@]}" apt-get install -y -q chromium >/dev/null 2>&1 \
+      || { "${sudo[@]}" apt-get update -q >/dev/null && "${sudo[@]}" apt-get install -y -q chromium >/dev/null; } \
+      || { log "Chromium: cannot install (apt-get install chromium)"; exit 1; }
+  fi
+  CHROMIUM=$(command -v chromium); export CHROMIUM
+}
+ensure_chromium
+console_dir="$target_dir/console-test"
+wanted=$(cat tests/console/package.json tests/console/package-lock.json | sha256sum | cut -d' ' -f1)
+if [ "$(cat "$console_dir/lock.sha256" 2>/dev/null)" != "$wanted" ]; then
+  log "installing playwright-core into $console_dir"
+  rm -rf "$console_dir" && mkdir -p "$console_dir"
+  cp tests/console/package.json tests/console/package-lock.json "$console_dir/"
+  (cd "$console_dir" && npm ci --no-audit --no-fund --silent)
+  echo "$wanted" > "$console_dir/lock.sha256"
+fi
+log "web console in headless Chromium (screenshots: $target_dir/console-screenshots)"
+node tests/console/console.mjs "$target_dir/debug/eventconnectors" "$console_dir/node_modules" \
+  "$target_dir/console-screenshots"
+
 # --- Rust tests -----------------------------------------------------------------
 log "Rust tests"
 if cargo nextest --version >/dev/null 2>&1; then

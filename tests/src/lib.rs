@@ -5,6 +5,7 @@ pub mod bench;
 pub mod control_plane;
 pub mod event_log;
 pub mod fixtures;
+pub mod grpc_web;
 pub mod metrics;
 pub mod node;
 pub mod partners;
