@@ -160,6 +160,21 @@ def main():
             }
             check(port["targetPort"] in named, f"service {name}: targetPort {port['targetPort']} exists")
 
+    services = {o["metadata"]["name"]: o for _, o in objects if o["kind"] == "Service"}
+    for _, ingress in [(r, o) for r, o in objects if o["kind"] == "Ingress"]:
+        name = ingress["metadata"]["name"]
+        hosts = {rule.get("host") for rule in ingress["spec"].get("rules", [])}
+        covered = {host for tls in ingress["spec"].get("tls", []) for host in tls.get("hosts", [])}
+        # Browsers send an API key with every call: never in clear text.
+        check(hosts and hosts <= covered, f"ingress {name}: every host is served over TLS")
+        for rule in ingress["spec"].get("rules", []):
+            for path in rule["http"]["paths"]:
+                backend = path["backend"]["service"]
+                service = services.get(backend["name"])
+                check(service is not None, f"ingress {name}: service {backend['name']} exists")
+                ports = {p.get("name") for p in (service or {}).get("spec", {}).get("ports", [])}
+                check(backend["port"].get("name") in ports, f"ingress {name}: port {backend['port']} of {backend['name']} exists")
+
     deployment_names = {d["metadata"]["name"] for d in deployments}
     for _, obj in objects:
         if obj["kind"] == "HorizontalPodAutoscaler":
