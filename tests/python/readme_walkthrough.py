@@ -244,6 +244,7 @@ def connectors_walkthrough(readme, port):
                 "eventconnectors.v1.ApiKeyService",
                 "eventconnectors.v1.ConnectorService",
                 "eventconnectors.v1.ConfigService",
+                "eventconnectors.v1.StatsService",
                 "grpc.health.v1.Health",
                 "grpc.reflection.v1.ServerReflection",
                 "grpc.reflection.v1alpha.ServerReflection",
