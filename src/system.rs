@@ -275,6 +275,8 @@ impl System {
             Some(url) => route_meta_to_demo(&mut node_args, url)?,
             None => false,
         };
+        // Connector tests and previews go where the node sends.
+        control_args.partner_base_urls = node_args.partners.overrides.clone();
 
         let stats_server =
             stats_service::StatsServer::start(&stats_args, stats_service::clock::Clock::System)

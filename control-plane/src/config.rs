@@ -56,6 +56,21 @@ pub struct Args {
     #[arg(long, env = "DESTINATION_ALLOWLIST", default_value = "")]
     pub destination_allowlist: String,
 
+    /// A partner's base URL for connector tests and previews, as
+    /// `partner=url` (repeatable; the environment variable takes a
+    /// comma-separated list). Give nodes the same.
+    #[arg(
+        long = "partner-base-url",
+        env = "PARTNER_BASE_URLS",
+        value_delimiter = ',',
+        value_parser = partners::base_urls::parse_override
+    )]
+    pub partner_base_urls: Vec<(String, String)>,
+
+    /// How long a connector test waits for the partner's answer.
+    #[arg(long, env = "TEST_TIMEOUT", default_value = "3s", value_parser = humantime::parse_duration)]
+    pub test_timeout: Duration,
+
     /// How often the configuration version is polled, as the safety net for
     /// lost notifications.
     #[arg(long, env = "CONFIG_POLL_INTERVAL", default_value = "1s", value_parser = humantime::parse_duration)]

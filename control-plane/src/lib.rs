@@ -66,6 +66,12 @@ pub enum StartError {
     /// DESTINATION_ALLOWLIST does not parse.
     #[error(transparent)]
     Allowlist(#[from] partners::destination::AllowlistError),
+    /// PARTNER_BASE_URLS names an unknown partner or one twice.
+    #[error(transparent)]
+    BaseUrls(#[from] partners::base_urls::BaseUrlError),
+    /// The partner HTTP client cannot be built.
+    #[error("partner client: {0}")]
+    PartnerClient(#[from] reqwest::Error),
     /// A TLS file is unusable.
     #[error(transparent)]
     Tls(#[from] server_kit::tls::TlsFileError),
@@ -92,6 +98,7 @@ pub struct ControlPlane {
     eraser: Option<stats_eraser::EraserSettings>,
     tls: server_kit::tls::ServerTls,
     destinations: DestinationPolicy,
+    tester: api::Tester,
     grace: std::time::Duration,
 }
 
@@ -163,6 +170,17 @@ impl ControlPlane {
             eraser,
             tls: server_kit::tls::ServerTls::from_flags(&args.tls)?,
             destinations: DestinationPolicy::with_allowlist(&args.destination_allowlist)?,
+            tester: api::Tester::new(
+                partners::base_urls::BaseUrls::with_overrides(
+                    args.partner_base_urls
+                        .iter()
+                        .map(|(partner, url)| (partner.as_str(), url.as_str())),
+                )?,
+                partner_client::PartnerClient::new(
+                    args.test_timeout,
+                    DestinationPolicy::with_allowlist(&args.destination_allowlist)?,
+                )?,
+            ),
             grace: args.serve.shutdown_grace,
         })
     }
@@ -206,6 +224,7 @@ impl ControlPlane {
             self.secrets.clone(),
             self.access.clone(),
             self.destinations.clone(),
+            self.tester.clone(),
         );
         let keys = KeyApi::new(self.store.clone(), self.access.clone());
         let config = ConfigApi::new(

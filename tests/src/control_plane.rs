@@ -86,6 +86,9 @@ pub struct Options {
     /// DESTINATION_ALLOWLIST (default: loopback, where the fake partners
     /// listen).
     pub destination_allowlist: String,
+    /// Partner base URLs (partner, URL) for connector tests and previews
+    /// (default: the catalog's).
+    pub partner_base_urls: Vec<(String, String)>,
     /// A password put into a Postgres URL (the test server trusts every
     /// connection, so any password works): a secret for logs to keep.
     pub database_password: Option<String>,
@@ -103,6 +106,7 @@ impl Default for Options {
             secrets_previous_keys: None,
             database_password: None,
             destination_allowlist: "127.0.0.0/8".to_owned(),
+            partner_base_urls: Vec::new(),
         }
     }
 }
@@ -151,6 +155,8 @@ impl ControlPlaneHandle {
             node_token: NODE_TOKEN.into(),
             directory_token: Some(crate::stats::DIRECTORY_TOKEN.into()),
             destination_allowlist: options.destination_allowlist.clone(),
+            partner_base_urls: options.partner_base_urls.clone(),
+            test_timeout: Duration::from_secs(3),
             config_poll_interval: options.poll_interval,
             config_listen_notify: options.listen_notify,
             config_keep_changes: 100_000,

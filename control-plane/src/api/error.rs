@@ -5,6 +5,9 @@ use tonic::Status;
 use crate::secrets::SealError;
 use crate::store::StoreError;
 use partners::preview::PreviewError;
+use partners::test_event::TestError;
+
+use super::tester::TestRunError;
 use server_kit::violations::Violations;
 
 /// Why a ConnectorService call failed.
@@ -23,6 +26,10 @@ pub enum ApiError {
     /// (INVALID_ARGUMENT on `event_json`), or the stored connector's.
     #[error(transparent)]
     Preview(#[from] PreviewError),
+    /// A connector test that cannot run (a missing test event code, too
+    /// many tests at once).
+    #[error(transparent)]
+    Test(#[from] TestRunError),
     /// The caller's scope does not cover the request (PERMISSION_DENIED,
     /// already worded).
     #[error("permission denied")]
@@ -47,6 +54,16 @@ impl From<ApiError> for Status {
                     "the connector cannot be previewed: {why}; update it to a configuration the catalog accepts"
                 ))
             }
+            ApiError::Test(TestRunError::Setup(missing @ TestError::NeedsTestCode(_))) => {
+                Violations::one("test_event_code", missing.to_string()).into_status()
+            }
+            ApiError::Test(TestRunError::Setup(unknown @ TestError::UnknownPartner(_))) => {
+                Status::failed_precondition(unknown.to_string())
+            }
+            ApiError::Test(busy @ TestRunError::Busy) => {
+                Status::resource_exhausted(busy.to_string())
+            }
+            ApiError::Test(TestRunError::Preview(preview)) => ApiError::Preview(preview).into(),
             ApiError::Denied(status) => status,
             ApiError::Store(StoreError::NotFound(id)) => {
                 Status::not_found(format!("connector {id} not found"))

@@ -5,17 +5,18 @@ mod convert;
 mod error;
 mod keys;
 mod page_token;
+mod tester;
 
 use eventconnectors_proto::v1::connector_service_server::ConnectorService;
-use eventconnectors_proto::v1::preview_transformation_request::Target;
 use eventconnectors_proto::v1::{
     ActivateConnectorRequest, Connector, ConnectorConfig, ConnectorStatus as ProtoStatus,
     CreateConnectorRequest, DeactivateConnectorRequest, DeleteConnectorRequest,
     DeleteConnectorResponse, GetConnectorRequest, ListConnectorsRequest, ListConnectorsResponse,
     ListPartnersRequest, ListPartnersResponse, PreviewTransformationRequest,
-    PreviewTransformationResponse, UpdateConnectorRequest,
+    PreviewTransformationResponse, TestConnectorRequest, TestConnectorResponse,
+    UpdateConnectorRequest,
 };
-use partners::base_urls::BaseUrls;
+use eventconnectors_proto::v1::{preview_transformation_request, test_connector_request};
 use server_kit::access::Scope;
 use tonic::{Request, Response, Status};
 
@@ -27,6 +28,7 @@ use partners::validation::{
     ConnectorDraft, MAX_ID_CHARS, Violations, check_destinations, check_draft, check_new,
     check_workspace_id,
 };
+pub use tester::{MAX_TESTS_IN_FLIGHT, TestRunError, Tester};
 
 use crate::clock::now_ms;
 use crate::secrets::SecretBox;
@@ -47,22 +49,58 @@ pub struct ConnectorApi {
     secrets: SecretBox,
     access: Access,
     destinations: DestinationPolicy,
+    tester: Tester,
+}
+
+/// The connector a preview or a test is about.
+enum Subject {
+    /// A stored one, by id.
+    Stored(String),
+    /// A draft, named `draft` in field errors.
+    Draft(Connector),
+    /// Neither was given.
+    Missing,
+}
+
+impl From<Option<preview_transformation_request::Target>> for Subject {
+    fn from(target: Option<preview_transformation_request::Target>) -> Self {
+        use preview_transformation_request::Target;
+        match target {
+            Some(Target::ConnectorId(id)) => Self::Stored(id),
+            Some(Target::Draft(draft)) => Self::Draft(draft),
+            None => Self::Missing,
+        }
+    }
+}
+
+impl From<Option<test_connector_request::Target>> for Subject {
+    fn from(target: Option<test_connector_request::Target>) -> Self {
+        use test_connector_request::Target;
+        match target {
+            Some(Target::ConnectorId(id)) => Self::Stored(id),
+            Some(Target::Draft(draft)) => Self::Draft(draft),
+            None => Self::Missing,
+        }
+    }
 }
 
 impl ConnectorApi {
     /// An API over `store`, sealing credentials with `secrets`, for callers
-    /// `access` authenticates; URL settings must pass `destinations`.
+    /// `access` authenticates; URL settings must pass `destinations`;
+    /// connector tests are sent by `tester`.
     pub fn new(
         store: Store,
         secrets: SecretBox,
         access: Access,
         destinations: DestinationPolicy,
+        tester: Tester,
     ) -> Self {
         Self {
             store,
             secrets,
             access,
             destinations,
+            tester,
         }
     }
 
@@ -152,30 +190,30 @@ impl ConnectorApi {
         draft
     }
 
-    /// What the connector, or the draft, of `request` would send for its
-    /// sample event.
-    async fn preview(
+    /// The delivery configuration of `subject`: a stored connector of the
+    /// caller's, or a draft checked as CreateConnector checks it.
+    async fn subject_config(
         &self,
         scope: &Scope,
-        request: PreviewTransformationRequest,
-    ) -> Result<PreviewTransformationResponse, Status> {
-        let config = match request.target {
-            Some(Target::ConnectorId(id)) => {
+        subject: Subject,
+    ) -> Result<ConnectorConfig, Status> {
+        match subject {
+            Subject::Stored(id) => {
                 let record = self.owned(scope, &id).await?;
                 let opened = self
                     .secrets
                     .open(&record.id, &record.sealed_secrets)
                     .map_err(ApiError::from)?;
-                record.config(opened)
+                Ok(record.config(opened))
             }
-            Some(Target::Draft(connector)) => {
+            Subject::Draft(connector) => {
                 scope.require_admin_of(&connector.workspace_id)?;
                 let mut violations = Violations::default();
                 let (workspace_id, partner) =
                     (connector.workspace_id.clone(), connector.partner.clone());
                 let draft = self.checked_new(&mut violations, "draft", connector);
                 violations.into_result(()).map_err(ApiError::from)?;
-                ConnectorConfig {
+                Ok(ConnectorConfig {
                     id: "draft".to_owned(),
                     workspace_id,
                     partner,
@@ -184,20 +222,50 @@ impl ConnectorApi {
                     mappings: draft.mappings,
                     filter: draft.filter,
                     connector_version: 0,
-                }
+                })
             }
-            None => {
+            Subject::Missing => {
                 let mut violations = Violations::default();
                 violations.add("target", "connector_id or draft: required");
-                return Err(ApiError::from(violations).into());
+                Err(ApiError::from(violations).into())
             }
-        };
-        let base_url = BaseUrls::default().get(&config.partner).to_owned();
+        }
+    }
+
+    /// What the connector, or the draft, of `request` would send for its
+    /// sample event.
+    async fn preview(
+        &self,
+        scope: &Scope,
+        request: PreviewTransformationRequest,
+    ) -> Result<PreviewTransformationResponse, Status> {
+        let config = self.subject_config(scope, request.target.into()).await?;
+        let base_url = self.tester.base_urls().get(&config.partner);
         let now = now_ms() / 1000;
         Ok(
-            partners::preview::preview(&config, &request.event_json, &base_url, now)
+            partners::preview::preview(&config, &request.event_json, base_url, now)
                 .map_err(ApiError::from)?,
         )
+    }
+
+    /// One test event through the connector, or the draft, of `request`.
+    async fn test(
+        &self,
+        scope: &Scope,
+        request: TestConnectorRequest,
+    ) -> Result<TestConnectorResponse, Status> {
+        let config = self.subject_config(scope, request.target.into()).await?;
+        let now = now_ms() / 1000;
+        let event = if request.event_json.trim().is_empty() {
+            partners::test_event::sample_event(&config.workspace_id, now)
+        } else {
+            request.event_json
+        };
+        Ok(self
+            .tester
+            .run(&config, &event, &request.test_event_code, now)
+            .await
+            .map_err(ApiError::from)?)
     }
 
     async fn list(
@@ -496,6 +564,16 @@ impl ConnectorService for ConnectorApi {
         let scope = self.scope(&request).await?;
         Ok(Response::new(
             self.preview(&scope, request.into_inner()).await?,
+        ))
+    }
+
+    async fn test_connector(
+        &self,
+        request: Request<TestConnectorRequest>,
+    ) -> Result<Response<TestConnectorResponse>, Status> {
+        let scope = self.scope(&request).await?;
+        Ok(Response::new(
+            self.test(&scope, request.into_inner()).await?,
         ))
     }
 

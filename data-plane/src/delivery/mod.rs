@@ -4,8 +4,6 @@
 
 mod attempts;
 pub mod breaker;
-mod client;
-mod destinations;
 mod lane;
 pub mod retry;
 mod worker;
@@ -17,8 +15,8 @@ use tokio_util::task::TaskTracker;
 
 pub use attempts::end_stopped;
 pub use breaker::{Breaker, BreakerSettings};
-pub use client::PartnerClient;
 pub use lane::{ByteBudget, Current, Full, Lane, NodeDepth, Queued, StopReason, weight};
+pub use partner_client::PartnerClient;
 pub use retry::RetryPolicy;
 pub use worker::run;
 

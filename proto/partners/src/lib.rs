@@ -20,6 +20,7 @@ mod http;
 pub mod normalize;
 pub mod preview;
 pub mod redact;
+pub mod test_event;
 pub mod transform;
 pub mod validation;
 

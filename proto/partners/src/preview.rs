@@ -8,7 +8,7 @@ use eventconnectors_proto::v1::{
 };
 use serde_json::Value;
 
-use crate::adapter::Prepared;
+use crate::adapter::{PartnerRequest, Prepared};
 use crate::redact::hide_secrets;
 use crate::transform::{self, Transformer};
 
@@ -32,14 +32,25 @@ fn invalid(why: impl Into<String>) -> PreviewError {
     PreviewError::Event(why.into())
 }
 
-/// What `config` would send for `event_json` to its partner at `base_url`
-/// at unix time `now`.
-pub fn preview(
+/// What a connector makes of one sample event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Built {
+    /// Its filter leaves the event out: nothing would be sent.
+    FilteredOut,
+    /// A mapped field cannot be filled: nothing would be sent.
+    Unfilled(TransformationFailure),
+    /// The request its partner would get.
+    Request(PartnerRequest),
+}
+
+/// What `config` makes of `event_json` for its partner at `base_url` at
+/// unix time `now`: the same filter, transformation and adapter as a node.
+pub fn build(
     config: &ConnectorConfig,
     event_json: &str,
     base_url: &str,
     now: i64,
-) -> Result<PreviewTransformationResponse, PreviewError> {
+) -> Result<Built, PreviewError> {
     if event_json.len() > MAX_EVENT_BYTES {
         return Err(invalid(format!(
             "{} bytes; the limit is {MAX_EVENT_BYTES}",
@@ -69,7 +80,7 @@ pub fn preview(
         )));
     }
     if !transform::matches(config.filter.as_ref(), event_type, &event) {
-        return Ok(PreviewTransformationResponse::default());
+        return Ok(Built::FilteredOut);
     }
     let partner = crate::partner(&config.partner)
         .ok_or_else(|| PreviewError::Connector(format!("unknown partner `{}`", config.partner)))?;
@@ -80,45 +91,61 @@ pub fn preview(
         match transformer.apply(&event) {
             Ok(fields) => partner.adapter.prepare(config, id, fields),
             Err(error) => {
-                return Ok(PreviewTransformationResponse {
-                    matches_filter: true,
-                    transformation_errors: vec![TransformationFailure {
-                        target_field: error.target_field,
-                        reason: error.reason,
-                    }],
-                    request: None,
-                });
+                return Ok(Built::Unfilled(TransformationFailure {
+                    target_field: error.target_field,
+                    reason: error.reason,
+                }));
             }
         }
     };
-    let request = partner
+    partner
         .adapter
         .requests(config, std::slice::from_ref(&prepared), base_url, now)
         .into_iter()
         .next()
-        .map(|request| {
-            // Every secret, short ones too: in a preview the secret is
-            // certainly in the request (in a partner's message a short
-            // value would mostly match ordinary words).
-            let scrub =
-                |text: &str| hide_secrets(text, config.secrets.values().map(String::as_str), 1);
-            let mut headers: std::collections::BTreeMap<String, String> = request
-                .headers
-                .iter()
-                .map(|(name, value)| (name.clone(), scrub(value)))
-                .collect();
-            headers.insert("content-type".into(), "application/json".into());
-            PreviewRequest {
-                method: "POST".into(),
-                url: scrub(&request.url),
-                headers,
-                body: scrub(&String::from_utf8_lossy(&request.body)),
-            }
-        });
-    Ok(PreviewTransformationResponse {
-        matches_filter: true,
-        transformation_errors: Vec::new(),
-        request,
+        .map(Built::Request)
+        .ok_or_else(|| PreviewError::Connector("the adapter built no request".to_owned()))
+}
+
+/// `request` as shown to people: every secret of `config` (short ones
+/// too: in a request the secret is certainly there, where in a partner's
+/// message a short value would mostly match ordinary words) as `***`.
+pub fn shown(config: &ConnectorConfig, request: &PartnerRequest) -> PreviewRequest {
+    let scrub = |text: &str| hide_secrets(text, config.secrets.values().map(String::as_str), 1);
+    let mut headers: std::collections::BTreeMap<String, String> = request
+        .headers
+        .iter()
+        .map(|(name, value)| (name.clone(), scrub(value)))
+        .collect();
+    headers.insert("content-type".into(), "application/json".into());
+    PreviewRequest {
+        method: "POST".into(),
+        url: scrub(&request.url),
+        headers,
+        body: scrub(&String::from_utf8_lossy(&request.body)),
+    }
+}
+
+/// What `config` would send for `event_json` to its partner at `base_url`
+/// at unix time `now`.
+pub fn preview(
+    config: &ConnectorConfig,
+    event_json: &str,
+    base_url: &str,
+    now: i64,
+) -> Result<PreviewTransformationResponse, PreviewError> {
+    Ok(match build(config, event_json, base_url, now)? {
+        Built::FilteredOut => PreviewTransformationResponse::default(),
+        Built::Unfilled(failure) => PreviewTransformationResponse {
+            matches_filter: true,
+            transformation_errors: vec![failure],
+            request: None,
+        },
+        Built::Request(request) => PreviewTransformationResponse {
+            matches_filter: true,
+            transformation_errors: Vec::new(),
+            request: Some(shown(config, &request)),
+        },
     })
 }
 

@@ -3,7 +3,7 @@
 //! and only the addresses that passed are handed to the connection pool,
 //! which connects to exactly those (no second lookup, so a name cannot be
 //! re-pointed between the check and the connection). Literal addresses
-//! never reach a resolver: [`PartnerClient`](super::client::PartnerClient)
+//! never reach a resolver: [`PartnerClient`](crate::client::PartnerClient)
 //! checks them before sending.
 
 use std::net::SocketAddr;

@@ -1,4 +1,4 @@
-//! Sends one partner request over the node's shared keep-alive pool and
+//! Sends one partner request over a shared keep-alive pool and
 //! turns transport failures into categories: no answer in time is TIMEOUT,
 //! no connection (refused, DNS, TLS) is RESOURCE_ACCESS, anything else
 //! (a reset mid-answer, a broken body) is OTHER. All of them may be
@@ -16,7 +16,7 @@ use reqwest::header::{CONTENT_TYPE, HeaderName, HeaderValue, RETRY_AFTER};
 use partners::adapter::{Failure, PartnerRequest, PartnerResponse, Retry};
 use partners::destination::DestinationPolicy;
 
-use super::destinations::{CheckedResolver, RefusedName};
+use crate::destinations::{CheckedResolver, RefusedName};
 
 /// Most of a partner's answer the node reads.
 const MAX_BODY_BYTES: usize = 64 * 1024;
