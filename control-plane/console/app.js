@@ -20,6 +20,7 @@ const RPCS = {
   DeactivateConnector: [CONNECTORS, "DeactivateConnectorRequest", "Connector"],
   DeleteConnector: [CONNECTORS, "DeleteConnectorRequest", "DeleteConnectorResponse"],
   PreviewTransformation: [CONNECTORS, "PreviewTransformationRequest", "PreviewTransformationResponse"],
+  TestConnector: [CONNECTORS, "TestConnectorRequest", "TestConnectorResponse"],
   GetConnectorStats: [STATS, "GetConnectorStatsRequest", "GetConnectorStatsResponse"],
   ListRecentFailures: [STATS, "ListRecentFailuresRequest", "ListRecentFailuresResponse"],
 };

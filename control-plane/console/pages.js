@@ -268,6 +268,24 @@ export async function newConnectorPage() {
     }
   });
 
+  const testCode = h("input", { type: "text", autocomplete: "off" });
+  const testButton = h("button", { type: "button", class: "quiet" }, "Test");
+  testButton.addEventListener("click", async () => {
+    testButton.disabled = true;
+    preview.replaceChildren(h("p", { class: "loading" }, "Sending one test event to the partner…"));
+    try {
+      const result = await api("TestConnector", { draft: draft(), event_json: sample.value, test_event_code: testCode.value.trim() });
+      showViolations(form, summary, [], "");
+      preview.replaceChildren(testResult(result));
+    } catch (error) {
+      preview.replaceChildren();
+      if (error.violations?.length) showViolations(form, summary, error.violations, "draft.");
+      else preview.replaceChildren(h("div", { class: "errors", role: "alert" }, describe(error)));
+    } finally {
+      testButton.disabled = false;
+    }
+  });
+
   const createButton = h("button", { type: "submit" }, "Create connector");
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
@@ -293,13 +311,39 @@ export async function newConnectorPage() {
       field("name", "Name", name)),
     settings,
     h("section", { class: "card", "aria-labelledby": "preview-title" },
-      h("h2", { id: "preview-title" }, "Preview before saving"),
-      field("event_json", "Sample event (JSON)", sample, "A raw event as producers send it. Nothing is sent to the partner."),
-      previewButton,
+      h("h2", { id: "preview-title" }, "Preview or test before saving"),
+      field("event_json", "Sample event (JSON)", sample, "A raw event as producers send it. Preview sends nothing; Test sends it once to the partner's test facility."),
+      field("test_event_code", "Test event code (Meta, TikTok, Snapchat)", testCode, "From the partner's test events tool. Meta and TikTok are tested only with one."),
+      h("div", { class: "row" }, previewButton, testButton),
       preview),
     h("div", { class: "row" }, createButton, h("a", { href: "#/connectors" }, "Cancel")),
   );
   render(form);
+}
+
+const OUTCOME_TEXT = {
+  DELIVERED: "Passed: the partner accepted the test event.",
+  FAILED: "Failed: the partner refused the test event, or it could not be sent.",
+  TRANSFORMATION_ERROR: "Not sent: a mapped field cannot be filled.",
+  OUTCOME_UNSPECIFIED: "Not sent: the connector's filter leaves this event out.",
+};
+
+function testResult(result) {
+  const passed = result.outcome === "DELIVERED";
+  const details = [
+    ["Facility", result.facility],
+    ["Category", result.outcome === "FAILED" ? CATEGORY_TEXT[result.category] || result.category : ""],
+    ["Partner code", result.partner_code],
+    ["HTTP status", result.http_status ? String(result.http_status) : ""],
+    ["Partner answer", result.message],
+  ].filter(([, value]) => value);
+  return h("div", { class: passed ? "card" : "errors", role: passed ? "status" : "alert", id: "test-result" },
+    h("p", {}, h("strong", {}, OUTCOME_TEXT[result.outcome] || result.outcome)),
+    h("dl", {}, details.flatMap(([name, value]) => [h("dt", {}, name), h("dd", { class: "message" }, value)])),
+    result.validation_messages.length
+      ? h("ul", { "aria-label": "Validation messages" }, result.validation_messages.map((m) => h("li", {}, m)))
+      : null,
+    result.request ? h("pre", { "aria-label": "Test request sent" }, `${result.request.method} ${result.request.url}\n\n${result.request.body}`) : null);
 }
 
 function previewResult(result) {

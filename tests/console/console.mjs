@@ -1,7 +1,7 @@
 // The web console used as a person would: the one-command system with its
 // demo, Debian's headless Chromium driven by playwright-core. Signs in,
 // creates a connector through the form (after a field error the server
-// points at), previews its request, deactivates, activates and deletes it,
+// points at), previews its request, tests it, deactivates, activates and deletes it,
 // opens the statistics with each preset, a custom range and another time
 // zone, and switches the error tabs; at 1280×800 and on a narrow window.
 // Screenshots go to the artifacts directory.
@@ -151,6 +151,20 @@ async function main() {
     check((await body.textContent()).includes("Purchase"), "the preview shows the request body Meta would get");
     check(shown.includes("987654321") && !shown.includes("EAAB-console-test-token"), "the preview names the pixel and hides the access token");
     await shot(page, "03-preview");
+
+    // Test: Meta needs a test event code, then one test event is sent (to
+    // the demo partner, which answers like the Conversions API).
+    await page.getByRole("button", { name: "Test", exact: true }).click();
+    await page.locator("[data-path='test_event_code'][aria-invalid=true]").waitFor();
+    check((await page.locator("#field-test_event_code-error").textContent()).includes("test event code"), "a Meta test without a test event code is refused at that field");
+    await page.getByLabel(/^Test event code/).fill("TEST123");
+    await page.getByRole("button", { name: "Test", exact: true }).click();
+    const verdict = page.locator("#test-result");
+    await verdict.waitFor();
+    const verdictText = await verdict.textContent();
+    check(/Passed|Failed/.test(verdictText) && verdictText.includes("test_event_code TEST123"), `the test's verdict names the facility: ${verdictText.slice(0, 120)}`);
+    check(!(await page.locator("main").textContent()).includes("EAAB-console-test-token"), "the test shows no secret");
+    await shot(page, "03b-test");
 
     await page.getByRole("button", { name: "Create connector" }).click();
     await page.getByRole("heading", { name: "Connectors" }).waitFor();
