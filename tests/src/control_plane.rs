@@ -202,6 +202,25 @@ impl ControlPlaneHandle {
             .expect("connect to control plane")
     }
 
+    /// A new API key of `scope` (e.g. `workspace:shop:admin`), made by
+    /// the operator: its secret.
+    pub async fn api_key(&self, scope: &str) -> String {
+        eventconnectors_proto::v1::api_key_service_client::ApiKeyServiceClient::new(
+            self.channel().await,
+        )
+        .create_api_key(crate::with_token(
+            eventconnectors_proto::v1::CreateApiKeyRequest {
+                scope: scope.to_owned(),
+                description: format!("test key {scope}"),
+            },
+            ADMIN_TOKEN,
+        ))
+        .await
+        .unwrap_or_else(|status| panic!("create a {scope} key: {status:?}"))
+        .into_inner()
+        .secret
+    }
+
     /// A ConnectorService client sending the admin token.
     pub async fn admin(&self) -> AdminClient {
         ConnectorServiceClient::with_interceptor(

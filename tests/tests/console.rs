@@ -11,13 +11,11 @@ use e2e_tests::grpc_web::{WebStatus, call};
 use e2e_tests::partners::{FakePartner, Webhook};
 use e2e_tests::platform::{Platform, event};
 use e2e_tests::with_token;
-use eventconnectors_proto::v1::api_key_service_client::ApiKeyServiceClient;
 use eventconnectors_proto::v1::stats_service_client::StatsServiceClient;
 use eventconnectors_proto::v1::{
-    Connector, CreateApiKeyRequest, CreateConnectorRequest, DeleteConnectorStatsRequest,
-    DeleteConnectorStatsResponse, GetConnectorStatsRequest, GetConnectorStatsResponse,
-    ListPartnersRequest, ListPartnersResponse, ListRecentFailuresRequest,
-    ListRecentFailuresResponse, StatsPreset,
+    Connector, CreateConnectorRequest, DeleteConnectorStatsRequest, DeleteConnectorStatsResponse,
+    GetConnectorStatsRequest, GetConnectorStatsResponse, ListPartnersRequest, ListPartnersResponse,
+    ListRecentFailuresRequest, ListRecentFailuresResponse, StatsPreset,
 };
 use tonic::Code;
 use tonic_types::StatusExt;
@@ -180,22 +178,6 @@ async fn the_admin_api_answers_grpc_web_behind_the_same_gate() {
     );
 }
 
-/// A key of `scope`, created by the operator; its secret.
-async fn key(server: &ControlPlaneHandle, scope: &str) -> String {
-    ApiKeyServiceClient::new(server.channel().await)
-        .create_api_key(with_token(
-            CreateApiKeyRequest {
-                scope: scope.to_owned(),
-                description: "console test".to_owned(),
-            },
-            ADMIN_TOKEN,
-        ))
-        .await
-        .expect("create key")
-        .into_inner()
-        .secret
-}
-
 #[tokio::test]
 async fn statistics_reads_are_relayed_with_the_callers_own_scope() {
     let partner = FakePartner::start(&Webhook).await;
@@ -215,7 +197,7 @@ async fn statistics_reads_are_relayed_with_the_callers_own_scope() {
     let direct = platform
         .wait_for_outcomes(&mine.id, 2, Duration::from_secs(10))
         .await;
-    let key = key(&platform.control_plane, "workspace:ws-a:admin").await;
+    let key = platform.control_plane.api_key("workspace:ws-a:admin").await;
     let base = format!("http://{}", platform.control_plane.addr);
 
     let relayed: GetConnectorStatsResponse = call(

@@ -3,12 +3,10 @@
 
 use std::collections::BTreeMap;
 
-use e2e_tests::control_plane::{ADMIN_TOKEN, ControlPlaneHandle, Db};
+use e2e_tests::control_plane::{ControlPlaneHandle, Db};
 use e2e_tests::fixtures::{META_TOKEN, create, meta_connector, webhook_connector};
 use e2e_tests::partners::{FakePartner, Webhook};
 use e2e_tests::with_token;
-use eventconnectors_proto::v1::CreateApiKeyRequest;
-use eventconnectors_proto::v1::api_key_service_client::ApiKeyServiceClient;
 use eventconnectors_proto::v1::connector_service_client::ConnectorServiceClient;
 use eventconnectors_proto::v1::preview_transformation_request::Target;
 use eventconnectors_proto::v1::{Connector, PreviewTransformationRequest};
@@ -203,18 +201,7 @@ async fn previews_name_what_is_wrong_and_respect_workspaces() {
     // A key of another workspace may preview neither this one's
     // connectors nor a draft for it.
     let channel = server.channel().await;
-    let key = ApiKeyServiceClient::new(channel.clone())
-        .create_api_key(with_token(
-            CreateApiKeyRequest {
-                scope: "workspace:elsewhere:admin".to_owned(),
-                description: "another workspace".to_owned(),
-            },
-            ADMIN_TOKEN,
-        ))
-        .await
-        .expect("key")
-        .into_inner()
-        .secret;
+    let key = server.api_key("workspace:elsewhere:admin").await;
     let hook = admin
         .create_connector(create(webhook_connector(
             "shop",

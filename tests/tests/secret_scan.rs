@@ -29,8 +29,9 @@ use eventconnectors_proto::v1::stats_service_client::StatsServiceClient;
 use eventconnectors_proto::v1::{
     Connector, CreateApiKeyRequest, DataType, FieldMapping, GetConnectorRequest,
     GetConnectorStatsRequest, IngestRequest, ListApiKeysRequest, ListConnectorsRequest,
-    ListNodesRequest, ListPartnersRequest, ListRecentFailuresRequest, PreviewTransformationRequest,
-    RevokeApiKeyRequest, StatsPreset, UpdateConnectorRequest,
+    ListNodesRequest, ListPartnersRequest, ListRecentFailuresRequest, Outcome,
+    PreviewTransformationRequest, RevokeApiKeyRequest, StatsPreset, TestConnectorRequest,
+    UpdateConnectorRequest, test_connector_request,
 };
 use tonic::Code;
 
@@ -124,6 +125,7 @@ async fn no_secret_reaches_a_log_a_response_an_error_or_a_metric(db: Db) {
         db,
         Options {
             database_password: Some(DATABASE_PASSWORD.to_owned()),
+            partner_base_urls: vec![("meta_capi".to_owned(), meta.url())],
             ..Options::default()
         },
         &[meta_flag.as_str()],
@@ -317,6 +319,22 @@ async fn no_secret_reaches_a_log_a_response_an_error_or_a_metric(db: Db) {
             .expect("preview")
             .into_inner();
         shown.add("PreviewTransformation", &preview);
+        // A test reaches the hostile partners themselves: Meta echoes the
+        // token, the webhook refuses.
+        let tested = connectors
+            .test_connector(with_token(
+                TestConnectorRequest {
+                    target: Some(test_connector_request::Target::ConnectorId(id.clone())),
+                    event_json: String::new(),
+                    test_event_code: "SCAN1".to_owned(),
+                },
+                ADMIN_TOKEN,
+            ))
+            .await
+            .expect("test")
+            .into_inner();
+        assert_eq!(tested.outcome(), Outcome::Failed, "{tested:?}");
+        shown.add("TestConnector", &tested);
     }
     shown.add(
         "ListPartners",

@@ -10,12 +10,10 @@ use e2e_tests::control_plane::{ADMIN_TOKEN, ControlPlaneHandle, Db, Options, Tes
 use e2e_tests::fixtures::{create, webhook_connector};
 use e2e_tests::partners::{FakePartner, MetaCapi, Reply, Webhook, fake};
 use e2e_tests::with_token;
-use eventconnectors_proto::v1::api_key_service_client::ApiKeyServiceClient;
 use eventconnectors_proto::v1::connector_service_client::ConnectorServiceClient;
 use eventconnectors_proto::v1::test_connector_request::Target;
 use eventconnectors_proto::v1::{
-    Connector, CreateApiKeyRequest, ErrorCategory, Outcome, TestConnectorRequest,
-    TestConnectorResponse,
+    Connector, ErrorCategory, Outcome, TestConnectorRequest, TestConnectorResponse,
 };
 use tonic::Code;
 use tonic::transport::Channel;
@@ -294,18 +292,7 @@ async fn a_stored_connector_is_tested_by_its_workspace_only_and_a_slow_partner_t
         .await
         .expect("created")
         .into_inner();
-    let other = ApiKeyServiceClient::new(channel.clone())
-        .create_api_key(with_token(
-            CreateApiKeyRequest {
-                scope: "workspace:elsewhere:admin".to_owned(),
-                description: "another workspace".to_owned(),
-            },
-            ADMIN_TOKEN,
-        ))
-        .await
-        .expect("key")
-        .into_inner()
-        .secret;
+    let other = server.api_key("workspace:elsewhere:admin").await;
     let denied = test(
         &channel,
         Target::ConnectorId(stored.id.clone()),

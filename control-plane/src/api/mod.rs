@@ -57,7 +57,7 @@ enum Subject {
     /// A stored one, by id.
     Stored(String),
     /// A draft, named `draft` in field errors.
-    Draft(Connector),
+    Draft(Box<Connector>),
     /// Neither was given.
     Missing,
 }
@@ -67,7 +67,7 @@ impl From<Option<preview_transformation_request::Target>> for Subject {
         use preview_transformation_request::Target;
         match target {
             Some(Target::ConnectorId(id)) => Self::Stored(id),
-            Some(Target::Draft(draft)) => Self::Draft(draft),
+            Some(Target::Draft(draft)) => Self::Draft(Box::new(draft)),
             None => Self::Missing,
         }
     }
@@ -78,7 +78,7 @@ impl From<Option<test_connector_request::Target>> for Subject {
         use test_connector_request::Target;
         match target {
             Some(Target::ConnectorId(id)) => Self::Stored(id),
-            Some(Target::Draft(draft)) => Self::Draft(draft),
+            Some(Target::Draft(draft)) => Self::Draft(Box::new(draft)),
             None => Self::Missing,
         }
     }
@@ -211,7 +211,7 @@ impl ConnectorApi {
                 let mut violations = Violations::default();
                 let (workspace_id, partner) =
                     (connector.workspace_id.clone(), connector.partner.clone());
-                let draft = self.checked_new(&mut violations, "draft", connector);
+                let draft = self.checked_new(&mut violations, "draft", *connector);
                 violations.into_result(()).map_err(ApiError::from)?;
                 Ok(ConnectorConfig {
                     id: "draft".to_owned(),
