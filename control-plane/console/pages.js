@@ -550,6 +550,30 @@ export async function statsPage(id) {
     }
   }
 
+  const testCode = h("input", { type: "text", id: "stored-test-code", autocomplete: "off" });
+  const testOutput = h("div", { "aria-live": "polite" });
+  const testButton = h("button", { type: "submit", class: "quiet" }, "Send a test event");
+  const testForm = h("form", { class: "card", novalidate: true, "aria-labelledby": "test-title" },
+    h("h2", { id: "test-title" }, "Test this connector"),
+    h("p", { class: "hint" }, "Sends one sample purchase to the partner's test facility (nothing is counted here)."),
+    h("div", { class: "row" },
+      h("div", { class: "field" }, h("label", { for: "stored-test-code" }, "Test event code (Meta, TikTok, Snapchat)"), testCode),
+      h("div", { class: "field" }, testButton)),
+    testOutput);
+  testForm.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    testButton.disabled = true;
+    testOutput.replaceChildren(h("p", { class: "loading" }, "Sending one test event to the partner…"));
+    try {
+      testOutput.replaceChildren(testResult(await api("TestConnector", { connector_id: id, test_event_code: testCode.value.trim() })));
+    } catch (error) {
+      const why = error.violations?.length ? error.violations.map((v) => v.description).join(" ") : describe(error);
+      testOutput.replaceChildren(h("div", { class: "errors", role: "alert" }, why));
+    } finally {
+      testButton.disabled = false;
+    }
+  });
+
   render(
     h("p", {}, h("a", { href: "#/connectors" }, "← Connectors")),
     h("div", { class: "row spread" },
@@ -563,6 +587,7 @@ export async function statsPage(id) {
       custom,
       rangeError),
     output,
+    testForm,
   );
   await load();
 }

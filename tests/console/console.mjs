@@ -256,6 +256,14 @@ async function main() {
     await shot(page, "07-recent-failures");
     await page.getByRole("tab", { name: "Connector errors" }).click();
     check(await page.getByRole("tab", { name: "Connector errors" }).getAttribute("aria-selected") === "true", "back on the connector-errors tab");
+
+    // The stored webhook, tested: a signed request to the demo partner,
+    // which verifies the signature (and now and then refuses an order).
+    await page.getByRole("button", { name: "Send a test event" }).click();
+    const storedVerdict = page.locator("#test-result");
+    await storedVerdict.waitFor();
+    const storedText = await storedVerdict.textContent();
+    check(/Passed|Failed/.test(storedText) && storedText.includes("signed"), `the stored connector's test shows its verdict: ${storedText.slice(0, 100)}`);
     await fitsWidth(page, "the statistics page");
 
     // --- a narrow window ---------------------------------------------------------------------------
