@@ -95,7 +95,8 @@ export function describe(error) {
 function signIn(reason = "") {
   document.getElementById("sign-out").hidden = true;
   document.getElementById("who").textContent = "";
-  const key = h("input", { id: "api-key", type: "password", autocomplete: "current-password", required: true });
+  // Not offered to the browser's password manager: the key stays in this tab.
+  const key = h("input", { id: "api-key", type: "password", autocomplete: "off", required: true });
   const problem = h("p", { class: "error", id: "sign-in-error", role: "alert" }, reason);
   const form = h("form", { class: "card", "aria-labelledby": "sign-in-title" },
     h("h1", { id: "sign-in-title" }, "Sign in"),
@@ -111,8 +112,8 @@ function signIn(reason = "") {
     sessionStorage.setItem(TOKEN_KEY, key.value.trim());
     try {
       await api("ListConnectors", { page_size: 1 });
-      location.hash = "#/connectors";
-      route();
+      if (location.hash === "#/connectors") route();
+      else location.hash = "#/connectors"; // routed by hashchange
     } catch (error) {
       sessionStorage.removeItem(TOKEN_KEY);
       problem.textContent = describe(error);
@@ -129,9 +130,15 @@ function signIn(reason = "") {
  */
 function takeTokenFromAddress() {
   const given = location.hash.match(/^#token=(.+)$/);
-  if (given) {
+  if (!given) return;
+  history.replaceState(null, "", `${location.pathname}#/connectors`);
+  // Never in place of a key already signed in: a link must not switch
+  // someone to another workspace's key unawares.
+  if (sessionStorage.getItem(TOKEN_KEY)) return;
+  try {
     sessionStorage.setItem(TOKEN_KEY, decodeURIComponent(given[1]));
-    history.replaceState(null, "", `${location.pathname}#/connectors`);
+  } catch {
+    // A malformed address: sign in by hand.
   }
 }
 
@@ -155,7 +162,7 @@ async function route() {
 async function start() {
   document.getElementById("sign-out").addEventListener("click", () => {
     sessionStorage.removeItem(TOKEN_KEY);
-    location.hash = "";
+    history.replaceState(null, "", location.pathname);
     signIn("Signed out.");
   });
   try {

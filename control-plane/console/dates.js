@@ -25,15 +25,28 @@ function offset(instant, zone) {
   return wall - Math.floor(instant / 1000) * 1000;
 }
 
-/** The instant `date` (`YYYY-MM-DD`) starts in `zone`. */
+/** `instant` as a date (`YYYY-MM-DD`) in `zone`. */
+function dateIn(instant, zone) {
+  return new Intl.DateTimeFormat("en-CA", { timeZone: zone }).format(new Date(instant));
+}
+
+/**
+ * The instant `date` (`YYYY-MM-DD`) starts in `zone`: the earliest
+ * instant whose local date it is. Midnight itself, or, where the clocks
+ * jump forward at midnight (America/Havana, America/Santiago, ...), the
+ * first instant after the gap.
+ */
 export function startOfDay(date, zone) {
   const [year, month, day] = date.split("-").map(Number);
   const wall = Date.UTC(year, month - 1, day);
-  // Twice: the offset at the guess may differ from the one at the answer
-  // (a change of daylight saving time in between).
-  let instant = wall - offset(wall, zone);
-  instant = wall - offset(instant, zone);
-  return instant;
+  // The offsets in force a day before and a day after cover every change
+  // of a zone's offset around that midnight.
+  const candidates = [wall - offset(wall - 864e5, zone), wall - offset(wall + 864e5, zone)]
+    .filter((instant) => dateIn(instant, zone) === date)
+    .sort((a, b) => a - b);
+  if (candidates.length) return candidates[0];
+  // Midnight falls in a gap: the day starts where the gap ends.
+  return Math.max(wall - offset(wall - 864e5, zone), wall - offset(wall + 864e5, zone));
 }
 
 /** `date` plus `days` days, as `YYYY-MM-DD`. */
@@ -44,7 +57,7 @@ export function addDays(date, days) {
 
 /** Today in `zone`, as `YYYY-MM-DD`. */
 export function today(zone) {
-  return new Intl.DateTimeFormat("en-CA", { timeZone: zone }).format(new Date());
+  return dateIn(Date.now(), zone);
 }
 
 /** An instant (ms) shown in `zone`: a day, an hour of a day, or a moment. */

@@ -144,6 +144,17 @@ function enumName(ref, number) {
   return Object.keys(values).find((name) => values[name] === number) ?? number;
 }
 
+/** A 64-bit value as a number, or as text beyond what a number holds exactly. */
+function safe(value) {
+  return value >= BigInt(Number.MIN_SAFE_INTEGER) && value <= BigInt(Number.MAX_SAFE_INTEGER)
+    ? Number(value) : value.toString();
+}
+
+/** The wire type a field of `kind` is sent with, unpacked. */
+function wireOf(kind) {
+  return VARINT_TYPES.has(kind) ? 0 : 2;
+}
+
 function decodeScalar(kind, ref, reader) {
   switch (kind) {
     case "string": return text.decode(reader.chunk());
@@ -152,8 +163,10 @@ function decodeScalar(kind, ref, reader) {
     case "bool": return reader.varint() !== 0n;
     case "enum": return enumName(ref, Number(BigInt.asIntN(32, reader.varint())));
     case "int32": return Number(BigInt.asIntN(32, reader.varint()));
-    case "int64": return Number(BigInt.asIntN(64, reader.varint()));
-    default: return Number(reader.varint());
+    case "int64": return safe(BigInt.asIntN(64, reader.varint()));
+    case "uint64": return safe(reader.varint());
+    case "uint32": return Number(BigInt.asUintN(32, reader.varint()));
+    default: throw new Error(`cannot decode a ${kind}`);
   }
 }
 
@@ -168,13 +181,16 @@ export function decode(type, bytes) {
     const field = fields.find((f) => f[1] === tag >> 3);
     if (!field) { reader.skip(tag & 7); continue; }
     const [name, , kind, flags, ref] = field;
+    const wire = tag & 7;
+    const packed = flags === "r" && wire === 2 && VARINT_TYPES.has(kind);
+    if (wire !== wireOf(kind) && !packed) { reader.skip(wire); continue; } // not what the schema says
     if (flags === "m") {
       const entry = decode(ref, reader.chunk());
       value[name][entry.key] = entry.value;
     } else if (flags === "r") {
-      if ((tag & 7) === 2 && VARINT_TYPES.has(kind)) {
-        const packed = new Reader(reader.chunk());
-        while (!packed.done()) value[name].push(decodeScalar(kind, ref, packed));
+      if (packed) {
+        const items = new Reader(reader.chunk());
+        while (!items.done()) value[name].push(decodeScalar(kind, ref, items));
       } else {
         value[name].push(decodeScalar(kind, ref, reader));
       }
@@ -252,9 +268,12 @@ export async function call(service, method, input, output, request, token) {
   const bytes = new Uint8Array(await response.arrayBuffer());
   let data = null;
   let status = statusFrom(response.headers);
-  for (let at = 0; at + 5 <= bytes.length;) {
+  for (let at = 0; at < bytes.length;) {
+    if (at + 5 > bytes.length) throw new CallError(13, "a truncated answer", []);
     const flags = bytes[at];
     const length = new DataView(bytes.buffer, bytes.byteOffset + at + 1, 4).getUint32(0);
+    if (at + 5 + length > bytes.length) throw new CallError(13, "a truncated answer", []);
+    if (flags & 0x01) throw new CallError(13, "a compressed answer, which the console does not read", []);
     const frame = bytes.subarray(at + 5, at + 5 + length);
     at += 5 + length;
     if (flags & 0x80) status = statusFrom(parseTrailers(frame)) ?? status;

@@ -108,13 +108,24 @@ async function allConnectors() {
   return connectors;
 }
 
+/** Runs `tasks` (functions returning promises), at most `width` at a time. */
+async function pooled(tasks, width) {
+  let next = 0;
+  const worker = async () => {
+    while (next < tasks.length) await tasks[next++]();
+  };
+  await Promise.all(Array.from({ length: Math.min(width, tasks.length) }, worker));
+}
+
 export async function connectorsPage() {
   const [{ partners }, connectors] = await Promise.all([api("ListPartners"), allConnectors()]);
   const partnerName = Object.fromEntries(partners.map((p) => [p.id, p.display_name]));
+  // Each row's 7-day summary, six calls at a time.
+  const summaries = [];
   const rows = connectors.map((connector) => {
     const delivered = h("td", { class: "number" }, "…");
     const failed = h("td", { class: "number" }, "…");
-    api("GetConnectorStats", { connector_id: connector.id, preset: "LAST_7_DAYS", time_zone: browserZone() })
+    summaries.push(() => api("GetConnectorStats", { connector_id: connector.id, preset: "LAST_7_DAYS", time_zone: browserZone() })
       .then(({ totals }) => {
         delivered.textContent = count(totals?.delivered ?? 0);
         failed.textContent = count((totals?.failed ?? 0) + (totals?.transformation_errors ?? 0));
@@ -123,7 +134,7 @@ export async function connectorsPage() {
         delivered.textContent = "—";
         failed.textContent = "—";
         delivered.title = describe(error);
-      });
+      }));
     return h("tr", {},
       h("td", {}, h("a", { href: `#/connectors/${connector.id}` }, connector.name)),
       h("td", {}, partnerName[connector.partner] || connector.partner),
@@ -152,6 +163,7 @@ export async function connectorsPage() {
             h("th", { scope: "col" }, h("span", { class: "muted" }, "Actions")))),
           h("tbody", {}, rows))),
   );
+  pooled(summaries, 6);
 }
 
 // --- the new-connector form ---------------------------------------------------------------
@@ -230,7 +242,7 @@ export async function newConnectorPage() {
       const where = setting.secret ? "secrets" : "settings";
       const input = h("input", {
         type: setting.secret ? "password" : "text",
-        autocomplete: setting.secret ? "new-password" : "off",
+        autocomplete: "off",
         "aria-required": setting.required ? "true" : "false",
         "data-kind": where,
         "data-name": setting.name,
@@ -515,7 +527,9 @@ export async function statsPage(id) {
     load();
   });
 
+  let shown = 0; // the latest load: an older answer arriving late is dropped
   async function load() {
+    const mine = ++shown;
     for (const [i, [preset]] of PRESETS.entries()) presetButtons[i].setAttribute("aria-pressed", String(preset === state.preset));
     const request = { connector_id: id, time_zone: state.zone };
     if (state.preset) request.preset = state.preset;
@@ -526,6 +540,7 @@ export async function statsPage(id) {
     output.replaceChildren(h("p", { class: "loading" }, "Loading statistics…"));
     try {
       const stats = await api("GetConnectorStats", request);
+      if (mine !== shown) return;
       const totals = stats.totals || {};
       const range = `${show(timestamp.toMs(stats.from), state.zone)} – ${show(timestamp.toMs(stats.to), state.zone)} (${state.zone})`;
       output.replaceChildren(
@@ -546,7 +561,7 @@ export async function statsPage(id) {
         ]),
       );
     } catch (error) {
-      output.replaceChildren(h("div", { class: "errors", role: "alert" }, describe(error)));
+      if (mine === shown) output.replaceChildren(h("div", { class: "errors", role: "alert" }, describe(error)));
     }
   }
 

@@ -160,6 +160,7 @@ impl ControlPlane {
                 "no STATS_URL: statistics of deleted connectors stay pending until one is configured"
             );
         }
+        let destinations = DestinationPolicy::with_allowlist(&args.destination_allowlist)?;
         Ok(Self {
             store,
             secrets,
@@ -169,17 +170,14 @@ impl ControlPlane {
             feed_settings,
             eraser,
             tls: server_kit::tls::ServerTls::from_flags(&args.tls)?,
-            destinations: DestinationPolicy::with_allowlist(&args.destination_allowlist)?,
+            destinations: destinations.clone(),
             tester: api::Tester::new(
                 partners::base_urls::BaseUrls::with_overrides(
                     args.partner_base_urls
                         .iter()
                         .map(|(partner, url)| (partner.as_str(), url.as_str())),
                 )?,
-                partner_client::PartnerClient::new(
-                    args.test_timeout,
-                    DestinationPolicy::with_allowlist(&args.destination_allowlist)?,
-                )?,
+                partner_client::PartnerClient::new(args.test_timeout, destinations)?,
             ),
             grace: args.serve.shutdown_grace,
         })
@@ -247,9 +245,13 @@ impl ControlPlane {
             access: self.access.clone(),
         };
         let stats = stats_relay::StatsRelay::new(self.eraser.as_ref().and_then(|settings| {
-            server_kit::upstream::endpoint(&settings.url, &settings.tls)
-                .map(|endpoint| endpoint.connect_lazy())
-                .ok()
+            match server_kit::upstream::endpoint(&settings.url, &settings.tls) {
+                Ok(endpoint) => Some(endpoint.connect_lazy()),
+                Err(error) => {
+                    tracing::error!(%error, url = %settings.url, "invalid STATS_URL: statistics reads are not relayed");
+                    None
+                }
+            }
         }));
         // The admin services also answer gRPC-Web (the console), through
         // the same gate; the refusal is translated like any answer.

@@ -20,13 +20,15 @@ use tonic::transport::Channel;
 /// erase) are the stats service's own business.
 const RELAYED: [&str; 2] = ["GetConnectorStats", "ListRecentFailures"];
 
-/// Request headers that travel to the stats service; the rest (HTTP/1.1
-/// connection headers of a browser, cookies) stay here.
-const FORWARDED_HEADERS: [&str; 5] = [
+/// Request headers that travel to the stats service (the first value of
+/// each); the rest (HTTP/1.1 connection headers of a browser, cookies)
+/// stay here.
+const FORWARDED_HEADERS: [&str; 6] = [
     "authorization",
     "content-type",
     "te",
     "grpc-timeout",
+    "grpc-encoding",
     "grpc-accept-encoding",
 ];
 
@@ -66,8 +68,16 @@ impl tower_service::Service<http::Request<Body>> for StatsRelay {
     fn call(&mut self, request: http::Request<Body>) -> Self::Future {
         let channel = self.channel.clone();
         Box::pin(async move {
-            let method = request.uri().path().rsplit('/').next().unwrap_or_default();
-            if !RELAYED.contains(&method) {
+            // The whole path, exactly: `/<service>/<method>` and nothing
+            // after it.
+            let relayed = request
+                .uri()
+                .path()
+                .strip_prefix('/')
+                .and_then(|path| path.strip_prefix(stats_service_server::SERVICE_NAME))
+                .and_then(|path| path.strip_prefix('/'))
+                .is_some_and(|method| RELAYED.contains(&method));
+            if !relayed {
                 return Ok(answer(Status::unimplemented(format!(
                     "only {} are answered here; call the stats service for the others",
                     RELAYED.join(" and ")
@@ -84,7 +94,7 @@ impl tower_service::Service<http::Request<Body>> for StatsRelay {
                 .uri(parts.uri.path())
                 .version(http::Version::HTTP_2);
             for name in FORWARDED_HEADERS {
-                for value in parts.headers.get_all(name) {
+                if let Some(value) = parts.headers.get(name) {
                     relayed = relayed.header(name, value);
                 }
             }

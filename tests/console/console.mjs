@@ -115,6 +115,18 @@ async function main() {
     await page.getByRole("heading", { name: "Connectors" }).waitFor();
     check(!page.url().includes("token="), "the token leaves the address bar");
 
+    // Where a day starts, in the page's own date code: a plain midnight, a
+    // day whose clocks jump at 02:00, and one whose clocks jump at
+    // midnight (Havana: the day starts at 01:00).
+    const starts = await page.evaluate(async () => {
+      const { startOfDay } = await import("/console/dates.js");
+      return [["2026-11-30", "Asia/Tokyo"], ["2026-03-29", "Europe/Paris"], ["2026-03-08", "America/Havana"], ["2026-11-01", "America/Havana"]]
+        .map(([date, zone]) => new Date(startOfDay(date, zone)).toISOString());
+    });
+    check(JSON.stringify(starts) === JSON.stringify([
+      "2026-11-29T15:00:00.000Z", "2026-03-28T23:00:00.000Z", "2026-03-08T05:00:00.000Z", "2026-11-01T04:00:00.000Z",
+    ]), `days start where the zone says, daylight-saving days included: ${starts}`);
+
     // --- the list ---------------------------------------------------------------------
     for (const name of ["Orders webhook (demo)", "Meta pixel (demo)"]) {
       await rowOf(page, name).waitFor();

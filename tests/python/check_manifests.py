@@ -169,6 +169,12 @@ def main():
         check(hosts and hosts <= covered, f"ingress {name}: every host is served over TLS")
         for rule in ingress["spec"].get("rules", []):
             for path in rule["http"]["paths"]:
+                # The console's page and the services it calls, nothing else
+                # of the port (the node feed, API keys, reflection).
+                check(
+                    path["path"] in ("/console", "/eventconnectors.v1.ConnectorService", "/eventconnectors.v1.StatsService"),
+                    f"ingress {name}: path {path['path']} is one the console needs",
+                )
                 backend = path["backend"]["service"]
                 service = services.get(backend["name"])
                 check(service is not None, f"ingress {name}: service {backend['name']} exists")

@@ -139,6 +139,9 @@ async fn each_partner_is_tested_through_its_own_facility() {
                 // Answered 204 only after the fake verified the signature.
                 assert!(request.headers.contains_key("webhook-signature"));
                 assert_eq!(request.reply_status, 204);
+                assert_eq!(request.headers["eventconnectors-test"], "true");
+                // A customer-typed URL's answer is not shown, its status is.
+                assert_eq!(answer.message, "accepted (HTTP 204)");
             }
         }
         assert_eq!(
@@ -167,6 +170,17 @@ async fn failures_come_back_in_the_categories_of_delivery() {
         .expect("details")
         .field_violations;
     assert_eq!(violations[0].field, "test_event_code", "{violations:?}");
+    assert!(meta.requests().is_empty(), "nothing sent");
+    let status = test(
+        &channel,
+        Target::Draft(draft.clone()),
+        "",
+        "T&x=1",
+        ADMIN_TOKEN,
+    )
+    .await
+    .expect_err("a code no partner issues");
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
     assert!(meta.requests().is_empty(), "nothing sent");
 
     meta.script([Reply::Error {
@@ -332,30 +346,60 @@ async fn a_stored_connector_is_tested_by_its_workspace_only_and_a_slow_partner_t
     assert_eq!(ok.outcome(), Outcome::Delivered, "{ok:?}");
 }
 
+/// Tests all at once, one per entry of `workspaces`, against a partner
+/// answering in 2 s: the number delivered per workspace, and refused.
+async fn all_at_once(
+    channel: &Channel,
+    url: &str,
+    workspaces: &[String],
+) -> (std::collections::BTreeMap<String, usize>, usize) {
+    let calls = workspaces.iter().map(|workspace| {
+        let channel = channel.clone();
+        let draft = webhook_connector(workspace, "hook", url);
+        let workspace = workspace.clone();
+        tokio::spawn(async move {
+            let answer = test(&channel, Target::Draft(draft), "", "", ADMIN_TOKEN).await;
+            (workspace, answer)
+        })
+    });
+    let mut delivered = std::collections::BTreeMap::<String, usize>::new();
+    let mut busy = 0;
+    for call in futures::future::join_all(calls).await {
+        match call.expect("joined") {
+            (workspace, Ok(answer)) if answer.outcome() == Outcome::Delivered => {
+                *delivered.entry(workspace).or_default() += 1;
+            }
+            (_, Err(status)) if status.code() == Code::ResourceExhausted => busy += 1,
+            other => panic!("{other:?}"),
+        }
+    }
+    (delivered, busy)
+}
+
 #[tokio::test]
-async fn tests_in_flight_are_capped_per_replica() {
+async fn tests_in_flight_are_capped_per_workspace_and_per_replica() {
     let hook = FakePartner::start(&Webhook).await;
     let server = control_plane_for(&hook, "127.0.0.0/8").await;
     let channel = server.channel().await;
-    let slots = control_plane::api::MAX_TESTS_IN_FLIGHT;
+    let (total, per_workspace) = (
+        control_plane::api::MAX_TESTS_IN_FLIGHT,
+        control_plane::api::MAX_TESTS_PER_WORKSPACE,
+    );
     hook.set_default(Reply::Delay(
         Duration::from_secs(2),
         Box::new(Reply::Accept),
     ));
-    let draft = webhook_connector("shop", "hook", &hook.url());
-    let calls = (0..=slots).map(|_| {
-        let channel = channel.clone();
-        let draft = draft.clone();
-        tokio::spawn(async move { test(&channel, Target::Draft(draft), "", "", ADMIN_TOKEN).await })
-    });
-    let mut busy = 0;
-    let mut delivered = 0;
-    for call in futures::future::join_all(calls).await {
-        match call.expect("joined") {
-            Ok(answer) if answer.outcome() == Outcome::Delivered => delivered += 1,
-            Err(status) if status.code() == Code::ResourceExhausted => busy += 1,
-            other => panic!("{other:?}"),
-        }
-    }
-    assert_eq!((delivered, busy), (slots, 1));
+
+    // One workspace asking for one more than its share.
+    let greedy = vec!["greedy".to_owned(); per_workspace + 1];
+    let (delivered, busy) = all_at_once(&channel, &hook.url(), &greedy).await;
+    assert_eq!((delivered["greedy"], busy), (per_workspace, 1));
+
+    // Workspaces each within their share, asking for more than the replica's.
+    let many: Vec<String> = (0..=total / per_workspace)
+        .flat_map(|i| vec![format!("ws-{i}"); per_workspace])
+        .collect();
+    let (delivered, busy) = all_at_once(&channel, &hook.url(), &many).await;
+    assert_eq!(delivered.values().sum::<usize>(), total, "{delivered:?}");
+    assert_eq!(busy, many.len() - total);
 }

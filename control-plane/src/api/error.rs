@@ -54,13 +54,13 @@ impl From<ApiError> for Status {
                     "the connector cannot be previewed: {why}; update it to a configuration the catalog accepts"
                 ))
             }
-            ApiError::Test(TestRunError::Setup(missing @ TestError::NeedsTestCode(_))) => {
-                Violations::one("test_event_code", missing.to_string()).into_status()
-            }
-            ApiError::Test(TestRunError::Setup(unknown @ TestError::UnknownPartner(_))) => {
-                Status::failed_precondition(unknown.to_string())
-            }
-            ApiError::Test(busy @ TestRunError::Busy) => {
+            ApiError::Test(TestRunError::Setup(
+                code @ (TestError::NeedsTestCode(_) | TestError::BadTestCode),
+            )) => Violations::one("test_event_code", code.to_string()).into_status(),
+            ApiError::Test(TestRunError::Setup(
+                cannot @ (TestError::UnknownPartner(_) | TestError::Unpointable(_)),
+            )) => Status::failed_precondition(cannot.to_string()),
+            ApiError::Test(busy @ (TestRunError::Busy | TestRunError::WorkspaceBusy)) => {
                 Status::resource_exhausted(busy.to_string())
             }
             ApiError::Test(TestRunError::Preview(preview)) => ApiError::Preview(preview).into(),

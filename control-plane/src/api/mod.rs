@@ -28,7 +28,7 @@ use partners::validation::{
     ConnectorDraft, MAX_ID_CHARS, Violations, check_destinations, check_draft, check_new,
     check_workspace_id,
 };
-pub use tester::{MAX_TESTS_IN_FLIGHT, TestRunError, Tester};
+pub use tester::{MAX_TESTS_IN_FLIGHT, MAX_TESTS_PER_WORKSPACE, TestRunError, Tester};
 
 use crate::clock::now_ms;
 use crate::secrets::SecretBox;

@@ -118,19 +118,21 @@ pub struct Failure {
 /// they would blank out ordinary words.
 const MIN_SCRUBBED_CHARS: usize = 6;
 
+/// `text` from a partner with every `secrets` value in it (of at least 6
+/// characters) replaced by `***`. A partner that echoes the credential it
+/// was sent ("invalid token EAAB…") must not put it into logs, statistics
+/// or test results, which the connector's admins read.
+pub fn scrub_answer<'a>(text: &str, secrets: impl IntoIterator<Item = &'a str>) -> String {
+    hide_secrets(text, secrets, MIN_SCRUBBED_CHARS)
+}
+
 impl Failure {
-    /// The failure with every occurrence of a `secrets` value in the
-    /// partner's message and code replaced by `***`. A partner that echoes
-    /// the credential it was sent ("invalid token EAAB…") must not put it
-    /// into logs and statistics, which the connector's admins read.
+    /// The failure with the partner's message and code scrubbed
+    /// ([`scrub_answer`]).
     pub fn scrubbed<'a>(mut self, secrets: impl IntoIterator<Item = &'a str>) -> Self {
         let secrets: Vec<&str> = secrets.into_iter().collect();
-        self.message = hide_secrets(&self.message, secrets.iter().copied(), MIN_SCRUBBED_CHARS);
-        self.partner_code = hide_secrets(
-            &self.partner_code,
-            secrets.iter().copied(),
-            MIN_SCRUBBED_CHARS,
-        );
+        self.message = scrub_answer(&self.message, secrets.iter().copied());
+        self.partner_code = scrub_answer(&self.partner_code, secrets.iter().copied());
         self
     }
 }

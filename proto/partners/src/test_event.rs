@@ -9,7 +9,11 @@
 //! | `meta_capi`, `tiktok` | test events | `test_event_code` in the body; required (without it the event would be a real conversion) |
 //! | `snapchat` | validate endpoint | `/v3/{pixel}/events/validate`, with a test event code when one is given |
 //! | `pinterest` | test mode | `?test=true`: validated and answered, not recorded |
-//! | `webhook` | the endpoint itself | the request every delivery sends, signed the same way |
+//! | `webhook` | the endpoint itself | the request every delivery sends, signed the same way, with the header `eventconnectors-test: true` |
+//!
+//! A webhook's URL was typed by a customer: what it answers on success is
+//! not shown (its status is), so a test cannot be used to read pages the
+//! control plane can reach.
 
 use eventconnectors_proto::v1::{ConnectorConfig, ErrorCategory};
 use serde_json::Value;
@@ -24,10 +28,23 @@ pub enum TestError {
         "{0} tests need a test event code (from the partner's test events tool): give `test_event_code`, or set it on the connector; without one the test event would count as a real conversion"
     )]
     NeedsTestCode(&'static str),
+    /// A test event code no partner issues.
+    #[error("{MAX_TEST_CODE_CHARS} characters at most, letters, digits, `_` and `-`")]
+    BadTestCode,
     /// A partner without a known facility.
     #[error("no test facility is known for partner `{0}`")]
     UnknownPartner(String),
+    /// The request delivery builds does not have the shape the facility's
+    /// address is made from (the adapter changed).
+    #[error("cannot point the request at the {0}: its URL is not the one delivery builds")]
+    Unpointable(&'static str),
 }
+
+/// Longest test event code taken.
+pub const MAX_TEST_CODE_CHARS: usize = 100;
+
+/// The header a webhook test request carries.
+pub const WEBHOOK_TEST_HEADER: &str = "eventconnectors-test";
 
 /// How a connector is tested: its configuration as the test sends it, the
 /// facility's name for people, and how the request is pointed at it.
@@ -44,6 +61,7 @@ pub struct TestSetup {
 enum Facility {
     Ga4Validation,
     SnapchatValidate,
+    Webhook,
     AsDelivered,
 }
 
@@ -51,7 +69,15 @@ enum Facility {
 /// connector's own, if any).
 pub fn setup(config: &ConnectorConfig, test_event_code: &str) -> Result<TestSetup, TestError> {
     let mut config = config.clone();
-    let code = Some(test_event_code.trim())
+    let given = test_event_code.trim();
+    if given.chars().count() > MAX_TEST_CODE_CHARS
+        || !given
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        return Err(TestError::BadTestCode);
+    }
+    let code = Some(given)
         .filter(|code| !code.is_empty())
         .or_else(|| {
             config
@@ -90,8 +116,8 @@ pub fn setup(config: &ConnectorConfig, test_event_code: &str) -> Result<TestSetu
             )
         }
         "webhook" => (
-            "the webhook's own URL, signed as every delivery".to_owned(),
-            Facility::AsDelivered,
+            "the webhook's own URL, signed as every delivery, with the header `eventconnectors-test: true`".to_owned(),
+            Facility::Webhook,
         ),
         other => return Err(TestError::UnknownPartner(other.to_owned())),
     };
@@ -104,16 +130,38 @@ pub fn setup(config: &ConnectorConfig, test_event_code: &str) -> Result<TestSetu
 
 impl TestSetup {
     /// `request`, as delivery would send it, pointed at the facility.
-    pub fn point(&self, mut request: PartnerRequest) -> PartnerRequest {
-        let (from, to) = match self.kind {
-            Facility::Ga4Validation => ("/mp/collect?", "/debug/mp/collect?"),
-            Facility::SnapchatValidate => ("/events?", "/events/validate?"),
-            Facility::AsDelivered => return request,
+    pub fn point(&self, mut request: PartnerRequest) -> Result<PartnerRequest, TestError> {
+        let (path_end, facility_path, facility) = match self.kind {
+            Facility::Ga4Validation => {
+                ("/mp/collect", "/debug/mp/collect", "GA4 validation server")
+            }
+            Facility::SnapchatValidate => {
+                ("/events", "/events/validate", "Snapchat validate endpoint")
+            }
+            Facility::Webhook => {
+                request
+                    .headers
+                    .push((WEBHOOK_TEST_HEADER.to_owned(), "true".to_owned()));
+                return Ok(request);
+            }
+            Facility::AsDelivered => return Ok(request),
         };
-        if let Some(at) = request.url.find(from) {
-            request.url.replace_range(at..at + from.len(), to);
-        }
-        request
+        let mut url =
+            url::Url::parse(&request.url).map_err(|_| TestError::Unpointable(facility))?;
+        let start = url
+            .path()
+            .strip_suffix(path_end)
+            .ok_or(TestError::Unpointable(facility))?
+            .to_owned();
+        url.set_path(&format!("{start}{facility_path}"));
+        request.url = url.to_string();
+        Ok(request)
+    }
+
+    /// Whether the answer's body may be shown: not a webhook's (its URL
+    /// was typed by a customer; see the module doc).
+    pub fn shows_answer(&self) -> bool {
+        self.kind != Facility::Webhook
     }
 
     /// The verdict on the facility's `response`, with GA4's validation
@@ -127,11 +175,18 @@ impl TestSetup {
             };
         }
         let body = response.json();
-        let messages = body
-            .get("validationMessages")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
+        let Some(messages) = body.get("validationMessages").and_then(Value::as_array) else {
+            // GA4's collection endpoint answers 204 to anything: an answer
+            // without the list is not the validation server's.
+            let failure = Failure {
+                category: ErrorCategory::Other,
+                partner_code: response.status.to_string(),
+                message: "not an answer of GA4's validation server (no validationMessages)"
+                    .to_owned(),
+                retry: Retry::Never,
+            };
+            return (Verdict::Failed(failure), Vec::new());
+        };
         let text = |message: &Value, name: &str| {
             message
                 .get(name)
@@ -225,19 +280,37 @@ mod tests {
     #[test]
     fn ga4_and_snapchat_requests_go_to_their_validation_paths() {
         let ga4 = setup(&config("ga4", &[]), "").unwrap();
+        let pointed = |setup: &TestSetup, url: &str| setup.point(request(url)).map(|r| r.url);
         assert_eq!(
-            ga4.point(request(
+            pointed(
+                &ga4,
                 "https://g.example/mp/collect?measurement_id=G-1&api_secret=s"
-            ))
-            .url,
-            "https://g.example/debug/mp/collect?measurement_id=G-1&api_secret=s"
+            ),
+            Ok("https://g.example/debug/mp/collect?measurement_id=G-1&api_secret=s".to_owned())
         );
         let snap = setup(&config("snapchat", &[]), "").unwrap();
         assert_eq!(
-            snap.point(request("https://s.example/v3/p1/events?access_token=t"))
-                .url,
-            "https://s.example/v3/p1/events/validate?access_token=t"
+            pointed(&snap, "https://s.example/v3/p1/events?access_token=t"),
+            Ok("https://s.example/v3/p1/events/validate?access_token=t".to_owned())
         );
+        // Never the production endpoint by mistake.
+        for (setup, url) in [
+            (&ga4, "https://g.example/collect?measurement_id=G-1"),
+            (&snap, "https://s.example/v3/p1/conversions?x=/events?"),
+        ] {
+            assert!(
+                matches!(pointed(setup, url), Err(TestError::Unpointable(_))),
+                "{url}"
+            );
+        }
+        let hook = setup(&config("webhook", &[]), "").unwrap();
+        let marked = hook.point(request("https://h.example/in")).unwrap();
+        assert!(
+            marked
+                .headers
+                .contains(&(WEBHOOK_TEST_HEADER.to_owned(), "true".to_owned()))
+        );
+        assert!(!hook.shows_answer() && ga4.shows_answer());
         let pinterest = setup(&config("pinterest", &[]), "").unwrap();
         assert_eq!(pinterest.config.settings["test_mode"], "true");
     }
@@ -265,6 +338,28 @@ mod tests {
         assert_eq!(failure.partner_code, "200/NAME_RESERVED");
         let valid = PartnerResponse::with_json(200, &serde_json::json!({"validationMessages": []}));
         assert_eq!(ga4.read(&valid).0, Verdict::Delivered);
+        let collection = PartnerResponse {
+            status: 204,
+            retry_after: None,
+            body: Vec::new(),
+        };
+        let Verdict::Failed(failure) = ga4.read(&collection).0 else {
+            panic!("an answer without the list passed")
+        };
+        assert_eq!(failure.category, ErrorCategory::Other);
+    }
+
+    #[test]
+    fn test_codes_are_short_and_plain() {
+        let long = "A".repeat(MAX_TEST_CODE_CHARS + 1);
+        for bad in ["a b", "x&y=1", long.as_str()] {
+            assert_eq!(
+                setup(&config("snapchat", &[]), bad).unwrap_err(),
+                TestError::BadTestCode,
+                "{bad}"
+            );
+        }
+        assert!(setup(&config("snapchat", &[]), "TEST_12-3").is_ok());
     }
 
     #[test]
