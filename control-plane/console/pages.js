@@ -137,7 +137,7 @@ export async function connectorsPage() {
       }));
     return h("tr", {},
       h("td", {}, h("a", { href: `#/connectors/${connector.id}` }, connector.name)),
-      h("td", {}, partnerName[connector.partner] || connector.partner),
+      h("td", { class: "hide-narrow" }, partnerName[connector.partner] || connector.partner),
       h("td", { class: "hide-narrow" }, connector.workspace_id),
       h("td", {}, statusBadge(connector.status)),
       delivered,
@@ -155,7 +155,7 @@ export async function connectorsPage() {
           h("caption", { class: "muted" }, "Delivered and failed: the last 7 days (failed includes transformation errors)."),
           h("thead", {}, h("tr", {},
             h("th", { scope: "col" }, "Name"),
-            h("th", { scope: "col" }, "Partner"),
+            h("th", { scope: "col", class: "hide-narrow" }, "Partner"),
             h("th", { scope: "col", class: "hide-narrow" }, "Workspace"),
             h("th", { scope: "col" }, "Status"),
             h("th", { scope: "col", class: "number" }, "Delivered"),

@@ -285,6 +285,8 @@ async function main() {
     await page.getByRole("link", { name: "← Connectors" }).click();
     await rowOf(page, "Orders webhook (demo)").waitFor();
     await fitsWidth(page, "the connector list");
+    const menuBox = await page.getByRole("button", { name: "Actions for Orders webhook (demo)" }).boundingBox();
+    check(menuBox && menuBox.x + menuBox.width <= 390, `a row's actions are in view on a narrow window (right edge ${menuBox && menuBox.x + menuBox.width}px)`);
     await shot(page, "09-connectors-narrow");
     await page.getByRole("link", { name: "New connector" }).click();
     await page.getByLabel("Partner").selectOption({ label: "Webhook" });
