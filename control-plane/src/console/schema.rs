@@ -114,16 +114,20 @@ fn add_message(
 mod tests {
     use super::*;
 
+    /// The field `name` of `message` in `schema`.
+    fn field<'a>(schema: &'a Value, message: &str, name: &str) -> &'a Value {
+        schema["messages"][message]
+            .as_array()
+            .unwrap_or_else(|| panic!("no message {message}"))
+            .iter()
+            .find(|field| field[0] == name)
+            .unwrap_or_else(|| panic!("no field {message}.{name}"))
+    }
+
     #[test]
     fn the_schema_has_the_contracts_messages_with_their_numbers() {
         let schema: Value = serde_json::from_str(&schema_json()).unwrap();
-        let connector = &schema["messages"]["eventconnectors.v1.Connector"];
-        let settings = connector
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|field| field[0] == "settings")
-            .unwrap();
+        let settings = field(&schema, "eventconnectors.v1.Connector", "settings");
         assert_eq!(settings[1], 6);
         assert_eq!(settings[3], "m");
         let entry = settings[4].as_str().unwrap();
@@ -131,20 +135,10 @@ mod tests {
             schema["messages"][entry],
             json!([["key", 1, "string", "", ""], ["value", 2, "string", "", ""]])
         );
-        let status = connector
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|field| field[0] == "status")
-            .unwrap();
+        let status = field(&schema, "eventconnectors.v1.Connector", "status");
         assert_eq!(status[2], "enum");
         assert_eq!(schema["enums"][status[4].as_str().unwrap()]["INACTIVE"], 2);
-        let default_value = schema["messages"]["eventconnectors.v1.FieldMapping"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|field| field[0] == "default_value")
-            .unwrap();
+        let default_value = field(&schema, "eventconnectors.v1.FieldMapping", "default_value");
         assert_eq!(default_value[3], "o");
         let unsupported: Vec<String> = schema["messages"]
             .as_object()
