@@ -50,11 +50,6 @@ impl NamedService for StatsRelay {
     const NAME: &'static str = stats_service_server::SERVICE_NAME;
 }
 
-/// A status as a gRPC response of its own.
-fn answer(status: Status) -> http::Response<Body> {
-    status.into_http()
-}
-
 impl tower_service::Service<http::Request<Body>> for StatsRelay {
     type Response = http::Response<Body>;
     type Error = Infallible;
@@ -70,23 +65,25 @@ impl tower_service::Service<http::Request<Body>> for StatsRelay {
         Box::pin(async move {
             // The whole path, exactly: `/<service>/<method>` and nothing
             // after it.
-            let relayed = request
+            let known = request
                 .uri()
                 .path()
                 .strip_prefix('/')
                 .and_then(|path| path.strip_prefix(stats_service_server::SERVICE_NAME))
                 .and_then(|path| path.strip_prefix('/'))
                 .is_some_and(|method| RELAYED.contains(&method));
-            if !relayed {
-                return Ok(answer(Status::unimplemented(format!(
+            if !known {
+                return Ok(Status::unimplemented(format!(
                     "only {} are answered here; call the stats service for the others",
                     RELAYED.join(" and ")
-                ))));
+                ))
+                .into_http());
             }
             let Some(mut channel) = channel else {
-                return Ok(answer(Status::unavailable(
+                return Ok(Status::unavailable(
                     "statistics are not reachable here: this control plane has no STATS_URL",
-                )));
+                )
+                .into_http());
             };
             let (parts, body) = request.into_parts();
             let mut relayed = http::Request::builder()
@@ -99,19 +96,17 @@ impl tower_service::Service<http::Request<Body>> for StatsRelay {
                 }
             }
             let Ok(relayed) = relayed.body(body) else {
-                return Ok(answer(Status::invalid_argument(
-                    "a request that cannot be relayed",
-                )));
+                return Ok(Status::invalid_argument("a request that cannot be relayed").into_http());
             };
             if let Err(error) =
                 std::future::poll_fn(|cx| tower_service::Service::poll_ready(&mut channel, cx))
                     .await
             {
-                return Ok(answer(unreachable(&error)));
+                return Ok(unreachable(&error).into_http());
             }
             match tower_service::Service::call(&mut channel, relayed).await {
                 Ok(response) => Ok(response),
-                Err(error) => Ok(answer(unreachable(&error))),
+                Err(error) => Ok(unreachable(&error).into_http()),
             }
         })
     }

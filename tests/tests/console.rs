@@ -200,14 +200,27 @@ async fn statistics_reads_are_relayed_with_the_callers_own_scope() {
     let key = platform.control_plane.api_key("workspace:ws-a:admin").await;
     let base = format!("http://{}", platform.control_plane.addr);
 
-    let relayed: GetConnectorStatsResponse = call(
-        &base,
-        &format!("{STATS}GetConnectorStats"),
-        &key,
-        &last_7_days(&mine.id),
-    )
-    .await
-    .expect("own statistics through the control plane");
+    // The stats service learns of a new key through its directory feed,
+    // a few milliseconds after the control plane.
+    let started = std::time::Instant::now();
+    let relayed: GetConnectorStatsResponse = loop {
+        match call(
+            &base,
+            &format!("{STATS}GetConnectorStats"),
+            &key,
+            &last_7_days(&mine.id),
+        )
+        .await
+        {
+            Err(status)
+                if status.code == Code::Unauthenticated
+                    && started.elapsed() < Duration::from_secs(5) =>
+            {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            answer => break answer.expect("own statistics through the control plane"),
+        }
+    };
     assert_eq!(relayed.totals, direct.totals);
     assert_eq!(relayed.totals.expect("totals").delivered, 2);
     let failures: ListRecentFailuresResponse = call(
