@@ -263,40 +263,32 @@ export async function newConnectorPage() {
     return connector;
   };
 
-  const previewButton = h("button", { type: "button", class: "quiet" }, "Preview");
-  previewButton.addEventListener("click", async () => {
-    preview.replaceChildren(h("p", { class: "loading" }, "Computing the request…"));
-    try {
-      const result = await api("PreviewTransformation", { draft: draft(), event_json: sample.value });
-      showViolations(form, summary, [], "");
-      preview.replaceChildren(previewResult(result));
-    } catch (error) {
-      preview.replaceChildren();
-      if (error.violations?.length) {
-        showViolations(form, summary, error.violations, "draft.");
-      } else {
-        preview.replaceChildren(h("div", { class: "errors", role: "alert" }, describe(error)));
+  /** A button that runs `call` on the draft and shows its answer with `shown`. */
+  const draftAction = (label, waiting, call, shown) => {
+    const button = h("button", { type: "button", class: "quiet" }, label);
+    button.addEventListener("click", async () => {
+      button.disabled = true;
+      preview.replaceChildren(h("p", { class: "loading" }, waiting));
+      try {
+        const result = await call(draft());
+        showViolations(form, summary, [], "");
+        preview.replaceChildren(shown(result));
+      } catch (error) {
+        preview.replaceChildren();
+        if (error.violations?.length) showViolations(form, summary, error.violations, "draft.");
+        else preview.replaceChildren(h("div", { class: "errors", role: "alert" }, describe(error)));
+      } finally {
+        button.disabled = false;
       }
-    }
-  });
-
+    });
+    return button;
+  };
   const testCode = h("input", { type: "text", autocomplete: "off" });
-  const testButton = h("button", { type: "button", class: "quiet" }, "Test");
-  testButton.addEventListener("click", async () => {
-    testButton.disabled = true;
-    preview.replaceChildren(h("p", { class: "loading" }, "Sending one test event to the partner…"));
-    try {
-      const result = await api("TestConnector", { draft: draft(), event_json: sample.value, test_event_code: testCode.value.trim() });
-      showViolations(form, summary, [], "");
-      preview.replaceChildren(testResult(result));
-    } catch (error) {
-      preview.replaceChildren();
-      if (error.violations?.length) showViolations(form, summary, error.violations, "draft.");
-      else preview.replaceChildren(h("div", { class: "errors", role: "alert" }, describe(error)));
-    } finally {
-      testButton.disabled = false;
-    }
-  });
+  const previewButton = draftAction("Preview", "Computing the request…",
+    (connector) => api("PreviewTransformation", { draft: connector, event_json: sample.value }), previewResult);
+  const testButton = draftAction("Test", "Sending one test event to the partner…",
+    (connector) => api("TestConnector", { draft: connector, event_json: sample.value, test_event_code: testCode.value.trim() }),
+    testResult);
 
   const createButton = h("button", { type: "submit" }, "Create connector");
   form.addEventListener("submit", async (event) => {

@@ -142,6 +142,15 @@ pub mod limits {
     /// The longest event id listed among recent failures, in bytes.
     pub const MAX_FAILED_EVENT_ID_BYTES: usize = 256;
 
+    /// `message` as recent failures keep it: cut to
+    /// [`MAX_FAILURE_MESSAGE_CHARS`] characters.
+    pub fn failure_message(message: &str) -> &str {
+        match message.char_indices().nth(MAX_FAILURE_MESSAGE_CHARS) {
+            Some((end, _)) => &message[..end],
+            None => message,
+        }
+    }
+
     /// `event_id` as recent failures list it: cut to
     /// [`MAX_FAILED_EVENT_ID_BYTES`], on a character boundary.
     pub fn failed_event_id(event_id: &str) -> &str {
@@ -150,6 +159,24 @@ pub mod limits {
             end -= 1;
         }
         &event_id[..end]
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn texts_are_cut_on_character_boundaries() {
+            let long = "é".repeat(MAX_FAILURE_MESSAGE_CHARS + 3);
+            assert_eq!(
+                failure_message(&long).chars().count(),
+                MAX_FAILURE_MESSAGE_CHARS
+            );
+            assert_eq!(failure_message("short"), "short");
+            let id = "é".repeat(MAX_FAILED_EVENT_ID_BYTES);
+            assert_eq!(failed_event_id(&id).len(), MAX_FAILED_EVENT_ID_BYTES);
+            assert_eq!(failed_event_id("evt-1"), "evt-1");
+        }
     }
 }
 

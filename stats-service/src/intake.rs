@@ -2,7 +2,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use eventconnectors_proto::limits::{MAX_FAILURE_MESSAGE_CHARS, RECENT_FAILURES, failed_event_id};
+use eventconnectors_proto::limits::{RECENT_FAILURES, failed_event_id, failure_message};
 use eventconnectors_proto::v1::{ErrorCategory, FailedEvent, Outcome, OutcomeBatch};
 use prost::Message;
 
@@ -229,7 +229,7 @@ fn add_failures<'a>(
             target_field: capped(&failure.target_field, MAX_FAILURE_FIELD_CHARS),
             reason: capped(&failure.reason, MAX_FAILURE_FIELD_CHARS),
             attempts: failure.attempts,
-            message: capped(&failure.message, MAX_FAILURE_MESSAGE_CHARS),
+            message: failure_message(&failure.message).to_owned(),
         };
         let p = *index.entry(&failure.connector_id).or_insert_with(|| {
             parts.push(ConnectorBatch {

@@ -92,7 +92,9 @@ pub async fn call<Req: Message, Resp: Message + Default>(
         return Ok(Resp::decode(data.unwrap_or_default().as_slice()).expect("a message"));
     }
     let message = value("grpc-message").unwrap_or_default();
-    let message = percent_decode(&message);
+    let message = percent_encoding::percent_decode_str(&message)
+        .decode_utf8_lossy()
+        .into_owned();
     let details = value("grpc-status-details-bin").map(|encoded| {
         use base64::Engine;
         let bytes = base64::engine::general_purpose::STANDARD_NO_PAD
@@ -105,24 +107,4 @@ pub async fn call<Req: Message, Resp: Message + Default>(
         message,
         details,
     })
-}
-
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && let Some(byte) = text
-                .get(i + 1..i + 3)
-                .and_then(|hex| u8::from_str_radix(hex, 16).ok())
-        {
-            out.push(byte);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }

@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use eventconnectors_proto::limits::MAX_FAILURE_MESSAGE_CHARS;
+use eventconnectors_proto::limits::failure_message;
 use eventconnectors_proto::v1::{ConnectorConfig, Outcome, TestConnectorResponse};
 use partner_client::PartnerClient;
 use partners::adapter::{Verdict, scrub_answer};
@@ -190,5 +190,5 @@ impl Tester {
 
 /// `text` cut to the length recent failures keep.
 fn cut(text: &str) -> String {
-    text.chars().take(MAX_FAILURE_MESSAGE_CHARS).collect()
+    failure_message(text).to_owned()
 }

@@ -6,7 +6,7 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use eventconnectors_proto::limits::{MAX_FAILURE_MESSAGE_CHARS, RECENT_FAILURES, failed_event_id};
+use eventconnectors_proto::limits::{RECENT_FAILURES, failed_event_id, failure_message};
 use eventconnectors_proto::v1::{ErrorCategory, FailedEvent, Outcome};
 
 use super::aggregate::{Aggregator, OutcomeKey};
@@ -141,7 +141,7 @@ impl Outcomes {
             target_field: error.target_field.clone(),
             reason: error.reason.clone(),
             attempts: 0,
-            message: message.chars().take(MAX_FAILURE_MESSAGE_CHARS).collect(),
+            message: failure_message(&message).to_owned(),
             ..FailedEvent::default()
         });
         self.record(key, 1, &format!("event {event_id}: {message}"), receipt);
@@ -163,11 +163,7 @@ impl Outcomes {
             return;
         }
         let at = timestamp_now();
-        let message: String = failure
-            .message
-            .chars()
-            .take(MAX_FAILURE_MESSAGE_CHARS)
-            .collect();
+        let message = failure_message(&failure.message);
         let mut pending = self.pending();
         for event_id in newest {
             pending.list_failure(FailedEvent {
@@ -178,7 +174,7 @@ impl Outcomes {
                 category: failure.category as i32,
                 partner_code: failure.partner_code.clone(),
                 attempts,
-                message: message.clone(),
+                message: message.to_owned(),
                 ..FailedEvent::default()
             });
         }
